@@ -1,0 +1,111 @@
+# StreamMesh developer entry points. `make up` and `make test` are the quick start.
+# Every tool is installed by a target below into git-ignored folders, so a fresh
+# clone needs nothing but Python 3.11, Go, Node/npm and Java 17 on the PATH.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+TOOLS       := .tools
+TOOLS_BIN   := $(abspath $(TOOLS)/bin)
+THIRD_PARTY := $(TOOLS)/protos
+export PATH := $(TOOLS_BIN):$(abspath $(VENV)/bin):$(PATH)
+
+# Pinned tool versions: bump here, nowhere else.
+BUF_VERSION          := 1.75.0
+GRPC_GATEWAY_VERSION := v2.33.0
+PROTOVALIDATE_VERSION := v1.2.2
+GRPCURL_VERSION      := v1.9.4
+GHZ_VERSION          := v0.93.0
+KUBECONFORM_VERSION  := v0.8.0
+
+PROTOS := $(shell find protos -name '*.proto' | sort)
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- install
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## create .venv and install StreamMesh with its dev tools
+
+$(TOOLS_BIN)/buf:
+	mkdir -p $(TOOLS_BIN)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
+	ln -sf $(abspath $(TOOLS)/npm/node_modules/.bin/buf) $@
+
+$(TOOLS_BIN)/protoc-gen-openapiv2:
+	GOBIN=$(TOOLS_BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+
+$(TOOLS_BIN)/grpcurl:
+	GOBIN=$(TOOLS_BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(TOOLS_BIN)/ghz:
+	GOBIN=$(TOOLS_BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+$(TOOLS_BIN)/kubeconform:
+	GOBIN=$(TOOLS_BIN) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+# Third-party protos are never copied into the repository: google/api comes from
+# the googleapis-common-protos wheel, buf/validate from the protovalidate Go module.
+$(THIRD_PARTY)/.stamp: $(VENV)/.installed
+	rm -rf $(THIRD_PARTY) && mkdir -p $(THIRD_PARTY)/google/api $(THIRD_PARTY)/buf/validate
+	cp $$($(PY) -c 'import google.api.annotations_pb2 as m, os; print(os.path.dirname(m.__file__))')/{annotations,http,field_behavior}.proto $(THIRD_PARTY)/google/api/
+	cp $$(GOFLAGS=-mod=mod go mod download -json github.com/bufbuild/protovalidate@$(PROTOVALIDATE_VERSION) | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/proto/protovalidate/buf/validate/validate.proto $(THIRD_PARTY)/buf/validate/
+	chmod -R u+w $(THIRD_PARTY)
+	touch $@
+
+.PHONY: tools
+tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz ## install buf, grpcurl, ghz, protoc-gen-openapiv2 and third-party protos
+
+# ---------------------------------------------------------------- contracts
+.PHONY: gen
+gen: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/protoc-gen-openapiv2 ## regenerate gen/ from protos/
+	$(PY) -m services.devtools.codegen --protos protos --third-party $(THIRD_PARTY) --out gen
+
+.PHONY: gen-check
+gen-check: gen ## fail when gen/ is stale
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+	  git status --short -- gen; \
+	  echo "gen/ is stale: run 'make gen' and commit gen/"; exit 1; fi
+
+.PHONY: buf-lint
+buf-lint: $(TOOLS_BIN)/buf $(THIRD_PARTY)/.stamp ## buf lint + buf breaking against the previous commit
+	buf lint
+	@if git rev-parse --verify --quiet HEAD~1 >/dev/null && git ls-tree -d HEAD~1 protos >/dev/null 2>&1 && [ -n "$$(git ls-tree HEAD~1 protos)" ]; then \
+	  echo "buf breaking --against .git#ref=HEAD~1"; \
+	  buf breaking --against '.git#ref=HEAD~1'; \
+	else echo "buf breaking: no previous commit with protos/, skipped"; fi
+
+# ---------------------------------------------------------------- quality
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: $(VENV)/.installed ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: test
+test: tools gen-check buf-lint lint ## install everything, start the real backends, run every test
+	$(PY) -m pytest
+
+# ---------------------------------------------------------------- run
+.PHONY: up
+up: $(VENV)/.installed ## run the whole mesh on the embedded backends
+	$(VENV)/bin/streammesh up
+
+.PHONY: clean
+clean: ## remove generated local state (not gen/)
+	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache

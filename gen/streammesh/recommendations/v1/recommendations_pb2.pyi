@@ -1,0 +1,57 @@
+import datetime
+
+from buf.validate import validate_pb2 as _validate_pb2
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Recommendation(_message.Message):
+    __slots__ = ("title_id", "score", "reason", "compute_time")
+    TITLE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_TIME_FIELD_NUMBER: _ClassVar[int]
+    title_id: str
+    score: float
+    reason: str
+    compute_time: _timestamp_pb2.Timestamp
+    def __init__(self, title_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListRecommendationsRequest(_message.Message):
+    __slots__ = ("profile_id", "page_size", "page_token")
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, profile_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRecommendationsResponse(_message.Message):
+    __slots__ = ("recommendations", "next_page_token")
+    RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
+    next_page_token: str
+    def __init__(self, recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RefreshRecommendationsRequest(_message.Message):
+    __slots__ = ("profile_id",)
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    def __init__(self, profile_id: _Optional[str] = ...) -> None: ...
+
+class RefreshRecommendationsResponse(_message.Message):
+    __slots__ = ("recommendation_count", "compute_time")
+    RECOMMENDATION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_TIME_FIELD_NUMBER: _ClassVar[int]
+    recommendation_count: int
+    compute_time: _timestamp_pb2.Timestamp
+    def __init__(self, recommendation_count: _Optional[int] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""StreamMesh services: one package per service plus the shared runtime."""

@@ -1,0 +1,1 @@
+"""Developer tooling that the Makefile drives (code generation)."""
