@@ -1,0 +1,1 @@
+"""The one server runtime every StreamMesh service runs on."""
