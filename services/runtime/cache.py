@@ -1,0 +1,178 @@
+"""Cache-aside in Redis, as the case study prescribes (TTL 300 s).
+
+Reads go through :meth:`Cache.get_or_load`: a hit is served from Redis; a miss
+runs the loader (the store) once per key however many callers are waiting, and
+writes the result back with a TTL. Writers call :meth:`Cache.invalidate` after
+their transaction commits.
+
+Two races are closed here rather than in every service:
+
+* Stampede: in one process, concurrent misses on a key share one in-flight
+  load (a future per key). Across processes a short Redis lock (``SET NX PX``)
+  elects one loader; the others poll for its result for a bounded time and then
+  load themselves rather than wait forever.
+* Stale fill: a reader that loaded the old row before a writer's invalidate
+  must not put that old row back. Every key has a generation counter that
+  ``invalidate`` bumps; the fill is a Lua script that writes only when the
+  generation is still the one seen before loading.
+
+Redis is an optimisation, never a dependency of correctness: when it is down
+the loader's result is returned uncached and the error is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+DEFAULT_TTL_SECONDS: Final = 300.0
+# How long one process holds the right to load a key for everybody.
+LOAD_LOCK_MS: Final = 2_000
+# How long others wait for that loader's result before loading themselves.
+LOCK_WAIT_SECONDS: Final = 1.0
+LOCK_POLL_SECONDS: Final = 0.01
+
+Loader = Callable[[], Awaitable[bytes | None]]
+
+CACHE_REQUESTS = Counter(
+    "streammesh_cache_requests_total",
+    "Cache-aside lookups by result: hit, miss (loaded from the store) or error (Redis down).",
+    ["namespace", "result"],
+)
+
+log = logging.getLogger(__name__)
+
+# Writes the value only if the key's generation is unchanged since the read.
+_FILL_IF_CURRENT = """
+local current = redis.call('GET', KEYS[2])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+class Cache:
+    """Cache-aside for one namespace of keys (``profile``, ``title`` ...)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        namespace: str,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        prefix: str = "streammesh:",
+    ) -> None:
+        self._redis = redis
+        self._namespace = namespace
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._prefix = f"{prefix}cache:{namespace}:"
+        self._in_flight: dict[str, asyncio.Future[bytes | None]] = {}
+        self._fill = redis.register_script(_FILL_IF_CURRENT)
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    def _generation_key(self, key: str) -> str:
+        return self._prefix + key + ":gen"
+
+    def _lock_key(self, key: str) -> str:
+        return self._prefix + key + ":lock"
+
+    async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
+        """The cached bytes of ``key``, loading them on a miss.
+
+        ``loader`` returns None when the entity does not exist; that answer is
+        passed through and not cached.
+        """
+        try:
+            cached = await self._redis.get(self._key(key))
+        except RedisError as err:
+            CACHE_REQUESTS.labels(self._namespace, "error").inc()
+            log.warning("cache read failed, loading from the store", extra={"error": str(err)})
+            return await loader()
+        if cached is not None:
+            CACHE_REQUESTS.labels(self._namespace, "hit").inc()
+            return _as_bytes(cached)
+        CACHE_REQUESTS.labels(self._namespace, "miss").inc()
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            value = await self._load_once(key, loader)
+        except BaseException as err:
+            future.set_exception(err)
+            # The waiters see the error; this caller re-raises it.
+            future.exception()
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._in_flight[key]
+
+    async def _load_once(self, key: str, loader: Loader) -> bytes | None:
+        try:
+            generation = await self._redis.get(self._generation_key(key))
+            elected = await self._redis.set(self._lock_key(key), b"1", nx=True, px=LOAD_LOCK_MS)
+            if not elected:
+                waited = await self._wait_for_other_loader(key)
+                if waited is not None:
+                    return waited
+        except RedisError as err:
+            CACHE_REQUESTS.labels(self._namespace, "error").inc()
+            log.warning("cache unavailable, loading from the store", extra={"error": str(err)})
+            return await loader()
+        value = await loader()
+        try:
+            if value is not None:
+                await self._fill(
+                    keys=[self._key(key), self._generation_key(key)],
+                    args=[b"" if generation is None else generation, value, self._ttl_ms],
+                )
+            await self._redis.delete(self._lock_key(key))
+        except RedisError as err:
+            CACHE_REQUESTS.labels(self._namespace, "error").inc()
+            log.warning("cache fill failed", extra={"error": str(err)})
+        return value
+
+    async def _wait_for_other_loader(self, key: str) -> bytes | None:
+        deadline = asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+            cached = await self._redis.get(self._key(key))
+            if cached is not None:
+                return _as_bytes(cached)
+            if not await self._redis.exists(self._lock_key(key)):
+                return None  # the other loader finished without a value, or died
+        return None
+
+    async def invalidate(self, *keys: str) -> None:
+        """Drops ``keys`` and fences out fills that read before this call.
+
+        Call it after the write has committed. A Redis error propagates: the
+        caller decides whether a stale cache (bounded by the TTL) is acceptable.
+        """
+        if not keys:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.incr(self._generation_key(key))
+                # The generation outlives any value filled under the old one.
+                pipe.pexpire(self._generation_key(key), self._ttl_ms * 2)
+                pipe.delete(self._key(key))
+            await pipe.execute()
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    # Clients built with decode_responses=True hand back str.
+    return value.encode() if isinstance(value, str) else value
