@@ -57,8 +57,9 @@ $(TOOLS_BIN)/kubeconform:
 # Third-party protos are never copied into the repository: google/api comes from
 # the googleapis-common-protos wheel, buf/validate from the protovalidate Go module.
 $(THIRD_PARTY)/.stamp: $(VENV)/.installed
-	rm -rf $(THIRD_PARTY) && mkdir -p $(THIRD_PARTY)/google/api $(THIRD_PARTY)/buf/validate
+	rm -rf $(THIRD_PARTY) && mkdir -p $(THIRD_PARTY)/google/api $(THIRD_PARTY)/google/rpc $(THIRD_PARTY)/buf/validate
 	cp $$($(PY) -c 'import google.api.annotations_pb2 as m, os; print(os.path.dirname(m.__file__))')/{annotations,http,field_behavior}.proto $(THIRD_PARTY)/google/api/
+	cp $$($(PY) -c 'import google.rpc.status_pb2 as m, os; print(os.path.dirname(m.__file__))')/{status,error_details}.proto $(THIRD_PARTY)/google/rpc/
 	cp $$(GOFLAGS=-mod=mod go mod download -json github.com/bufbuild/protovalidate@$(PROTOVALIDATE_VERSION) | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/proto/protovalidate/buf/validate/validate.proto $(THIRD_PARTY)/buf/validate/
 	chmod -R u+w $(THIRD_PARTY)
 	touch $@

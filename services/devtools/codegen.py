@@ -6,7 +6,7 @@ Outputs, all derived and never edited by hand:
   for ``buf/validate/validate.proto`` (the protovalidate runtime imports
   ``buf.validate.validate_pb2``; no wheel ships it).
 * ``gen/streammesh.pb``: a descriptor set with imports and source info, which
-  Envoy's ``grpc_json_transcoder`` loads.
+  Envoy's ``grpc_json_transcoder`` loads, plus the ``google.rpc`` error types.
 * ``gen/openapi/streammesh.swagger.json``: the REST surface as OpenAPI v2,
   produced by ``protoc-gen-openapiv2`` from the ``google.api.http`` rules.
 
@@ -29,6 +29,9 @@ OPENAPI_DIR = "openapi"
 OPENAPI_NAME = "streammesh"
 # Third-party protos whose Python modules no installed wheel provides.
 THIRD_PARTY_PYTHON = ("buf/validate/validate.proto",)
+# Types Envoy must resolve to turn a gRPC error's `grpc-status-details-bin` into a
+# JSON google.rpc.Status body (`convert_grpc_status`), details included.
+ERROR_TYPES = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 
 
 class CodegenError(RuntimeError):
@@ -73,6 +76,7 @@ def generate(protos: Path, third_party: Path, out: Path) -> list[Path]:
             "--include_source_info",
             f"--descriptor_set_out={out / DESCRIPTOR_SET}",
             *names,
+            *ERROR_TYPES,
         ]
     )
     rest_protos = [n for n in names if _has_http_rules(protos / n)]
