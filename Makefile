@@ -99,8 +99,21 @@ fmt: $(VENV)/.installed ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 .PHONY: test
-test: tools gen-check buf-lint lint ## install everything, start the real backends, run every test
+test: tools gen-check buf-lint lint infra-up ## install everything, start the real backends, run every test
 	$(PY) -m pytest
+
+# ---------------------------------------------------------------- real backends
+# MariaDB, Redis, Cassandra, OpenSearch and PostgreSQL on 127.0.0.1, data under
+# .streammesh/infra (STREAMMESH_INFRA_DIR), jars cached in ~/.cache/streammesh.
+.PHONY: infra-up infra-down infra-status
+infra-up: $(VENV)/.installed ## install on first use, start every real backend, wait until each answers
+	$(VENV)/bin/streammesh infra up
+
+infra-down: $(VENV)/.installed ## stop the backends infra-up started
+	$(VENV)/bin/streammesh infra down
+
+infra-status: $(VENV)/.installed ## show each real backend's state, version and port
+	$(VENV)/bin/streammesh infra status
 
 # ---------------------------------------------------------------- run
 .PHONY: up

@@ -1,0 +1,155 @@
+"""``streammesh infra up|down|status|reset``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.infra import manager
+from services.infra.backend import Backend
+from services.infra.backends import BACKEND_TYPES, all_backends
+from services.infra.settings import InfraSettings
+
+_NAMES = [backend_type.name for backend_type in BACKEND_TYPES]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "infra",
+        help="run the real backends (MariaDB, Redis, Cassandra, OpenSearch, PostgreSQL)",
+        description="Install on first use, start, stop and inspect the real backends, "
+        "each on 127.0.0.1 with its data under STREAMMESH_INFRA_DIR (.streammesh/infra).",
+    )
+    actions = parser.add_subparsers(dest="infra_command", metavar="ACTION", required=True)
+    for action, handler, text in (
+        ("up", _up, "install what is missing, start every backend, wait until each answers"),
+        ("down", _down, "stop the backends this command started (by pidfile)"),
+        ("status", _status, "show each backend's state, version and port"),
+        ("reset", _reset, "stop the backends and delete their data (downloads are kept)"),
+    ):
+        sub = actions.add_parser(action, help=text, description=text)
+        sub.add_argument(
+            "backends",
+            nargs="*",
+            choices=[*_NAMES, []],
+            metavar="BACKEND",
+            help=f"only these ({', '.join(_NAMES)}); default: all",
+        )
+        if action == "status":
+            sub.add_argument("--json", action="store_true", help="print JSON lines instead")
+        sub.set_defaults(handler=handler)
+
+
+def _selected(args: argparse.Namespace) -> list[Backend]:
+    backends = all_backends(InfraSettings.from_env())
+    wanted = set(args.backends or _NAMES)
+    return [backend for backend in backends if backend.name in wanted]
+
+
+def _up(args: argparse.Namespace) -> int:
+    console = Console(log_path=False)
+    backends = _selected(args)
+    started = time.monotonic()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[title]:<11}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        tasks: dict[str, TaskID] = {
+            backend.name: progress.add_task("checking", title=backend.title, total=1)
+            for backend in backends
+        }
+
+        def report(backend: Backend, text: str) -> None:
+            progress.update(tasks[backend.name], description=text)
+            if not console.is_terminal:
+                console.log(f"{backend.title}: {text}")
+
+        outcomes = asyncio.run(manager.up(backends, report))
+        for outcome in outcomes:
+            mark = "[green]ok[/]" if outcome.ok else "[red]FAILED[/]"
+            version = f" {outcome.version}" if outcome.version else ""
+            progress.update(
+                tasks[outcome.backend.name],
+                description=f"{mark} {outcome.detail}{version}",
+                completed=1,
+            )
+    for outcome in outcomes:
+        if not outcome.ok:
+            console.print(
+                Panel(
+                    outcome.log_tail or "(no log)",
+                    title=f"{outcome.backend.title}: {outcome.detail}",
+                    border_style="red",
+                )
+            )
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    elapsed = time.monotonic() - started
+    if failed:
+        names = ", ".join(outcome.backend.title for outcome in failed)
+        console.print(f"[red]infra up: {names} failed[/] ({elapsed:.1f}s)")
+        return 1
+    console.print(f"infra up: {len(outcomes)} backends answer ({elapsed:.1f}s)")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    console = Console()
+    with console.status("stopping backends"):
+        results = asyncio.run(manager.down(_selected(args)))
+    for backend, result in results:
+        console.print(f"{backend.title:<11} {result}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    statuses = asyncio.run(manager.status(_selected(args)))
+    if args.json:
+        for item in statuses:
+            print(
+                json.dumps(
+                    {
+                        "backend": item.backend.name,
+                        "state": item.state,
+                        "version": item.version,
+                        "port": item.backend.port,
+                        "pid": item.pid,
+                    }
+                )
+            )
+    else:
+        table = Table(title="StreamMesh backends")
+        for column in ("backend", "state", "version", "address", "pid", "data"):
+            table.add_column(column)
+        colours = {"running": "green", "starting": "yellow", "foreign": "magenta"}
+        for item in statuses:
+            colour = colours.get(item.state, "red")
+            table.add_row(
+                item.backend.title,
+                f"[{colour}]{item.state}[/]",
+                item.version or "-",
+                f"127.0.0.1:{item.backend.port}",
+                str(item.pid or "-"),
+                str(item.backend.home),
+            )
+        Console().print(table)
+    return 0 if all(item.state == "running" for item in statuses) else 3
+
+
+def _reset(args: argparse.Namespace) -> int:
+    console = Console()
+    backends = _selected(args)
+    results = asyncio.run(manager.reset(backends))
+    for backend, result in results:
+        console.print(f"{backend.title:<11} {result}; data removed from {backend.home}")
+    return 0

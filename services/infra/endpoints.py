@@ -1,0 +1,64 @@
+"""Where the real backends listen and how clients log in to them.
+
+These are development servers bound to 127.0.0.1 only, so their credentials
+are fixed and public: they protect nothing but keep each service inside its
+own database, as production would.
+"""
+
+from __future__ import annotations
+
+HOST = "127.0.0.1"
+
+MARIADB_PORT = 3306
+REDIS_PORT = 6379
+CASSANDRA_PORT = 9042
+OPENSEARCH_PORT = 9200
+POSTGRES_PORT = 5432
+
+# An administrator account for tooling and tests (creates and drops databases).
+MARIADB_ADMIN_USER = "streammesh"
+MARIADB_ADMIN_PASSWORD = "streammesh"  # loopback-only development server
+
+# One database and one account per service that owns MySQL data.
+MARIADB_SERVICE_DATABASES: tuple[str, ...] = ("users",)
+
+POSTGRES_ADMIN_USER = "streammesh"
+POSTGRES_ADMIN_PASSWORD = "streammesh"  # loopback-only development server
+POSTGRES_SERVICE_DATABASES: tuple[str, ...] = ("analytics",)
+
+
+def mariadb_admin_url(database: str = "") -> str:
+    """SQLAlchemy URL of the administrator account (optionally on one database)."""
+    return (
+        f"mysql+aiomysql://{MARIADB_ADMIN_USER}:{MARIADB_ADMIN_PASSWORD}"
+        f"@{HOST}:{MARIADB_PORT}/{database}"
+    )
+
+
+def mariadb_service_url(service: str) -> str:
+    """SQLAlchemy URL a service uses for its own database (user = password = database)."""
+    return f"mysql+aiomysql://{service}:{service}@{HOST}:{MARIADB_PORT}/{service}"
+
+
+def redis_url(db: int = 0) -> str:
+    return f"redis://{HOST}:{REDIS_PORT}/{db}"
+
+
+def cassandra_contact() -> tuple[str, int]:
+    return (HOST, CASSANDRA_PORT)
+
+
+def opensearch_url() -> str:
+    return f"http://{HOST}:{OPENSEARCH_PORT}"
+
+
+def postgres_admin_url(database: str = "postgres") -> str:
+    """asyncpg/libpq URL of the administrator account."""
+    return (
+        f"postgresql://{POSTGRES_ADMIN_USER}:{POSTGRES_ADMIN_PASSWORD}"
+        f"@{HOST}:{POSTGRES_PORT}/{database}"
+    )
+
+
+def postgres_service_url(service: str) -> str:
+    return f"postgresql://{service}:{service}@{HOST}:{POSTGRES_PORT}/{service}"

@@ -1,0 +1,65 @@
+"""Each real backend answers a real query through the driver the services use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+pytestmark = pytest.mark.real
+
+# Bound on one `streammesh infra status` run (it probes every backend).
+STATUS_TIMEOUT_SECONDS = 60.0
+
+
+async def test_mariadb_answers_select_version(mariadb_url: str) -> None:
+    engine = create_async_engine(mariadb_url)
+    try:
+        async with engine.connect() as connection:
+            version = (await connection.execute(text("SELECT VERSION()"))).scalar_one()
+            database = (await connection.execute(text("SELECT DATABASE()"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "MariaDB" in version
+    assert database == mariadb_url.rsplit("/", 1)[1]
+
+
+async def test_redis_answers_ping_and_is_redis_7(redis_url: str, redis_prefix: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await client.ping() is True
+        server = await client.info("server")
+        persistence = await client.info("persistence")
+        await client.set(f"{redis_prefix}probe", b"1")
+        assert await client.get(f"{redis_prefix}probe") == b"1"
+    finally:
+        await client.aclose()
+    assert str(server["redis_version"]).startswith("7.")
+    assert persistence["aof_enabled"] == 1
+
+
+async def test_infra_status_reports_every_running_backend(mariadb_url: str, redis_url: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "infra",
+        "status",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
+    rows = {row["backend"]: row for row in map(json.loads, stdout.decode().splitlines())}
+    expected_versions = {"mariadb": r"^10\.|^11\.", "redis": r"^7\."}
+    for name, pattern in expected_versions.items():
+        assert rows[name]["state"] == "running", stderr.decode()
+        assert re.match(pattern, str(rows[name]["version"])), rows[name]
