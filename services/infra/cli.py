@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -49,6 +50,8 @@ def register(subparsers: Any) -> None:
 
 
 def _selected(args: argparse.Namespace) -> list[Backend]:
+    # Probes of a booting Cassandra are expected to fail; the driver would log each.
+    logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     backends = all_backends(InfraSettings.from_env())
     wanted = set(args.backends or _NAMES)
     return [backend for backend in backends if backend.name in wanted]

@@ -59,7 +59,7 @@ async def test_infra_status_reports_every_running_backend(mariadb_url: str, redi
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
     rows = {row["backend"]: row for row in map(json.loads, stdout.decode().splitlines())}
-    expected_versions = {"mariadb": r"^10\.|^11\.", "redis": r"^7\."}
+    expected_versions = {"mariadb": r"^10\.|^11\.", "redis": r"^7\.", "cassandra": r"^5\.0\."}
     for name, pattern in expected_versions.items():
         assert rows[name]["state"] == "running", stderr.decode()
         assert re.match(pattern, str(rows[name]["version"])), rows[name]
