@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import redis.asyncio as aioredis
+from cassandra.cluster import Cluster
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -45,7 +46,32 @@ async def test_redis_answers_ping_and_is_redis_7(redis_url: str, redis_prefix: s
     assert persistence["aof_enabled"] == 1
 
 
-async def test_infra_status_reports_every_running_backend(mariadb_url: str, redis_url: str) -> None:
+def _release_version(contact: tuple[str, int], keyspace: str) -> tuple[str, str]:
+    host, port = contact
+    cluster = Cluster([host], port=port, protocol_version=5)
+    try:
+        session = cluster.connect(keyspace)
+        version = session.execute("SELECT release_version FROM system.local").one()
+        session.execute("CREATE TABLE probe (id int PRIMARY KEY, note text)")
+        session.execute("INSERT INTO probe (id, note) VALUES (1, 'here')")
+        row = session.execute("SELECT note FROM probe WHERE id = 1").one()
+    finally:
+        cluster.shutdown()
+    return str(version.release_version), str(row.note)
+
+
+async def test_cassandra_answers_release_version_and_the_keyspace_is_usable(
+    cassandra_contact: tuple[str, int], cassandra_keyspace: str
+) -> None:
+    # The driver blocks (its libev reactor runs on its own thread).
+    version, note = await asyncio.to_thread(_release_version, cassandra_contact, cassandra_keyspace)
+    assert version.startswith("5.0.")
+    assert note == "here"
+
+
+async def test_infra_status_reports_every_running_backend(
+    mariadb_url: str, redis_url: str, cassandra_contact: tuple[str, int]
+) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
