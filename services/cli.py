@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 _COMMAND_MODULES: tuple[str, ...] = (
     "services.up",
     "services.infra.cli",
+    "services.edge.cli",
     "services.migrate",
     "services.catalog.importer",
     "services.events.cli",

@@ -1,0 +1,479 @@
+"""Renders the Envoy edge configuration from one source.
+
+The same function produces the local configuration (``streammesh up``) and
+the Kubernetes one (``k8s/``); only :class:`EdgeConfig` differs. Routes come
+from the contracts (:mod:`services.edge.routes`), upstreams from
+``services.catalogue``.
+
+Filter order, and why:
+
+1. ``cors``: answers browser preflights before anything else spends work.
+2. ``local_ratelimit``: sheds load cheaply, before transcoding or JWT checks.
+3. ``grpc_json_transcoder``: maps REST/JSON to gRPC. After it every request,
+   REST or native gRPC, carries its gRPC path, so the filters below and the
+   routes match ONE name per RPC.
+4. ``jwt_authn``: owner RPCs need a valid token (rules on gRPC paths). The
+   token is forwarded: services verify it again and check ownership, so a
+   caller that reaches a service port directly gets no further.
+5. ``router``: per-RPC timeouts; retries only for read-only RPCs.
+
+Every error body, including Envoy's own local replies, is a JSON
+``google.rpc.Status``: upstream gRPC errors are converted by the transcoder
+(``convert_grpc_status``), local replies by ``local_reply_config``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from services.catalogue import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
+from services.edge.routes import DESCRIPTOR_SET, DeviceRoute, device_routes
+
+Target = Literal["local", "k8s"]
+JsonDict = dict[str, Any]
+
+EDGE_REFLECTION_PORT = 50050
+TYPE = "type.googleapis.com/"
+# gRPC status codes by the HTTP status Envoy answers with itself.
+_LOCAL_REPLY_CODES: dict[int, tuple[int, str]] = {
+    400: (3, "invalid request"),
+    401: (16, "missing or invalid access token"),
+    403: (7, "permission denied"),
+    404: (5, "no such route"),
+    405: (12, "method not allowed"),
+    408: (4, "request timeout"),
+    413: (3, "request body too large"),
+    429: (8, "rate limit exceeded, retry later"),
+    431: (3, "request headers too large"),
+    500: (13, "internal error"),
+    502: (14, "upstream unavailable"),
+    503: (14, "upstream unavailable"),
+    504: (4, "upstream timeout"),
+}
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """What differs between a local edge and a Kubernetes one."""
+
+    target: Target = "local"
+    listen_host: str = "127.0.0.1"
+    port: int = EDGE_PORT
+    admin_port: int = EDGE_ADMIN_PORT
+    descriptor_set: Path = DESCRIPTOR_SET
+    # host:port of each service; defaults to services.catalogue (env overrides).
+    upstreams: dict[str, str] = field(default_factory=dict)
+    # The edge's reflection server (services.edge.reflection), beside Envoy.
+    reflection_upstream: str = f"127.0.0.1:{EDGE_REFLECTION_PORT}"
+    # Must match the users service's token issuer.
+    jwt_issuer: str = "streammesh"
+    # Requests per second the whole edge accepts (token bucket, burst 2x).
+    rate_limit_per_second: int = 2000
+    # Browser origins allowed by CORS, as regular expressions.
+    cors_origin_regexes: tuple[str, ...] = (r"https?://localhost(:[0-9]+)?",)
+    # OTLP/gRPC collector for Envoy's spans, host:port. Envoy starts a trace
+    # (or continues the caller's W3C traceparent) either way; spans are lost
+    # quietly while no collector listens. None turns Envoy's tracing off.
+    otlp_collector: str | None = "127.0.0.1:4317"
+    read_timeout_seconds: float = 5.0
+    write_timeout_seconds: float = 10.0
+    read_retries: int = 2
+
+    def upstream(self, spec: ServiceSpec) -> str:
+        if spec.name in self.upstreams:
+            return self.upstreams[spec.name]
+        if self.target == "k8s":
+            return f"{spec.name}:{spec.grpc_port}"
+        return spec.address()
+
+
+def render(config: EdgeConfig) -> JsonDict:
+    """The complete Envoy bootstrap for ``config``, as a JSON-able dict."""
+    routes = device_routes(config.descriptor_set)
+    clusters = [_service_cluster(spec.name, config.upstream(spec)) for spec in SERVICES]
+    clusters.append(_service_cluster("edge_reflection", config.reflection_upstream))
+    clusters.append(_plain_cluster("edge_self", f"127.0.0.1:{config.port}", http2=False))
+    if config.otlp_collector:
+        clusters.append(_plain_cluster("otel_collector", config.otlp_collector, http2=True))
+    return {
+        "admin": {"address": _address("127.0.0.1", config.admin_port)},
+        "static_resources": {
+            "listeners": [_listener(config, routes)],
+            "clusters": clusters,
+        },
+        "layered_runtime": {
+            "layers": [
+                {
+                    "name": "static",
+                    "static_layer": {"overload": {"global_downstream_max_connections": 10000}},
+                }
+            ]
+        },
+    }
+
+
+def _address(host: str, port: int) -> JsonDict:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _split(host_port: str) -> tuple[str, int]:
+    host, _, port = host_port.rpartition(":")
+    return host, int(port)
+
+
+def _endpoints(name: str, host_port: str) -> JsonDict:
+    host, port = _split(host_port)
+    return {
+        "cluster_name": name,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+    }
+
+
+def _http2_options() -> JsonDict:
+    return {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": TYPE + "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}},
+        }
+    }
+
+
+def _plain_cluster(name: str, host_port: str, *, http2: bool) -> JsonDict:
+    cluster: JsonDict = {
+        "name": name,
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "load_assignment": _endpoints(name, host_port),
+    }
+    if http2:
+        cluster["typed_extension_protocol_options"] = _http2_options()
+    return cluster
+
+
+def _service_cluster(name: str, host_port: str) -> JsonDict:
+    cluster = _plain_cluster(name, host_port, http2=True)
+    cluster.update(
+        {
+            # Several processes of a service may share its address (SO_REUSEPORT);
+            # in Kubernetes the Service name resolves to the pods behind it.
+            "lb_policy": "ROUND_ROBIN",
+            "health_checks": [
+                {
+                    "timeout": "1s",
+                    "interval": "5s",
+                    "no_traffic_interval": "5s",
+                    "unhealthy_threshold": 2,
+                    "healthy_threshold": 1,
+                    "grpc_health_check": {},
+                }
+            ],
+            "outlier_detection": {
+                "consecutive_5xx": 5,
+                "consecutive_gateway_failure": 5,
+                "interval": "5s",
+                "base_ejection_time": "10s",
+                "max_ejection_percent": 50,
+            },
+            "circuit_breakers": {
+                "thresholds": [
+                    {
+                        "max_connections": 1024,
+                        "max_pending_requests": 1024,
+                        "max_requests": 4096,
+                        "max_retries": 64,
+                    }
+                ]
+            },
+        }
+    )
+    return cluster
+
+
+def _listener(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
+    manager: JsonDict = {
+        "@type": TYPE
+        + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "edge",
+        "codec_type": "AUTO",
+        "generate_request_id": True,
+        "use_remote_address": True,
+        "stream_idle_timeout": "300s",
+        "request_timeout": "60s",
+        "common_http_protocol_options": {"idle_timeout": "300s", "max_headers_count": 100},
+        "access_log": [_access_log()],
+        "local_reply_config": _local_reply_config(),
+        "route_config": _route_config(config, routes),
+        "http_filters": [
+            _cors_filter(),
+            _rate_limit_filter(config),
+            _transcoder_filter(config),
+            _jwt_filter(config, routes),
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
+            },
+        ],
+    }
+    if config.otlp_collector:
+        manager["tracing"] = {
+            "provider": {
+                "name": "envoy.tracers.opentelemetry",
+                "typed_config": {
+                    "@type": TYPE + "envoy.config.trace.v3.OpenTelemetryConfig",
+                    "grpc_service": {
+                        "envoy_grpc": {"cluster_name": "otel_collector"},
+                        "timeout": "0.25s",
+                    },
+                    "service_name": "streammesh-edge",
+                },
+            },
+            "random_sampling": {"value": 100},
+        }
+    return {
+        "name": "edge",
+        "address": _address(config.listen_host, config.port),
+        "per_connection_buffer_limit_bytes": 1 << 20,
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _access_log() -> JsonDict:
+    return {
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            "log_format": {
+                "json_format": {
+                    "time": "%START_TIME%",
+                    "level": "INFO",
+                    "logger": "edge.access",
+                    "method": "%REQ(:METHOD)%",
+                    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                    "rpc": "%REQ(:PATH)%",
+                    "status": "%RESPONSE_CODE%",
+                    "grpc_status": "%GRPC_STATUS%",
+                    "details": "%RESPONSE_CODE_DETAILS%",
+                    "duration_ms": "%DURATION%",
+                    "upstream": "%UPSTREAM_CLUSTER%",
+                    "peer": "%DOWNSTREAM_REMOTE_ADDRESS%",
+                    "request_id": "%REQ(X-REQUEST-ID)%",
+                    "traceparent": "%REQ(TRACEPARENT)%",
+                    "trace_id": "%TRACE_ID%",
+                }
+            },
+        },
+    }
+
+
+def _local_reply_config() -> JsonDict:
+    mappers = []
+    for status, (code, message) in _LOCAL_REPLY_CODES.items():
+        mappers.append(
+            {
+                "filter": {
+                    "status_code_filter": {
+                        "comparison": {
+                            "op": "EQ",
+                            "value": {
+                                "default_value": status,
+                                "runtime_key": f"edge.reply_{status}",
+                            },
+                        }
+                    }
+                },
+                "body_format_override": _status_body(code, message),
+            }
+        )
+    return {"mappers": mappers, "body_format": _status_body(2, "error")}
+
+
+def _status_body(code: int, message: str) -> JsonDict:
+    return {
+        "json_format": {
+            "code": code,
+            "message": f"{message} (%RESPONSE_CODE_DETAILS%)",
+            "details": [],
+        },
+        "content_type": "application/json",
+    }
+
+
+def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
+    entries = [_route(config, route) for route in routes]
+    for version in ("v1", "v1alpha"):
+        entries.append(
+            {
+                "match": {"prefix": f"/grpc.reflection.{version}.ServerReflection/"},
+                "route": {"cluster": "edge_reflection", "timeout": "0s"},
+            }
+        )
+    # REST requests are matched before transcoding too (by the CORS filter,
+    # which needs a route to find the virtual host's policy and to answer
+    # preflights, and which skips direct-response routes). This catch-all gives
+    # them one; after transcoding they match their RPC's route above, and a
+    # path no RPC claims is answered 404 by the transcoder, so the catch-all's
+    # cluster is never called. gRPC calls to unrouted methods (internal RPCs)
+    # match nothing and get UNIMPLEMENTED.
+    entries.append(
+        {
+            "name": "rest_catch_all",
+            "match": {
+                "prefix": "/",
+                "headers": [
+                    {
+                        "name": "content-type",
+                        "string_match": {"prefix": "application/grpc"},
+                        "invert_match": True,
+                        # Preflights and GETs carry no content-type at all.
+                        "treat_missing_header_as_empty": True,
+                    }
+                ],
+            },
+            "route": {"cluster": "edge_reflection", "timeout": "1s"},
+        }
+    )
+    return {
+        "name": "mesh",
+        "virtual_hosts": [
+            {
+                "name": "mesh",
+                "domains": ["*"],
+                "routes": entries,
+                "typed_per_filter_config": {
+                    "envoy.filters.http.cors": {
+                        "@type": TYPE + "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+                        "allow_origin_string_match": [
+                            {"safe_regex": {"regex": regex}} for regex in config.cors_origin_regexes
+                        ],
+                        "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                        "allow_headers": "authorization, content-type, x-request-id, traceparent, "
+                        "tracestate, x-grpc-web, grpc-timeout",
+                        "expose_headers": "grpc-status, grpc-message, x-request-id",
+                        "max_age": "600",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def _route(config: EdgeConfig, route: DeviceRoute) -> JsonDict:
+    timeout = config.read_timeout_seconds if route.read_only else config.write_timeout_seconds
+    action: JsonDict = {"cluster": route.service.name, "timeout": f"{timeout}s"}
+    if route.read_only and config.read_retries > 0:
+        action["retry_policy"] = {
+            # gRPC-aware conditions: only failures where the call surely had no effect,
+            # or read-only calls (which are all that get this policy).
+            "retry_on": "connect-failure,refused-stream,unavailable,reset",
+            "num_retries": config.read_retries,
+            "per_try_timeout": f"{timeout / (config.read_retries + 1):.3f}s",
+            "retry_back_off": {"base_interval": "0.025s", "max_interval": "0.25s"},
+        }
+    return {
+        "name": route.rpc,
+        "match": {"path": route.grpc_path},
+        "route": action,
+    }
+
+
+def _cors_filter() -> JsonDict:
+    return {
+        "name": "envoy.filters.http.cors",
+        "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.cors.v3.Cors"},
+    }
+
+
+def _rate_limit_filter(config: EdgeConfig) -> JsonDict:
+    return {
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "edge_rate_limit",
+            "token_bucket": {
+                "max_tokens": config.rate_limit_per_second * 2,
+                "tokens_per_fill": config.rate_limit_per_second,
+                "fill_interval": "1s",
+            },
+            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            "response_headers_to_add": [
+                {
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                    "header": {"key": "retry-after", "value": "1"},
+                }
+            ],
+        },
+    }
+
+
+def _transcoder_filter(config: EdgeConfig) -> JsonDict:
+    return {
+        "name": "envoy.filters.http.grpc_json_transcoder",
+        "typed_config": {
+            "@type": TYPE
+            + "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": str(config.descriptor_set),
+            "services": [spec.grpc_service for spec in SERVICES],
+            "print_options": {
+                "add_whitespace": False,
+                "always_print_primitive_fields": False,
+                "always_print_enums_as_ints": False,
+                "preserve_proto_field_names": False,
+            },
+            "convert_grpc_status": True,
+            "request_validation_options": {
+                "reject_unknown_method": True,
+                "reject_unknown_query_parameters": True,
+                "reject_binding_body_field_collisions": True,
+            },
+            "max_request_body_size": 1 << 20,
+            "max_response_body_size": 4 << 20,
+        },
+    }
+
+
+def _jwt_filter(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
+    provider = "streammesh"
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                provider: {
+                    "issuer": config.jwt_issuer,
+                    "forward": True,
+                    "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                    "remote_jwks": {
+                        # The users service publishes its keys through this very edge
+                        # (GetJwks is transcoded at /.well-known/jwks.json).
+                        "http_uri": {
+                            "uri": f"http://127.0.0.1:{config.port}/.well-known/jwks.json",
+                            "cluster": "edge_self",
+                            "timeout": "2s",
+                        },
+                        "cache_duration": "300s",
+                        # fast_listener: the keys are fetched through this very
+                        # listener, so it must not wait for them to open.
+                        "async_fetch": {"fast_listener": True, "failed_refetch_duration": "2s"},
+                        "retry_policy": {"num_retries": 3},
+                    },
+                }
+            },
+            "rules": [
+                {"match": {"path": route.grpc_path}, "requires": {"provider_name": provider}}
+                for route in routes
+                if not route.public
+            ],
+        },
+    }
