@@ -1,0 +1,1 @@
+"""The diagnostic EchoService: reachability checks, runtime tests and benchmarks."""

@@ -1,0 +1,29 @@
+"""Settings of the echo service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.runtime.config import ServerConfig
+
+SERVICE = "echo"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The echo service has no store; it can forward to another echo server."""
+
+    server: ServerConfig
+    # Target of another EchoService that Echo forwards to (``host:port``), so a
+    # two-hop call checks a whole path through the mesh; None answers locally.
+    # Read from STREAMMESH_ECHO_FORWARD_TO.
+    forward_to: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        return cls(
+            server=ServerConfig.from_env(SERVICE, environ),
+            forward_to=environ.get("STREAMMESH_ECHO_FORWARD_TO") or None,
+        )

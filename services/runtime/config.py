@@ -1,0 +1,208 @@
+"""Server and client settings shared by every service, read from the environment.
+
+Every setting ``X`` of a service ``svc`` is read from ``STREAMMESH_SVC_X`` first
+(so one environment can hold the settings of the whole mesh, as ``streammesh
+up`` passes it to every process), then from ``STREAMMESH_X`` (one service per
+pod in Kubernetes), then falls back to the default below. For example the users
+service reads its port from ``STREAMMESH_USERS_PORT``, then ``STREAMMESH_PORT``,
+then 50051 from ``services/catalogue.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from services import catalogue
+
+T = TypeVar("T")
+
+# A service that is not in the catalogue (the diagnostic echo service, a test
+# server) binds these unless told otherwise.
+FALLBACK_PORT = 50050
+FALLBACK_METRICS_PORT = 9100
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How clients retry the RPCs their contract declares safe to repeat.
+
+    Only methods with ``idempotency_level`` NO_SIDE_EFFECTS or IDEMPOTENT are
+    retried, and only on UNAVAILABLE, an attempt's DEADLINE_EXCEEDED, or
+    RESOURCE_EXHAUSTED carrying ``grpc-retry-pushback-ms``. The budget follows
+    gRFC A6 retry throttling: per target, a token bucket of ``budget_max_tokens``
+    loses 1 per retryable failure and gains ``budget_token_ratio`` per success;
+    retries stop while it holds half or less, so a failing backend sees at most
+    about ``1 + budget_max_tokens / 2`` extra attempts before retries pause.
+    """
+
+    # Total attempts per call, the first included (gRFC A6 caps it at 5).
+    max_attempts: int = 3
+    # Backoff before retry n is uniform in [0, min(initial * multiplier**(n-1), max)]
+    # ("full jitter"), so retries of many callers do not synchronise.
+    initial_backoff_seconds: float = 0.05
+    max_backoff_seconds: float = 1.0
+    backoff_multiplier: float = 2.0
+    # Deadline of one attempt; None lets an attempt use the whole remaining
+    # deadline (then DEADLINE_EXCEEDED is final, never retried).
+    per_attempt_timeout_seconds: float | None = None
+    budget_max_tokens: float = 10.0
+    budget_token_ratio: float = 0.1
+    # A server's pushback longer than this is treated as "do not retry".
+    max_pushback_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What one service process needs to serve gRPC and call other services."""
+
+    # Short service name as in services/catalogue.py ("users"); labels metrics,
+    # logs, the tracing resource and the ErrorInfo domain ("streammesh.users").
+    service: str
+    # Address to bind. Loopback by default; containers set STREAMMESH_HOST=0.0.0.0.
+    host: str = "127.0.0.1"
+    # gRPC port; 0 binds an ephemeral port (tests), create_server returns it.
+    port: int = FALLBACK_PORT
+    # Prometheus /metrics HTTP port; 0 turns the endpoint off (tests read the
+    # registry in-process instead).
+    metrics_port: int = 0
+    # After SIGTERM: health reports NOT_SERVING, then the server waits
+    # ``shutdown_drain_seconds`` so load balancers see it, then stops accepting
+    # calls and gives in-flight calls ``shutdown_grace_seconds`` to finish.
+    shutdown_grace_seconds: float = 10.0
+    shutdown_drain_seconds: float = 0.0
+    # HTTP/2 keepalive pings on idle connections, so dead peers (a killed pod,
+    # a dropped NAT entry) are noticed within time + timeout instead of at the
+    # next call. The server accepts client pings at most every
+    # ``keepalive_min_ping_interval_seconds``, which must stay below
+    # ``keepalive_time_seconds`` or it answers pings with GOAWAY.
+    keepalive_time_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 10.0
+    keepalive_min_ping_interval_seconds: float = 10.0
+    # Message size limits in both directions: 4 MiB is gRPC's default receive
+    # limit; stating it keeps send and receive symmetric and visible.
+    max_receive_message_bytes: int = 4 * 1024 * 1024
+    max_send_message_bytes: int = 4 * 1024 * 1024
+    # Calls beyond this many in flight are refused with RESOURCE_EXHAUSTED
+    # instead of queueing without bound.
+    max_concurrent_rpcs: int = 1000
+    # Deadline of outgoing calls made outside any incoming call's deadline.
+    default_deadline_seconds: float = 5.0
+    # Outgoing calls made while serving a call get the incoming deadline less
+    # this margin, so our answer (or error) still reaches our caller in time.
+    deadline_margin_seconds: float = 0.02
+    # Worker processes sharing the port with SO_REUSEPORT (one per core).
+    processes: int = 1
+    log_level: str = "INFO"
+    # One JSON line per served RPC (health checks excluded).
+    access_log: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as given to ``add_insecure_port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, service: str, environ: Mapping[str, str] = os.environ) -> ServerConfig:
+        """Reads ``STREAMMESH_<SERVICE>_<X>`` then ``STREAMMESH_<X>`` for each field.
+
+        Ports default to the service's row in ``services/catalogue.py``.
+        A malformed value raises ValueError naming the variable.
+        """
+        try:
+            spec = catalogue.service(service)
+            default_port, default_metrics = spec.grpc_port, spec.metrics_port
+        except KeyError:
+            default_port, default_metrics = FALLBACK_PORT, FALLBACK_METRICS_PORT
+        env = _Env(service, environ)
+        retry_defaults = RetryPolicy()
+        retry = RetryPolicy(
+            max_attempts=env.get("RETRY_MAX_ATTEMPTS", int, retry_defaults.max_attempts),
+            initial_backoff_seconds=env.get(
+                "RETRY_INITIAL_BACKOFF_SECONDS", float, retry_defaults.initial_backoff_seconds
+            ),
+            max_backoff_seconds=env.get(
+                "RETRY_MAX_BACKOFF_SECONDS", float, retry_defaults.max_backoff_seconds
+            ),
+            backoff_multiplier=env.get(
+                "RETRY_BACKOFF_MULTIPLIER", float, retry_defaults.backoff_multiplier
+            ),
+            per_attempt_timeout_seconds=env.get(
+                "RETRY_PER_ATTEMPT_TIMEOUT_SECONDS",
+                float,
+                retry_defaults.per_attempt_timeout_seconds,
+            ),
+            budget_max_tokens=env.get(
+                "RETRY_BUDGET_MAX_TOKENS", float, retry_defaults.budget_max_tokens
+            ),
+            budget_token_ratio=env.get(
+                "RETRY_BUDGET_TOKEN_RATIO", float, retry_defaults.budget_token_ratio
+            ),
+        )
+        defaults = cls(service=service)
+        return cls(
+            service=service,
+            host=env.get("HOST", str, defaults.host),
+            port=env.get("PORT", int, default_port),
+            metrics_port=env.get("METRICS_PORT", int, default_metrics),
+            shutdown_grace_seconds=env.get(
+                "SHUTDOWN_GRACE_SECONDS", float, defaults.shutdown_grace_seconds
+            ),
+            shutdown_drain_seconds=env.get(
+                "SHUTDOWN_DRAIN_SECONDS", float, defaults.shutdown_drain_seconds
+            ),
+            keepalive_time_seconds=env.get(
+                "KEEPALIVE_TIME_SECONDS", float, defaults.keepalive_time_seconds
+            ),
+            keepalive_timeout_seconds=env.get(
+                "KEEPALIVE_TIMEOUT_SECONDS", float, defaults.keepalive_timeout_seconds
+            ),
+            max_receive_message_bytes=env.get(
+                "MAX_RECEIVE_MESSAGE_BYTES", int, defaults.max_receive_message_bytes
+            ),
+            max_send_message_bytes=env.get(
+                "MAX_SEND_MESSAGE_BYTES", int, defaults.max_send_message_bytes
+            ),
+            max_concurrent_rpcs=env.get("MAX_CONCURRENT_RPCS", int, defaults.max_concurrent_rpcs),
+            default_deadline_seconds=env.get(
+                "DEFAULT_DEADLINE_SECONDS", float, defaults.default_deadline_seconds
+            ),
+            deadline_margin_seconds=env.get(
+                "DEADLINE_MARGIN_SECONDS", float, defaults.deadline_margin_seconds
+            ),
+            processes=env.get("PROCESSES", int, defaults.processes),
+            log_level=env.get("LOG_LEVEL", str, defaults.log_level).upper(),
+            access_log=env.get("ACCESS_LOG", _parse_bool, defaults.access_log),
+            retry=retry,
+        )
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+class _Env:
+    def __init__(self, service: str, environ: Mapping[str, str]) -> None:
+        self._prefixes = (f"STREAMMESH_{service.upper()}_", "STREAMMESH_")
+        self._environ = environ
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        for prefix in self._prefixes:
+            variable = prefix + name
+            raw = self._environ.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                return parse(raw)
+            except ValueError as error:
+                raise ValueError(f"{variable}={raw!r}: {error}") from None
+        return default

@@ -1,0 +1,153 @@
+"""JSON log lines for every StreamMesh process, with the current trace ids.
+
+One JSON object per line on stderr (``streammesh up`` sends it to
+``.streammesh/logs/<service>.log``): ``ts``, ``level``, ``logger``, ``msg``,
+``service``, ``trace_id`` and ``span_id`` of the active OpenTelemetry span, any
+``extra={...}`` fields, and ``exc`` (the stack) for ``logger.exception``.
+
+The formatter is twenty lines of our own rather than python-json-logger: it
+needs to read the trace context at the moment of the call (a filter, below),
+fix the field names the rest of the mesh greps for, and nothing else.
+
+Writing is moved off the event loop: records go through a bounded queue
+(``QUEUE_BOUND``) to a listener thread that formats and writes them. A full
+queue drops the record and counts it in ``streammesh_log_records_dropped_total``
+instead of stalling every RPC behind a slow disk.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import datetime
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+from typing import Any, TextIO
+
+from opentelemetry import trace
+from prometheus_client import Counter
+
+QUEUE_BOUND = 10_000
+
+_DROPPED = Counter(
+    "streammesh_log_records_dropped_total",
+    "Log records dropped because the log queue was full.",
+)
+
+# LogRecord attributes that are not user-supplied ``extra`` fields.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "trace_id", "span_id", "service"}
+)
+
+
+class TraceContextFilter(logging.Filter):
+    """Stamps the active span's ids on the record in the caller's context.
+
+    It must run where the record is created: the listener thread that formats
+    it later does not see the caller's contextvars.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            context = trace.get_current_span().get_span_context()
+            if context.is_valid:
+                record.trace_id = format(context.trace_id, "032x")
+                record.span_id = format(context.span_id, "016x")
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object on one line."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            # An access-log line names the service that served the call, which
+            # differs from the process's when tests host several in one process.
+            "service": getattr(record, "service", self._service),
+        }
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id:
+            entry["trace_id"] = trace_id
+            entry["span_id"] = getattr(record, "span_id", None)
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """A QueueHandler that drops (and counts) instead of blocking when full."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Render args and the stack now: the listener formats a copy later,
+        # and exc_info holds frames that must not outlive this call.
+        prepared = copy.copy(record)
+        prepared.msg = record.getMessage()
+        prepared.args = None
+        if record.exc_info:
+            prepared.exc_text = logging.Formatter().formatException(record.exc_info)
+            prepared.exc_info = None
+        return prepared
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            _DROPPED.inc()
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Sends every logger's records as JSON lines to ``stream`` (stderr).
+
+    Idempotent: a second call replaces the first configuration, so tests and
+    worker processes can call it freely.
+    """
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+    output = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    output.setFormatter(JsonFormatter(service))
+    records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=QUEUE_BOUND)
+    handler = _DroppingQueueHandler(records)
+    handler.addFilter(TraceContextFilter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if isinstance(existing, _DroppingQueueHandler):
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    _listener = logging.handlers.QueueListener(records, output, respect_handler_level=True)
+    _listener.start()
+
+
+def flush_logging() -> None:
+    """Writes every queued record; called at shutdown so the last lines survive."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
+atexit.register(flush_logging)

@@ -1,0 +1,88 @@
+"""OpenTelemetry tracing, set up once per process from the standard OTEL_* variables.
+
+``OTEL_TRACES_EXPORTER`` picks the exporters (comma-separated):
+``otlp`` (OTLP/gRPC, configured by ``OTEL_EXPORTER_OTLP_*``), ``console``
+(span JSON on stderr), ``none``, or any installed
+``opentelemetry_traces_exporter`` entry point. Unset means ``none`` here,
+unlike the OpenTelemetry default of ``otlp``: a laptop without a collector
+should not log export failures. Spans are still recorded without an exporter,
+so trace ids reach log lines and ``traceparent`` headers either way.
+``OTEL_SERVICE_NAME`` overrides the service name; ``OTEL_TRACES_SAMPLER`` and
+the other standard variables are read by the SDK itself.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from collections.abc import Mapping
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+)
+
+_ALIASES = {"otlp": "otlp_proto_grpc"}
+
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvider:
+    """Installs the process's tracer provider on first call and returns it.
+
+    Later calls return the same provider (OpenTelemetry allows one global
+    provider per process); tests add an in-memory exporter to it.
+    """
+    global _provider
+    if _provider is not None:
+        return _provider
+    name = environ.get("OTEL_SERVICE_NAME") or f"streammesh-{service}"
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    for exporter in _exporters(environ.get("OTEL_TRACES_EXPORTER", "none")):
+        # Batching keeps export I/O off the request path (a background thread).
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def tracer_provider() -> TracerProvider:
+    """The provider installed by :func:`setup_tracing` (set up on demand)."""
+    return _provider if _provider is not None else setup_tracing("unknown")
+
+
+def shutdown_tracing() -> None:
+    """Flushes batched spans; called once when the process stops."""
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def current_trace_id() -> str | None:
+    """The active span's trace id as 32 hex digits, or None outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def _exporters(setting: str) -> list[SpanExporter]:
+    exporters: list[SpanExporter] = []
+    for raw in setting.split(","):
+        name = raw.strip().lower()
+        if name in ("", "none"):
+            continue
+        if name == "console":
+            exporters.append(ConsoleSpanExporter(out=sys.stderr))
+            continue
+        entry_name = _ALIASES.get(name, name)
+        points = importlib.metadata.entry_points(
+            group="opentelemetry_traces_exporter", name=entry_name
+        )
+        if not points:
+            raise ValueError(f"OTEL_TRACES_EXPORTER: no exporter named {name!r} is installed")
+        exporter_class = next(iter(points)).load()
+        exporters.append(exporter_class())
+    return exporters
