@@ -78,6 +78,8 @@ class JsonFormatter(logging.Formatter):
             # An access-log line names the service that served the call, which
             # differs from the process's when tests host several in one process.
             "service": getattr(record, "service", self._service),
+            # Tells apart the workers of a service sharing its port.
+            "pid": record.process,
         }
         trace_id = getattr(record, "trace_id", None)
         if trace_id:

@@ -16,7 +16,8 @@ log = logging.getLogger("tests.scripted")
 
 
 class ScriptedEcho(echo_pb2_grpc.EchoServiceServicer):
-    """Echo whose behaviour the test sets: ``bug`` raises, ``sleep:<s>`` waits.
+    """Echo whose behaviour the test sets: ``bug`` raises, ``sleep:<s>`` waits
+    (on the last hop: a forwarding server passes the request on at once).
 
     ``fail_first`` answers the first N calls of each method with ``failure``;
     ``failure_rate`` fails that share of calls (seeded, so runs repeat).
@@ -45,12 +46,12 @@ class ScriptedEcho(echo_pb2_grpc.EchoServiceServicer):
         self._maybe_fail("Echo")
         if request.message == "bug":
             raise ZeroDivisionError("a handler bug the caller must never see")
-        if request.message.startswith("sleep:"):
-            log.info("slow call started")
-            await asyncio.sleep(float(request.message.removeprefix("sleep:")))
         if self.forward is not None:
             response: echo_pb2.EchoResponse = await self.forward.Echo(request)
             return response
+        if request.message.startswith("sleep:"):
+            log.info("slow call started")
+            await asyncio.sleep(float(request.message.removeprefix("sleep:")))
         return echo_pb2.EchoResponse(message=request.message)
 
     async def EchoOnce(
