@@ -20,6 +20,7 @@ PROTOVALIDATE_VERSION := v1.2.2
 GRPCURL_VERSION      := v1.9.4
 GHZ_VERSION          := v0.93.0
 KUBECONFORM_VERSION  := v0.8.0
+HEY_VERSION          := v0.1.5
 
 PROTOS := $(shell find protos -name '*.proto' | sort)
 
@@ -51,6 +52,9 @@ $(TOOLS_BIN)/grpcurl:
 $(TOOLS_BIN)/ghz:
 	GOBIN=$(TOOLS_BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
+$(TOOLS_BIN)/hey:
+	GOBIN=$(TOOLS_BIN) go install github.com/rakyll/hey@$(HEY_VERSION)
+
 $(TOOLS_BIN)/kubeconform:
 	GOBIN=$(TOOLS_BIN) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 
@@ -65,7 +69,7 @@ $(THIRD_PARTY)/.stamp: $(VENV)/.installed
 	touch $@
 
 .PHONY: tools
-tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz ## install buf, grpcurl, ghz, protoc-gen-openapiv2 and third-party protos
+tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2 and third-party protos
 
 # ---------------------------------------------------------------- contracts
 .PHONY: gen

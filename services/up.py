@@ -45,7 +45,9 @@ from services.catalogue import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 
 STATE_DIR = Path(".streammesh")
 DEMO_CATALOG = Path(__file__).resolve().parent / "catalog" / "data" / "netflix_titles.csv"
-EMBEDDED_REDIS_PORT = 6380
+# Overridable (STREAMMESH_EMBEDDED_REDIS_PORT) so a second mesh, a benchmark's
+# for instance, can run beside the default one.
+EMBEDDED_REDIS_PORT = int(os.environ.get("STREAMMESH_EMBEDDED_REDIS_PORT", "6380"))
 # Bounds of each phase; a phase that overruns stops the mesh with a message.
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
@@ -80,7 +82,14 @@ class Mesh:
         return self.state_dir / "logs"
 
     def environment(self) -> dict[str, str]:
-        return dict(os.environ, STREAMMESH_BACKENDS=self.backends, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, STREAMMESH_BACKENDS=self.backends, PYTHONUNBUFFERED="1")
+        if self.backends == "embedded":
+            # Every embedded file lives under this mesh's state folder.
+            state = self.state_dir.resolve()
+            env.setdefault("STREAMMESH_REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+            env.setdefault("STREAMMESH_USERS_DATA_DIR", str(state / "users"))
+            env.setdefault("STREAMMESH_CATALOG_SQLITE_PATH", str(state / "catalog" / "catalog.db"))
+        return env
 
     async def spawn(self, name: str, *argv: str) -> Managed:
         log_path = self.logs / f"{name}.log"
