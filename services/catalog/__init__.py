@@ -1,0 +1,1 @@
+"""The catalog service: titles, their regional availability and artwork metadata."""

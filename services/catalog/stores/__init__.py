@@ -1,0 +1,37 @@
+"""Adapters of :class:`services.catalog.store.CatalogStore`, and the one place
+that picks one from the configuration."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.catalog.config import Config
+    from services.catalog.store import CatalogStore
+
+
+async def open_store(config: Config, *, migrate: bool | None = None) -> CatalogStore:
+    """The store ``config`` names, its schema brought up to date first when
+    ``migrate`` (default: ``config.migrate_on_start``)."""
+    if config.backend == "embedded":
+        from services.catalog.stores.sqlite import SqliteCatalogStore
+
+        # The SQLite store creates its schema when it opens.
+        return await SqliteCatalogStore.open(config.sqlite_path)
+    from services.catalog.migrations import apply_cql
+    from services.catalog.stores.cassandra import CassandraCatalogStore, connect, shutdown
+
+    cluster, session = await connect(config)
+    try:
+        if config.migrate_on_start if migrate is None else migrate:
+            await apply_cql(session, config.cassandra_keyspace, config.cassandra_replication_factor)
+        return await CassandraCatalogStore.on_session(
+            session,
+            config.cassandra_keyspace,
+            consistency=config.cassandra_consistency,
+            max_in_flight=config.cassandra_max_in_flight,
+            cluster=cluster,
+        )
+    except BaseException:
+        await shutdown(cluster)
+        raise
