@@ -1,0 +1,355 @@
+"""Authentication: who is calling, from ``authorization: Bearer <jwt>``.
+
+The interceptor verifies the access token the users service issued (ES256
+signature, ``exp``, ``iat``, ``iss``, ``sub``) on every method not declared
+public, and puts the caller's account id in a context variable that handlers
+read with :func:`current_account_id` / :func:`require_account_id`. It checks
+identity only; whether that account may touch a resource (ownership) is the
+domain's decision, because only the domain knows whose resource it is.
+
+It runs in every service, so it must not matter whether a call came through
+the edge or straight to the service port: the edge's own JWT check is an
+early reject, this one is the guarantee.
+
+Where the public keys come from (:class:`KeySource`):
+
+* :class:`StaticKeySource` - the users service verifies with its own keys.
+* :class:`GrpcJwksKeySource` - any other service asks the users service's
+  ``GetJwks`` RPC, caches the set for ``ttl_seconds`` and refetches early
+  (at most every ``min_refresh_seconds``) when a token names an unknown
+  ``kid``, which is how a key rotation reaches it. This works across pods
+  and machines, unlike a file.
+* :class:`JwksFileKeySource` - a JWK Set file (the users service writes
+  ``<key_dir>/jwks.json``), for tools and single-host setups.
+
+Failures raise :class:`services.runtime.errors.Unauthenticated` inside the
+handler's call, so the error interceptor maps them like any other error.
+The message never says which check failed beyond "expired" vs "invalid".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import grpc
+import grpc.aio
+import jwt
+from jwt.algorithms import ECAlgorithm
+
+from interceptors._base import Continuation, UnaryBehavior, UnaryServerInterceptor
+from services.runtime.errors import Unauthenticated, Unavailable
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS: Final = ("ES256",)
+DEFAULT_ISSUER: Final = "streammesh-users"
+# Clock skew tolerated between the issuer and this service.
+DEFAULT_LEEWAY_SECONDS: Final = 5.0
+# Longest header value we parse; a JWT of ours is ~300 bytes.
+MAX_TOKEN_BYTES: Final = 4096
+# Methods of the stock services every server exposes without a token.
+ALWAYS_PUBLIC_PREFIXES: Final = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+_current_account: ContextVar[str | None] = ContextVar("streammesh_account_id", default=None)
+
+
+def current_account_id() -> str | None:
+    """The verified caller's account id in this call, or None (public method)."""
+    return _current_account.get()
+
+
+def require_account_id() -> str:
+    """The verified caller's account id; UNAUTHENTICATED when there is none.
+
+    Owner routes call this so they fail closed even if a server was built
+    without the interceptor.
+    """
+    account_id = _current_account.get()
+    if account_id is None:
+        raise Unauthenticated("a valid access token is required", reason="TOKEN_MISSING")
+    return account_id
+
+
+PublicKey = Any
+
+
+class KeySource(Protocol):
+    async def key(self, kid: str) -> PublicKey | None:
+        """The public key with this ``kid``, or None when it is not (or no longer) known."""
+        ...
+
+
+def keys_from_jwks(document: Mapping[str, Any]) -> dict[str, PublicKey]:
+    """Parses a JWK Set into ``{kid: public key}``; skips keys we cannot use."""
+    keys: dict[str, PublicKey] = {}
+    for jwk in document.get("keys", []):
+        if not isinstance(jwk, Mapping) or jwk.get("kty") != "EC" or not jwk.get("kid"):
+            continue
+        if jwk.get("alg", "ES256") not in ALGORITHMS:
+            continue
+        keys[str(jwk["kid"])] = ECAlgorithm.from_jwk(json.dumps(dict(jwk)))
+    return keys
+
+
+class StaticKeySource:
+    """Keys known up front (the issuer's own)."""
+
+    def __init__(self, jwks: Mapping[str, Any]) -> None:
+        self._keys = keys_from_jwks(jwks)
+
+    async def key(self, kid: str) -> PublicKey | None:
+        return self._keys.get(kid)
+
+
+class _RefreshingKeySource:
+    """A cached JWK Set refetched when stale or when an unknown kid shows up."""
+
+    def __init__(self, *, ttl_seconds: float, min_refresh_seconds: float) -> None:
+        self._ttl_seconds = ttl_seconds
+        self._min_refresh_seconds = min_refresh_seconds
+        self._keys: dict[str, PublicKey] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _fetch(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    async def key(self, kid: str) -> PublicKey | None:
+        now = time.monotonic()
+        known = self._keys.get(kid)
+        stale = now - self._fetched_at > self._ttl_seconds
+        may_refresh = now - self._fetched_at > self._min_refresh_seconds
+        if (known is None and may_refresh) or stale:
+            async with self._lock:
+                # Another caller may have refreshed while this one waited.
+                if time.monotonic() - self._fetched_at > self._min_refresh_seconds:
+                    await self._refresh()
+            known = self._keys.get(kid)
+        return known
+
+    async def _refresh(self) -> None:
+        try:
+            document = await self._fetch()
+        except (grpc.RpcError, OSError, ValueError) as err:
+            if not self._keys:
+                raise Unavailable(
+                    "the token verification keys cannot be fetched", reason="JWKS_UNAVAILABLE"
+                ) from err
+            # Keep verifying with the keys we have; retry after min_refresh.
+            log.warning("JWK Set refresh failed; using cached keys", extra={"error": str(err)})
+            self._fetched_at = time.monotonic()
+            return
+        self._keys = keys_from_jwks(document)
+        self._fetched_at = time.monotonic()
+
+
+class JwksFileKeySource(_RefreshingKeySource):
+    """Keys from a JWK Set file, reread when stale or on an unknown kid."""
+
+    def __init__(
+        self, path: Path, *, ttl_seconds: float = 60.0, min_refresh_seconds: float = 5.0
+    ) -> None:
+        super().__init__(ttl_seconds=ttl_seconds, min_refresh_seconds=min_refresh_seconds)
+        self._path = path
+
+    async def _fetch(self) -> Mapping[str, Any]:
+        text = await asyncio.to_thread(self._path.read_text)
+        document = json.loads(text)
+        if not isinstance(document, Mapping):
+            raise ValueError(f"{self._path} is not a JWK Set")
+        return document
+
+
+class GrpcJwksKeySource(_RefreshingKeySource):
+    """Keys from the users service's GetJwks RPC over ``channel``."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        ttl_seconds: float = 300.0,
+        min_refresh_seconds: float = 30.0,
+        timeout_seconds: float = 2.0,
+    ) -> None:
+        super().__init__(ttl_seconds=ttl_seconds, min_refresh_seconds=min_refresh_seconds)
+        # Imported here so services that never verify tokens need no users stubs.
+        from streammesh.users.v1 import users_pb2, users_pb2_grpc
+
+        self._stub = users_pb2_grpc.UserServiceStub(channel)
+        self._request = users_pb2.GetJwksRequest()
+        self._timeout_seconds = timeout_seconds
+
+    async def _fetch(self) -> Mapping[str, Any]:
+        response = await self._stub.GetJwks(self._request, timeout=self._timeout_seconds)
+        return {
+            "keys": [
+                {
+                    "kty": key.kty,
+                    "crv": key.crv,
+                    "x": key.x,
+                    "y": key.y,
+                    "kid": key.kid,
+                    "alg": key.alg or "ES256",
+                    "use": key.use,
+                }
+                for key in response.keys
+            ]
+        }
+
+
+@dataclass(frozen=True)
+class TokenVerifier:
+    """Checks an access token and returns the account id it was issued to."""
+
+    keys: KeySource
+    issuer: str = DEFAULT_ISSUER
+    leeway_seconds: float = DEFAULT_LEEWAY_SECONDS
+
+    async def verify(self, token: str) -> str:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise _invalid()
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as err:
+            raise _invalid() from err
+        kid = header.get("kid")
+        if not isinstance(kid, str) or header.get("alg") not in ALGORITHMS:
+            raise _invalid()
+        key = await self.keys.key(kid)
+        if key is None:
+            raise _invalid()
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=list(ALGORITHMS),
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": ["exp", "iat", "iss", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as err:
+            raise Unauthenticated("the access token has expired", reason="TOKEN_EXPIRED") from err
+        except jwt.InvalidTokenError as err:
+            raise _invalid() from err
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject.isdigit():
+            raise _invalid()
+        return subject
+
+
+def _invalid() -> Unauthenticated:
+    return Unauthenticated("the access token is invalid", reason="TOKEN_INVALID")
+
+
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The token of the ``authorization: Bearer <token>`` header, if present."""
+    for key, value in metadata or ():
+        if key != "authorization":
+            continue
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        scheme, _, token = text.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return None
+    return None
+
+
+class AuthInterceptor(UnaryServerInterceptor):
+    """Requires a valid access token on every method not declared public.
+
+    ``public_methods`` are full method names (``/pkg.Service/Method``); health
+    checks and reflection are always public. A public method is served
+    without looking at the token at all. Streaming methods (none in our
+    contracts but the stock health Watch) are checked too, so a new one can
+    never be left open by accident.
+    """
+
+    def __init__(self, verifier: TokenVerifier, public_methods: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._verifier = verifier
+        self._public = frozenset(public_methods)
+
+    def is_public(self, method: str) -> bool:
+        return method in self._public or method.startswith(ALWAYS_PUBLIC_PREFIXES)
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        if self.is_public(method):
+            return await continuation(handler_call_details)
+        handler = await super().intercept_service(continuation, handler_call_details)
+        if handler is not None and (handler.request_streaming or handler.response_streaming):
+            return _wrap_streaming(handler, self._authenticate)
+        return handler
+
+    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
+        if self.is_public(full_method):
+            return behavior
+        authenticate = self._authenticate
+
+        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            # Checked inside the call, not in intercept_service, so the error
+            # reaches the error interceptor above and the context variable is
+            # set in the task that runs the handler.
+            reset = _current_account.set(await authenticate(context))
+            try:
+                return await behavior(request, context)
+            finally:
+                _current_account.reset(reset)
+
+        return authenticated
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> str:
+        token = bearer_token(context.invocation_metadata())
+        if token is None:
+            raise Unauthenticated("a valid access token is required", reason="TOKEN_MISSING")
+        return await self._verifier.verify(token)
+
+
+def _wrap_streaming(
+    handler: grpc.RpcMethodHandler,
+    authenticate: Callable[[grpc.aio.ServicerContext], Awaitable[str]],
+) -> grpc.RpcMethodHandler:
+    def wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(behavior):
+
+            async def generator(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                reset = _current_account.set(await authenticate(context))
+                try:
+                    async for response in behavior(request, context):
+                        yield response
+                finally:
+                    _current_account.reset(reset)
+
+            return generator
+
+        async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            reset = _current_account.set(await authenticate(context))
+            try:
+                return await behavior(request, context)
+            finally:
+                _current_account.reset(reset)
+
+        return coroutine
+
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), **serializers)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), **serializers)
+    return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), **serializers)

@@ -1,0 +1,1 @@
+"""The users service: accounts, viewing profiles, preferences and sign-in."""

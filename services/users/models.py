@@ -1,0 +1,164 @@
+"""The users database schema (DESIGN.md section 4) as SQLAlchemy 2 models.
+
+One set of models serves MariaDB (aiomysql) and SQLite (aiosqlite); the few
+dialect differences are type variants here, not separate schemas:
+
+* ids are ``BIGINT AUTO_INCREMENT`` on MariaDB and ``INTEGER`` on SQLite,
+  because only an ``INTEGER PRIMARY KEY`` is SQLite's auto-assigned rowid;
+* timestamps are UTC, stored without a zone (``DATETIME(6)`` on MariaDB keeps
+  the microseconds SQLite's text form keeps), and written by the application
+  so both dialects store exactly what the service returns;
+* MariaDB tables use ``utf8mb4_bin``: comparisons are byte-wise as on SQLite,
+  so uniqueness means the same on both. E-mail addresses are normalised to
+  lower case before they are stored, which makes the unique index on ``email``
+  case-insensitive in effect.
+
+The Alembic revisions in ``migrations/versions`` create this schema; a test
+checks they stay in step with these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Portable column types (see the module docstring).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Payload = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+MYSQL_TABLE_ARGS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+# Stable constraint names, so migrations can refer to them on both dialects.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Column sizes: the contract's limits (users.proto), with room where the
+# contract has none.
+EMAIL_MAX = 254
+NAME_MAX = 100
+PROFILE_NAME_MAX = 50
+AVATAR_URL_MAX = 2048
+RATING_MAX = 10
+PREFERENCE_KEY_MAX = 64
+PREFERENCE_VALUE_MAX = 1024
+PASSWORD_HASH_MAX = 255
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UserRow(Base):
+    """An account (the case study's ``users`` table)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("email"),
+        Index(None, "country_code"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), nullable=False)
+    # An Argon2id PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
+    password_hash: Mapped[str] = mapped_column(String(PASSWORD_HASH_MAX), nullable=False)
+    first_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    last_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    country_code: Mapped[str] = mapped_column(String(2), nullable=False)
+    # BCP 47 tags can be longer than the case study's 5 characters (zh-Hant-TW).
+    language_code: Mapped[str] = mapped_column(
+        String(35), nullable=False, default="en", server_default="en"
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class ProfileRow(Base):
+    """A viewing profile (``user_profiles``)."""
+
+    __tablename__ = "user_profiles"
+    __table_args__ = (Index(None, "user_id", "is_primary"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    profile_name: Mapped[str] = mapped_column(String(PROFILE_NAME_MAX), nullable=False)
+    avatar_url: Mapped[str] = mapped_column(
+        String(AVATAR_URL_MAX), nullable=False, default="", server_default=""
+    )
+    maturity_rating: Mapped[str] = mapped_column(
+        String(RATING_MAX), nullable=False, default="PG-13", server_default="PG-13"
+    )
+    is_kids_profile: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="0"
+    )
+    is_primary: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="0"
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class PreferenceRow(Base):
+    """One key/value setting of a profile (``user_preferences``)."""
+
+    __tablename__ = "user_preferences"
+    __table_args__ = (UniqueConstraint("profile_id", "preference_key"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    profile_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("user_profiles.id", ondelete="CASCADE"), nullable=False
+    )
+    # `key` is a reserved word in MySQL, hence the case study's prefixed names.
+    preference_key: Mapped[str] = mapped_column(String(PREFERENCE_KEY_MAX), nullable=False)
+    preference_value: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class OutboxRow(Base):
+    """An event written in the same transaction as the change it describes.
+
+    The relay (events issue) publishes rows whose ``published_at`` is NULL, in
+    ``created_at`` order, and stamps them once the stream has them.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "published_at", "created_at"), MYSQL_TABLE_ARGS)
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    aggregate_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    aggregate_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(128), nullable=False)
+    # A serialized streammesh.events.v1.Event.
+    payload: Mapped[bytes] = mapped_column(Payload, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    published_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

@@ -1,0 +1,118 @@
+"""Runs the users service: ``python -m services.users.server``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+import grpc.aio
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from interceptors.auth import AuthInterceptor, StaticKeySource, TokenVerifier
+from services.runtime import server as runtime
+from services.runtime.cache import Cache
+from services.users import migrations
+from services.users.config import Config
+from services.users.domain import Caches, UsersDomain
+from services.users.passwords import PasswordHasherPool
+from services.users.ratelimit import LoginLimiter
+from services.users.servicer import PUBLIC_METHODS, SERVICE_NAME, UserServicer
+from services.users.stores.sql import SqlUserStore
+from services.users.tokens import TokenIssuer, load_or_create_signing_key
+from streammesh.users.v1 import users_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# Redis connections per process; a caller waits at most REDIS_POOL_TIMEOUT
+# for a free one, and each command at most REDIS_SOCKET_TIMEOUT.
+REDIS_MAX_CONNECTIONS: Final = 64
+REDIS_POOL_TIMEOUT_SECONDS: Final = 1.0
+REDIS_SOCKET_TIMEOUT_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True)
+class Components:
+    """What create_server wired together (benchmarks and tests look inside)."""
+
+    domain: UsersDomain
+    store: SqlUserStore
+    redis: Redis
+    issuer: TokenIssuer
+
+
+def redis_client(url: str) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_POOL_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+    )
+    # from_pool: closing the client closes the pool too.
+    return Redis.from_pool(pool)
+
+
+async def build(config: Config) -> Components:
+    """The service's parts, connected (and migrated when ``migrate_on_start``)."""
+    if config.migrate_on_start:
+        await migrations.apply(config)
+    key = await asyncio.to_thread(load_or_create_signing_key, config.key_dir)
+    # Building the hasher hashes a decoy password: CPU work, off the loop.
+    passwords = await asyncio.to_thread(PasswordHasherPool, config.passwords)
+    store = SqlUserStore.from_url(config.database_url)
+    redis = redis_client(config.redis_url)
+    caches = Caches(
+        account=Cache(
+            redis, "users.account", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+        ),
+        profile=Cache(
+            redis, "users.profile", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+        ),
+        profiles=Cache(
+            redis,
+            "users.profiles",
+            ttl_seconds=config.cache_ttl_seconds,
+            prefix=config.redis_prefix,
+        ),
+    )
+    issuer = TokenIssuer(key, issuer=config.token_issuer, ttl_seconds=config.token_ttl_seconds)
+    domain = UsersDomain(
+        store=store,
+        caches=caches,
+        passwords=passwords,
+        limiter=LoginLimiter(redis, config.login_limits, prefix=config.redis_prefix),
+        tokens=issuer,
+        max_profiles=config.max_profiles_per_account,
+    )
+    return Components(domain=domain, store=store, redis=redis, issuer=issuer)
+
+
+async def create_server(config: Config) -> tuple[grpc.aio.Server, int]:
+    """Builds and starts the users server; returns it and its port."""
+    parts = await build(config)
+    servicer = UserServicer(parts.domain, trusted_proxies=config.trusted_proxies)
+    auth = AuthInterceptor(
+        TokenVerifier(StaticKeySource(parts.issuer.key.jwks()), issuer=config.token_issuer),
+        PUBLIC_METHODS,
+    )
+    server, port = await runtime.create_server(
+        config.server,
+        lambda s: users_pb2_grpc.add_UserServiceServicer_to_server(servicer, s),
+        [SERVICE_NAME],
+        auth=auth,
+    )
+    runtime.add_shutdown_hook(server, parts.store.close)
+    runtime.add_shutdown_hook(server, parts.redis.aclose)
+    runtime.add_shutdown_hook(server, parts.domain.close)
+    return server, port
+
+
+def main() -> None:
+    config = Config.from_env()
+    runtime.run(lambda: create_server(config), config.server)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adapters of :class:`services.users.store.UserStore`."""
