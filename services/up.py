@@ -246,10 +246,14 @@ async def _edge(mesh: Mesh) -> None:
     from services.edge import envoy
     from services.edge.render import EdgeConfig, render
 
-    await mesh.spawn("edge-reflection", sys.executable, "-m", "services.edge.reflection")
+    reflection = f"127.0.0.1:{os.environ.get('STREAMMESH_EDGE_REFLECTION_PORT', '50050')}"
+    await mesh.spawn(
+        "edge-reflection", sys.executable, "-m", "services.edge.reflection", "--address", reflection
+    )
     config = EdgeConfig(
         port=int(os.environ.get("STREAMMESH_EDGE_PORT", EDGE_PORT)),
         admin_port=int(os.environ.get("STREAMMESH_EDGE_ADMIN_PORT", EDGE_ADMIN_PORT)),
+        reflection_upstream=reflection,
     )
     edge_dir = mesh.state_dir / "edge"
     path = await asyncio.to_thread(envoy.write_config, render(config), edge_dir / "envoy.json")
