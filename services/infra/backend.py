@@ -10,6 +10,10 @@ from pathlib import Path
 from services.infra.settings import InfraSettings
 
 
+class NotReadyYet(Exception):
+    """A probe reached the server, but it cannot serve queries yet."""
+
+
 class Backend(abc.ABC):
     """One server process of ours: how to install, configure, start and probe it."""
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from services.infra import manager
 from services.infra.backend import Backend
@@ -91,7 +92,8 @@ def _up(args: argparse.Namespace) -> int:
         if not outcome.ok:
             console.print(
                 Panel(
-                    outcome.log_tail or "(no log)",
+                    # Logs are plain text: brackets in them are not rich markup.
+                    Text(outcome.log_tail or "(no log)"),
                     title=f"{outcome.backend.title}: {outcome.detail}",
                     border_style="red",
                 )

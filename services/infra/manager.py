@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.infra import procs, tooling
-from services.infra.backend import Backend
+from services.infra.backend import Backend, NotReadyYet
 from services.infra.errors import InfraError
 
 # Pause between two readiness probes of a booting server.
@@ -60,7 +60,12 @@ def port_in_use(port: int) -> bool:
 
 async def try_probe(backend: Backend) -> str | None:
     """The server's version if it answers a real query now, else None."""
-    not_ready: tuple[type[Exception], ...] = (TimeoutError, OSError, *backend.not_ready_errors)
+    not_ready: tuple[type[Exception], ...] = (
+        TimeoutError,
+        OSError,
+        NotReadyYet,
+        *backend.not_ready_errors,
+    )
     try:
         return await asyncio.wait_for(backend.probe(), PROBE_TIMEOUT_SECONDS)
     except not_ready:

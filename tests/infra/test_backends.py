@@ -11,6 +11,7 @@ import sys
 import pytest
 import redis.asyncio as aioredis
 from cassandra.cluster import Cluster
+from opensearchpy import AsyncOpenSearch
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -69,8 +70,37 @@ async def test_cassandra_answers_release_version_and_the_keyspace_is_usable(
     assert note == "here"
 
 
+async def test_opensearch_answers_get_root_and_analyses_text(
+    opensearch_url: str, opensearch_prefix: str
+) -> None:
+    client = AsyncOpenSearch(hosts=[opensearch_url])
+    index = f"{opensearch_prefix}probe"
+    try:
+        info = await client.info()
+        # analysis-common (a module we lay out ourselves) provides edge_ngram.
+        await client.indices.create(
+            index=index,
+            body={
+                "settings": {
+                    "analysis": {
+                        "tokenizer": {"edge": {"type": "edge_ngram", "min_gram": 2, "max_gram": 4}},
+                        "analyzer": {"prefixes": {"type": "custom", "tokenizer": "edge"}},
+                    }
+                }
+            },
+        )
+        tokens = await client.indices.analyze(
+            index=index, body={"analyzer": "prefixes", "text": "Dune"}
+        )
+    finally:
+        await client.close()
+    assert info["version"]["distribution"] == "opensearch"
+    assert info["version"]["number"].startswith("2.")
+    assert [token["token"] for token in tokens["tokens"]] == ["Du", "Dun", "Dune"]
+
+
 async def test_infra_status_reports_every_running_backend(
-    mariadb_url: str, redis_url: str, cassandra_contact: tuple[str, int]
+    mariadb_url: str, redis_url: str, cassandra_contact: tuple[str, int], opensearch_url: str
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -85,7 +115,12 @@ async def test_infra_status_reports_every_running_backend(
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
     rows = {row["backend"]: row for row in map(json.loads, stdout.decode().splitlines())}
-    expected_versions = {"mariadb": r"^10\.|^11\.", "redis": r"^7\.", "cassandra": r"^5\.0\."}
+    expected_versions = {
+        "mariadb": r"^(10|11)\.",
+        "redis": r"^7\.",
+        "cassandra": r"^5\.0\.",
+        "opensearch": r"^2\.",
+    }
     for name, pattern in expected_versions.items():
         assert rows[name]["state"] == "running", stderr.decode()
         assert re.match(pattern, str(rows[name]["version"])), rows[name]
