@@ -124,6 +124,11 @@ infra-status: $(VENV)/.installed ## show each real backend's state, version and 
 up: $(VENV)/.installed ## run the whole mesh on the embedded backends
 	$(VENV)/bin/streammesh up
 
+# ---------------------------------------------------------------- benchmarks
+.PHONY: bench-runtime
+bench-runtime: $(VENV)/.installed $(TOOLS_BIN)/ghz ## QPS of Echo: full interceptor chain vs none vs bare grpc.aio
+	$(PY) bench/runtime_overhead.py --breakdown
+
 .PHONY: clean
 clean: ## remove generated local state (not gen/)
 	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache

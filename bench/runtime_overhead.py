@@ -1,0 +1,165 @@
+"""What the interceptor chain costs: QPS of EchoService.Echo, full chain vs none vs bare.
+
+Runs three servers, one at a time, each in its own process pinned to CPU 0,
+and loads each with ghz pinned to CPU 1 (GOMAXPROCS=1), same load each time:
+
+    python bench/runtime_overhead.py [--concurrency 16] [--requests 20000] [--rounds 3]
+
+  full     the echo service as deployed (bench/echo_servers.py: tracing with no
+           exporter, deadlines, metrics, JSON access log to a file, error
+           mapping, protovalidate)
+  nochain  the same runtime server without interceptors
+  bare     a bare grpc.aio server with the same servicer
+
+``--breakdown`` adds the full chain less one layer at a time
+(without-validation, -opentelemetry, -accesslog, -metrics).
+
+Prints QPS and latency per server (best of ``--rounds``; rounds alternate
+servers so drift hits all alike) and the ratios full/bare and full/nochain.
+Needs ghz (``make tools``). Loopback only; every run is bounded by
+``--requests`` and ghz's ``--timeout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GHZ = REPO / ".tools" / "bin" / "ghz"
+PROTOSET = REPO / "gen" / "streammesh.pb"
+MODES = ("bare", "nochain", "full")
+# --breakdown: the full chain less one layer each, to show where the cost is.
+BREAKDOWN = ("without-validation", "without-opentelemetry", "without-accesslog", "without-metrics")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _pinned(cpu: int, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if shutil.which("taskset") else command
+
+
+def _start(mode: str, logs: Path) -> tuple[subprocess.Popen[str], int]:
+    port = _free_port()
+    env = dict(os.environ, OTEL_TRACES_EXPORTER="none")
+    log = (logs / f"{mode}.log").open("a")
+    process = subprocess.Popen(
+        _pinned(0, [sys.executable, "-m", "bench.echo_servers", mode, str(port)]),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        process.kill()
+        raise SystemExit(f"{mode} server failed to start; see {logs / f'{mode}.log'}")
+    return process, port
+
+
+def _ghz(port: int, concurrency: int, requests: int) -> dict[str, float]:
+    command = [
+        str(GHZ),
+        "--insecure",
+        "--protoset",
+        str(PROTOSET),
+        "--call",
+        "streammesh.echo.v1.EchoService.Echo",
+        "-d",
+        '{"message": "hello"}',
+        "--concurrency",
+        str(concurrency),
+        "--total",
+        str(requests),
+        "--timeout",
+        "10s",
+        "--format",
+        "json",
+        f"127.0.0.1:{port}",
+    ]
+    env = dict(os.environ, GOMAXPROCS="1")
+    output = subprocess.run(
+        _pinned(1, command), env=env, capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    report = json.loads(output)
+    latencies = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"]}
+    errors = sum(
+        report.get("statusCodeDistribution", {}).get(k, 0)
+        for k in report.get("statusCodeDistribution", {})
+        if k != "OK"
+    )
+    return {
+        "qps": report["rps"],
+        "p50_ms": latencies[50],
+        "p99_ms": latencies[99],
+        "errors": errors,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--warmup", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also run the full chain less one layer at a time"
+    )
+    args = parser.parse_args()
+    modes = MODES + (BREAKDOWN if args.breakdown else ())
+    if not GHZ.exists():
+        print(f"{GHZ} is missing: run `make tools`", file=sys.stderr)
+        return 2
+
+    best: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="streammesh-bench-") as logs_dir:
+        logs = Path(logs_dir)
+        for _ in range(args.rounds):
+            for mode in modes:
+                process, port = _start(mode, logs)
+                try:
+                    _ghz(port, args.concurrency, args.warmup)
+                    result = _ghz(port, args.concurrency, args.requests)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=30)
+                if result["errors"]:
+                    raise SystemExit(f"{mode}: {result['errors']:.0f} failed calls")
+                if mode not in best or result["qps"] > best[mode]["qps"]:
+                    best[mode] = result
+
+    print(
+        f"EchoService.Echo, ghz: concurrency {args.concurrency}, {args.requests} requests "
+        f"per run after {args.warmup} warm-up, best of {args.rounds} rounds; "
+        f"server on CPU 0, ghz on CPU 1"
+    )
+    print(f"{'server':<24}{'QPS':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs nochain':>12}")
+    for mode in modes:
+        r = best[mode]
+        share = r["qps"] / best["nochain"]["qps"]
+        print(f"{mode:<24}{r['qps']:>8.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{share:>12.2f}")
+    full, nochain, bare = best["full"]["qps"], best["nochain"]["qps"], best["bare"]["qps"]
+    print(f"full chain / bare grpc.aio : {full / bare:.2f}")
+    print(
+        f"full chain / no chain      : {full / nochain:.2f}  "
+        f"(chain cost {100 * (1 - full / nochain):.0f}% of QPS)"
+    )
+    print(f"no chain / bare grpc.aio   : {nochain / bare:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
