@@ -23,6 +23,12 @@ from services.infra.settings import InfraSettings
 _NAMES = [backend_type.name for backend_type in BACKEND_TYPES]
 
 
+def _backend_name(text: str) -> str:
+    if text not in _NAMES:
+        raise argparse.ArgumentTypeError(f"unknown backend {text!r} (known: {', '.join(_NAMES)})")
+    return text
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "infra",
@@ -41,7 +47,7 @@ def register(subparsers: Any) -> None:
         sub.add_argument(
             "backends",
             nargs="*",
-            choices=[*_NAMES, []],
+            type=_backend_name,
             metavar="BACKEND",
             help=f"only these ({', '.join(_NAMES)}); default: all",
         )

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from cassandra.cluster import Cluster
@@ -99,8 +100,23 @@ async def test_opensearch_answers_get_root_and_analyses_text(
     assert [token["token"] for token in tokens["tokens"]] == ["Du", "Dun", "Dune"]
 
 
+async def test_postgres_answers_select_version(postgres_url: str) -> None:
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        version = await connection.fetchval("SELECT version()")
+        database = await connection.fetchval("SELECT current_database()")
+    finally:
+        await connection.close()
+    assert version.startswith("PostgreSQL ")
+    assert database == postgres_url.rsplit("/", 1)[1]
+
+
 async def test_infra_status_reports_every_running_backend(
-    mariadb_url: str, redis_url: str, cassandra_contact: tuple[str, int], opensearch_url: str
+    mariadb_url: str,
+    redis_url: str,
+    cassandra_contact: tuple[str, int],
+    opensearch_url: str,
+    postgres_url: str,
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -120,7 +136,47 @@ async def test_infra_status_reports_every_running_backend(
         "redis": r"^7\.",
         "cassandra": r"^5\.0\.",
         "opensearch": r"^2\.",
+        "postgres": r"^\d+\.\d+$",
     }
     for name, pattern in expected_versions.items():
         assert rows[name]["state"] == "running", stderr.decode()
         assert re.match(pattern, str(rows[name]["version"])), rows[name]
+
+
+async def test_a_second_up_is_a_no_op_that_reports_every_backend_running(
+    mariadb_url: str,
+    redis_url: str,
+    cassandra_contact: tuple[str, int],
+    opensearch_url: str,
+    postgres_url: str,
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "infra",
+        "up",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert text.count("already running") == 5, text
+
+
+async def test_an_unknown_backend_name_is_refused_with_the_known_ones() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "infra",
+        "down",
+        "mongodb",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
+    assert process.returncode == 2
+    assert "mongodb" in stderr.decode()
+    assert "cassandra" in stderr.decode()
