@@ -142,7 +142,7 @@ def _status(args: argparse.Namespace) -> int:
         table = Table(title="StreamMesh backends")
         for column in ("backend", "state", "version", "address", "pid", "data"):
             table.add_column(column)
-        colours = {"running": "green", "starting": "yellow", "foreign": "magenta"}
+        colours = {"running": "green", "starting": "yellow", "external": "cyan"}
         for item in statuses:
             colour = colours.get(item.state, "red")
             table.add_row(
@@ -151,10 +151,10 @@ def _status(args: argparse.Namespace) -> int:
                 item.version or "-",
                 f"127.0.0.1:{item.backend.port}",
                 str(item.pid or "-"),
-                str(item.backend.home),
+                str(item.backend.home) if item.state != "external" else "(another checkout)",
             )
         Console().print(table)
-    return 0 if all(item.state == "running" for item in statuses) else 3
+    return 0 if all(item.state in ("running", "external") for item in statuses) else 3
 
 
 def _reset(args: argparse.Namespace) -> int:

@@ -35,7 +35,10 @@ class BackendStatus:
     """What ``status`` shows for one backend."""
 
     backend: Backend
-    state: str  # running | starting | stopped | foreign
+    # running: ours and answering; starting: ours, not answering yet;
+    # external: answers on our port but was started elsewhere (another checkout);
+    # busy: something else holds the port; stopped: nothing listens.
+    state: str
     version: str | None
     pid: int | None
 
@@ -79,7 +82,8 @@ async def status_of(backend: Backend) -> BackendStatus:
         state = "running" if version is not None else "starting"
         return BackendStatus(backend, state, version, record.pid)
     if await asyncio.to_thread(port_in_use, backend.port):
-        return BackendStatus(backend, "foreign", None, None)
+        version = await try_probe(backend)
+        return BackendStatus(backend, "external" if version else "busy", version, None)
     return BackendStatus(backend, "stopped", None, None)
 
 
@@ -144,6 +148,10 @@ async def _bring_up(backend: Backend, installer: _Installer, report: Report) -> 
         report(backend, "already started, waiting until it answers")
     else:
         if await asyncio.to_thread(port_in_use, backend.port):
+            version = await try_probe(backend)
+            if version is not None:
+                # Another checkout's server (same accounts): use it, never stop it.
+                return Outcome(backend, True, "already running, started elsewhere", version)
             raise InfraError(
                 f"port {backend.port} is taken by a process `streammesh infra` did not start; "
                 f"stop it (or its system service) and run `streammesh infra up` again"

@@ -103,8 +103,19 @@ class MariaDB(Backend):
             autocommit=True,
         )
 
+    async def _admin(self) -> aiomysql.Connection:
+        return await aiomysql.connect(
+            host=endpoints.HOST,
+            port=self.port,
+            user=endpoints.MARIADB_ADMIN_USER,
+            password=endpoints.MARIADB_ADMIN_PASSWORD,
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+        )
+
     async def probe(self) -> str:
-        connection = await self._root()
+        # Our own server answers on its socket even before the admin account
+        # exists; a server of another checkout only over TCP, as the admin.
+        connection = await (self._root() if self.socket.exists() else self._admin())
         try:
             async with connection.cursor() as cursor:
                 await cursor.execute("SELECT VERSION()")
