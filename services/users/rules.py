@@ -51,6 +51,9 @@ _EMAIL = re.compile(
 )
 _PREFERENCE_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _ID = re.compile(r"^[0-9]{1,19}$")
+# BCP 47 syntax (subtags of 1-8 letters/digits joined by '-'); langcodes
+# alone also accepts forms such as "en_US".
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
 MUTABLE_PROFILE_PATHS: Final = ("profile_name", "avatar_url", "maturity_rating", "kids_profile")
 
@@ -139,7 +142,11 @@ def language_tag(value: str, field: str = "language_code") -> str:
     tag = value.strip()
     if not tag:
         return DEFAULT_LANGUAGE
-    if len(tag) > LANGUAGE_TAG_MAX or not langcodes.tag_is_valid(tag):
+    if (
+        len(tag) > LANGUAGE_TAG_MAX
+        or not _LANGUAGE_TAG.match(tag)
+        or not langcodes.tag_is_valid(tag)
+    ):
         raise _invalid(field, "must be a BCP 47 language tag", "UNKNOWN_LANGUAGE")
     return str(langcodes.standardize_tag(tag))
 

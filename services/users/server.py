@@ -32,6 +32,13 @@ REDIS_POOL_TIMEOUT_SECONDS: Final = 1.0
 REDIS_SOCKET_TIMEOUT_SECONDS: Final = 1.0
 
 
+# Third-party loggers whose DEBUG lines print values we must never log:
+# protovalidate's CEL interpreter (celpy) prints every field it checks, the
+# password included; aiosqlite prints SQL parameters, password hashes
+# included. They stay at WARNING whatever the service's log level.
+SECRET_LEAKING_LOGGERS: Final = ("celpy", "aiosqlite")
+
+
 @dataclass(frozen=True)
 class Components:
     """What create_server wired together (benchmarks and tests look inside)."""
@@ -56,6 +63,8 @@ def redis_client(url: str) -> Redis:
 
 async def build(config: Config) -> Components:
     """The service's parts, connected (and migrated when ``migrate_on_start``)."""
+    for name in SECRET_LEAKING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if config.migrate_on_start:
         await migrations.apply(config)
     key = await asyncio.to_thread(load_or_create_signing_key, config.key_dir)

@@ -1,0 +1,190 @@
+"""Ownership and authentication, called straight at the service port (no edge)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from interceptors.auth import (
+    AuthInterceptor,
+    GrpcJwksKeySource,
+    JwksFileKeySource,
+    StaticKeySource,
+    TokenVerifier,
+)
+from services.runtime.errors import Unauthenticated
+from services.users.tokens import TokenIssuer, load_or_create_signing_key
+from streammesh.users.v1 import users_pb2
+from tests.users.conftest import RunningUsers
+from tests.users.helpers import rpc_error
+
+Metadata = tuple[tuple[str, str], ...]
+OwnerCall = Callable[[RunningUsers, users_pb2.Account, str, Metadata], Awaitable[object]]
+
+
+def bearer(token: str) -> Metadata:
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def primary_profile_id(users: RunningUsers, account: users_pb2.Account, md: Metadata) -> str:
+    listed = await users.stub.ListProfiles(
+        users_pb2.ListProfilesRequest(account_id=account.account_id), metadata=md
+    )
+    return listed.profiles[0].profile_id
+
+
+# Every owner RPC, aimed at `account` (whose primary profile is `profile_id`).
+OWNER_CALLS: dict[str, OwnerCall] = {
+    "GetAccount": lambda u, a, p, md: u.stub.GetAccount(
+        users_pb2.GetAccountRequest(account_id=a.account_id), metadata=md
+    ),
+    "ListProfiles": lambda u, a, p, md: u.stub.ListProfiles(
+        users_pb2.ListProfilesRequest(account_id=a.account_id), metadata=md
+    ),
+    "CreateProfile": lambda u, a, p, md: u.stub.CreateProfile(
+        users_pb2.CreateProfileRequest(
+            account_id=a.account_id, profile=users_pb2.Profile(profile_name="Intruder")
+        ),
+        metadata=md,
+    ),
+    "GetProfile": lambda u, a, p, md: u.stub.GetProfile(
+        users_pb2.GetProfileRequest(profile_id=p), metadata=md
+    ),
+    "UpdateProfile": lambda u, a, p, md: u.stub.UpdateProfile(
+        users_pb2.UpdateProfileRequest(
+            profile=users_pb2.Profile(profile_id=p, profile_name="Hijacked"),
+            update_mask={"paths": ["profile_name"]},
+        ),
+        metadata=md,
+    ),
+    "DeleteProfile": lambda u, a, p, md: u.stub.DeleteProfile(
+        users_pb2.DeleteProfileRequest(profile_id=p), metadata=md
+    ),
+    "ListPreferences": lambda u, a, p, md: u.stub.ListPreferences(
+        users_pb2.ListPreferencesRequest(profile_id=p), metadata=md
+    ),
+    "SetPreference": lambda u, a, p, md: u.stub.SetPreference(
+        users_pb2.SetPreferenceRequest(
+            preference=users_pb2.Preference(profile_id=p, key="autoplay", value="off")
+        ),
+        metadata=md,
+    ),
+}
+
+
+async def assert_untouched(
+    users: RunningUsers, victim: users_pb2.Account, profile_id: str, md: Metadata
+) -> None:
+    listed = await users.stub.ListProfiles(
+        users_pb2.ListProfilesRequest(account_id=victim.account_id), metadata=md
+    )
+    assert [(p.profile_id, p.profile_name) for p in listed.profiles] == [(profile_id, "Ada")]
+    preferences = await users.stub.ListPreferences(
+        users_pb2.ListPreferencesRequest(profile_id=profile_id), metadata=md
+    )
+    assert list(preferences.preferences) == []
+
+
+@pytest.mark.parametrize("method", sorted(OWNER_CALLS))
+async def test_a_token_for_another_account_is_permission_denied(
+    users: RunningUsers, method: str
+) -> None:
+    victim, victim_md = await users.signup()
+    _, intruder_md = await users.signup()
+    profile_id = await primary_profile_id(users, victim, victim_md)
+    failure = await rpc_error(OWNER_CALLS[method](users, victim, profile_id, intruder_md))
+    assert failure.code == grpc.StatusCode.PERMISSION_DENIED
+    await assert_untouched(users, victim, profile_id, victim_md)
+
+
+def forged_token(account_id: str, issuer: str, kid: str) -> str:
+    """Claims as the service writes them, signed by a key that is not the service's."""
+    other = ec.generate_private_key(ec.SECP256R1())
+    now = int(time.time())
+    claims = {"sub": account_id, "iss": issuer, "iat": now, "exp": now + 600}
+    return jwt.encode(claims, other, algorithm="ES256", headers={"kid": kid})
+
+
+def bad_tokens(users: RunningUsers, account: users_pb2.Account) -> dict[str, Metadata]:
+    key = load_or_create_signing_key(users.config.key_dir)
+    issuer = users.config.token_issuer
+    expired, _ = TokenIssuer(key, issuer=issuer, ttl_seconds=60).issue(
+        int(account.account_id), now=time.time() - 3600
+    )
+    foreign_issuer, _ = TokenIssuer(key, issuer="someone-else", ttl_seconds=600).issue(
+        int(account.account_id)
+    )
+    unsigned = jwt.encode(
+        {"sub": account.account_id, "iss": issuer, "iat": 0, "exp": 2**40},
+        key="",
+        algorithm="none",
+        headers={"kid": key.kid},
+    )
+    return {
+        "missing": (),
+        "not-bearer": (("authorization", f"Basic {account.account_id}"),),
+        "garbage": bearer("not.a.jwt"),
+        "forged-same-kid": bearer(forged_token(account.account_id, issuer, key.kid)),
+        "forged-own-kid": bearer(forged_token(account.account_id, issuer, "attacker")),
+        "expired": bearer(expired),
+        "wrong-issuer": bearer(foreign_issuer),
+        "alg-none": bearer(unsigned),
+    }
+
+
+@pytest.mark.parametrize("method", sorted(OWNER_CALLS))
+async def test_missing_forged_or_expired_tokens_are_unauthenticated(
+    users: RunningUsers, method: str
+) -> None:
+    account, md = await users.signup()
+    profile_id = await primary_profile_id(users, account, md)
+    for name, metadata in bad_tokens(users, account).items():
+        failure = await rpc_error(OWNER_CALLS[method](users, account, profile_id, metadata))
+        assert failure.code == grpc.StatusCode.UNAUTHENTICATED, name
+        expected = {"missing": "TOKEN_MISSING", "not-bearer": "TOKEN_MISSING"}.get(name)
+        if name == "expired":
+            expected = "TOKEN_EXPIRED"
+        assert failure.reason == (expected or "TOKEN_INVALID"), name
+    await assert_untouched(users, account, profile_id, md)
+
+
+async def test_health_reflection_and_public_methods_need_no_token(users: RunningUsers) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(users.channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    jwks = await users.stub.GetJwks(users_pb2.GetJwksRequest())
+    assert len(jwks.keys) == 1
+
+
+async def test_other_services_verify_tokens_through_get_jwks(users: RunningUsers) -> None:
+    account, md = await users.signup()
+    token = md[0][1].removeprefix("Bearer ")
+    verifier = TokenVerifier(GrpcJwksKeySource(users.channel), issuer=users.config.token_issuer)
+    assert await verifier.verify(token) == account.account_id
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(forged_token(account.account_id, users.config.token_issuer, "x"))
+
+
+async def test_the_jwks_file_verifies_the_same_tokens(users: RunningUsers) -> None:
+    account, md = await users.signup()
+    token = md[0][1].removeprefix("Bearer ")
+    source = JwksFileKeySource(users.config.key_dir / "jwks.json")
+    verifier = TokenVerifier(source, issuer=users.config.token_issuer)
+    assert await verifier.verify(token) == account.account_id
+
+
+def test_public_methods_are_exactly_the_anonymous_routes() -> None:
+    from services.users.servicer import PUBLIC_METHODS
+
+    interceptor = AuthInterceptor(TokenVerifier(StaticKeySource({"keys": []})), PUBLIC_METHODS)
+    assert interceptor.is_public("/grpc.health.v1.Health/Check")
+    assert interceptor.is_public("/streammesh.users.v1.UserService/Login")
+    assert not interceptor.is_public("/streammesh.users.v1.UserService/GetAccount")
+    assert {m.rsplit("/", 1)[1] for m in PUBLIC_METHODS} == {"CreateAccount", "Login", "GetJwks"}
