@@ -16,6 +16,9 @@ from services.infra.errors import InfraError
 
 # Bounds on one readiness or provisioning query.
 _CONNECT_TIMEOUT_SECONDS = 3
+# The Debian package's programs by absolute path, whatever PATH says.
+MARIADBD = "/usr/sbin/mariadbd"
+MARIADB_INSTALL_DB = "/usr/bin/mariadb-install-db"
 
 
 class MariaDB(Backend):
@@ -76,7 +79,7 @@ class MariaDB(Backend):
             return
         result = subprocess.run(
             [
-                "mariadb-install-db",
+                MARIADB_INSTALL_DB,
                 f"--defaults-file={self.config_path}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -91,7 +94,7 @@ class MariaDB(Backend):
             raise InfraError("mariadb-install-db failed", self.log_path)
 
     def command(self) -> Sequence[str]:
-        return ["mariadbd", f"--defaults-file={self.config_path}"]
+        return [MARIADBD, f"--defaults-file={self.config_path}"]
 
     async def _root(self) -> aiomysql.Connection:
         # root@localhost has no password but is reachable only through the

