@@ -89,9 +89,10 @@ def _up(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             mark = "[green]ok[/]" if outcome.ok else "[red]FAILED[/]"
             version = f" {outcome.version}" if outcome.version else ""
+            took = f" in {outcome.seconds:.1f}s" if outcome.seconds else ""
             progress.update(
                 tasks[outcome.backend.name],
-                description=f"{mark} {outcome.detail}{version}",
+                description=f"{mark} {outcome.detail}{version}{took}",
                 completed=1,
             )
     for outcome in outcomes:
