@@ -222,4 +222,5 @@ async def reset(backends: Sequence[Backend]) -> list[tuple[Backend, str]]:
     for backend in backends:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(shutil.rmtree, backend.home)
+        backend.install_log_path.unlink(missing_ok=True)
     return results
