@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 from redis.exceptions import RedisError
 
-from services.runtime.cache import Cache
+from services.runtime.cache import Loader
 from services.runtime.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -43,11 +43,29 @@ PREFERENCES_PAGE_MAX: Final = 1000
 WRONG_CREDENTIALS: Final = "wrong e-mail address or password"
 
 
+class ReadCache(Protocol):
+    """What the domain needs of services.runtime.cache.Cache."""
+
+    async def get_or_load(self, key: str, loader: Loader) -> bytes | None: ...
+
+    async def invalidate(self, *keys: str) -> None: ...
+
+
+class NoCache:
+    """Every read from the store (``cache_ttl_seconds = 0``)."""
+
+    async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
+        return await loader()
+
+    async def invalidate(self, *keys: str) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Caches:
-    account: Cache  # key: account id -> users.v1.Account
-    profile: Cache  # key: profile id -> users.v1.Profile
-    profiles: Cache  # key: account id -> users.v1.ListProfilesResponse (all profiles)
+    account: ReadCache  # key: account id -> users.v1.Account
+    profile: ReadCache  # key: profile id -> users.v1.Profile
+    profiles: ReadCache  # key: account id -> users.v1.ListProfilesResponse (all profiles)
 
 
 @dataclass(frozen=True)

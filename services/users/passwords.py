@@ -1,12 +1,13 @@
 """Password hashing with Argon2id, off the event loop.
 
 Why Argon2id (argon2-cffi) rather than hashlib.scrypt: it is the first choice
-of RFC 9106 and OWASP's password storage guidance, it resists both GPU and
-side-channel attacks, and its PHC string ("$argon2id$v=19$m=65536,t=3,p=4$
-<salt>$<hash>") carries the salt (16 random bytes per hash) and the cost, so
-costs can rise later without a migration. argon2-cffi compares digests in
-constant time and releases the GIL while hashing, so a small thread pool
-really runs hashes in parallel with the event loop.
+of RFC 9106 and OWASP's password storage guidance (our costs and why:
+config.PasswordHashing), it resists both GPU and side-channel attacks, and
+its PHC string ("$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>") carries the
+salt (16 random bytes per hash) and the cost, so costs can rise later
+without a migration. argon2-cffi compares digests in constant time and
+releases the GIL while hashing, so a small thread pool really runs hashes in
+parallel with the event loop.
 
 The clear-text password is never logged, stored or returned: it lives in
 the request message and in these calls only.

@@ -15,7 +15,7 @@ from services.runtime import server as runtime
 from services.runtime.cache import Cache
 from services.users import migrations
 from services.users.config import Config
-from services.users.domain import Caches, UsersDomain
+from services.users.domain import Caches, NoCache, UsersDomain
 from services.users.passwords import PasswordHasherPool
 from services.users.ratelimit import LoginLimiter
 from services.users.servicer import PUBLIC_METHODS, SERVICE_NAME, UserServicer
@@ -49,6 +49,22 @@ class Components:
     issuer: TokenIssuer
 
 
+def _caches(redis: Redis, config: Config) -> Caches:
+    if config.cache_ttl_seconds <= 0:
+        return Caches(account=NoCache(), profile=NoCache(), profiles=NoCache())
+
+    def cache(namespace: str) -> Cache:
+        return Cache(
+            redis, namespace, ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+        )
+
+    return Caches(
+        account=cache("users.account"),
+        profile=cache("users.profile"),
+        profiles=cache("users.profiles"),
+    )
+
+
 def redis_client(url: str) -> Redis:
     pool = BlockingConnectionPool.from_url(
         url,
@@ -72,20 +88,7 @@ async def build(config: Config) -> Components:
     passwords = await asyncio.to_thread(PasswordHasherPool, config.passwords)
     store = SqlUserStore.from_url(config.database_url)
     redis = redis_client(config.redis_url)
-    caches = Caches(
-        account=Cache(
-            redis, "users.account", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
-        ),
-        profile=Cache(
-            redis, "users.profile", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
-        ),
-        profiles=Cache(
-            redis,
-            "users.profiles",
-            ttl_seconds=config.cache_ttl_seconds,
-            prefix=config.redis_prefix,
-        ),
-    )
+    caches = _caches(redis, config)
     issuer = TokenIssuer(key, issuer=config.token_issuer, ttl_seconds=config.token_ttl_seconds)
     domain = UsersDomain(
         store=store,
