@@ -52,8 +52,8 @@ class Config:
     # embedded file; with Cassandra `streammesh migrate` does it, so several
     # processes never race on schema changes.
     migrate_on_start: bool = True
-    # A catalog file imported when the server starts with an empty store
-    # (tests, demos); empty: nothing. `streammesh up` imports DEMO_CATALOG
+    # A catalog file imported (idempotently) when the server starts: small
+    # files for tests and demos; empty: nothing. `streammesh up` imports DEMO_CATALOG
     # itself on first run, through `streammesh import-catalog`.
     seed_catalog: str = ""
     # Writes the importer keeps in flight at once.

@@ -268,3 +268,39 @@ async def test_an_update_moves_the_title_in_the_listing(store: CatalogStore) -> 
     assert in_us.titles == []
     assert in_fr.titles == [updated]
     assert everywhere.titles == [updated]
+
+
+async def test_paging_merges_a_sparse_country_with_a_dense_everywhere_partition(
+    store: CatalogStore,
+) -> None:
+    """Titles available everywhere and titles of the country interleave in time;
+    a store that reads the two in bounded chunks must not skip the one whose
+    chunk ended first (a page of matches from far down one partition would
+    jump over matches of the other)."""
+    wanted, other = f"genre-{uuid.uuid4()}", f"genre-{uuid.uuid4()}"
+    top = NOW_MS + 10 * DAY_MS  # newer than anything else in a shared store
+    minute = 60_000
+    for i in range(1, 31):
+        await store.create_title(
+            a_title(country_codes=[], genres=[other], add_time=ts(top - i * minute))
+        )
+    everywhere = await store.create_title(
+        a_title(country_codes=[], genres=[wanted], add_time=ts(top - 100 * minute))
+    )
+    in_us = [
+        await store.create_title(
+            a_title(country_codes=["US"], genres=[wanted], add_time=ts(top - m * minute))
+        )
+        for m in (50, 150, 200)
+    ]
+    title_filter = TitleFilter(country="US", genre=wanted)
+    seen: list[str] = []
+    after = None
+    for _ in range(40):
+        page = await store.list_titles(title_filter, 2, after, NOW_MS)
+        seen += [t.title_id for t in page.titles]
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    expected = [in_us[0], everywhere, in_us[1], in_us[2]]
+    assert seen == [t.title_id for t in expected]

@@ -176,6 +176,7 @@ class CassandraCatalogStore:
         consistency: str = "ONE",
         max_in_flight: int = 256,
         listing: str = "scan",
+        scan_budget: int = SCAN_BUDGET,
         cluster: Cluster | None = None,
     ) -> None:
         self._session = session
@@ -184,6 +185,7 @@ class CassandraCatalogStore:
         self._consistency = ConsistencyLevel.name_to_value[consistency]
         self._slots = asyncio.Semaphore(max_in_flight)
         self._listing = listing
+        self._scan_budget = scan_budget
         self._cluster = cluster
         self._sai_statements: dict[tuple[bool, bool, bool], PreparedStatement] = {}
         self._title_locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -215,6 +217,7 @@ class CassandraCatalogStore:
         consistency: str = "ONE",
         max_in_flight: int = 256,
         listing: str = "scan",
+        scan_budget: int = SCAN_BUDGET,
         cluster: Cluster | None = None,
     ) -> CassandraCatalogStore:
         async def prepare(cql: str) -> PreparedStatement:
@@ -282,6 +285,7 @@ class CassandraCatalogStore:
             consistency=consistency,
             max_in_flight=max_in_flight,
             listing=listing,
+            scan_budget=scan_budget,
             cluster=cluster,
         )
 
@@ -379,7 +383,7 @@ class CassandraCatalogStore:
         matches: list[_Key] = []
         position, scanned, chunk = start, 0, max(FIRST_CHUNK, 2 * (page_size + 1))
         while True:
-            limit = min(chunk, SCAN_BUDGET - scanned)
+            limit = min(chunk, self._scan_budget - scanned)
             rows = await self._run(
                 self._q.scan, (partition, position.add_time_ms, position.title_id, limit)
             )
@@ -392,7 +396,7 @@ class CassandraCatalogStore:
             scanned += len(rows)
             if len(rows) < limit:
                 return matches, None
-            if scanned >= SCAN_BUDGET:
+            if scanned >= self._scan_budget:
                 return matches, position
             chunk = min(chunk * 4, MAX_CHUNK)
 

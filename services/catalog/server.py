@@ -1,0 +1,106 @@
+"""Runs the catalog service: ``python -m services.catalog.server``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import grpc.aio
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from services.catalog.config import Config
+from services.catalog.domain import CatalogDomain
+from services.catalog.servicer import SERVICE_NAME, CatalogServicer
+from services.catalog.store import CatalogStore
+from services.catalog.stores import open_store
+from services.runtime import server as runtime
+from services.runtime.cache import Cache
+from streammesh.catalog.v1 import catalog_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# Redis connections per process; a caller waits at most REDIS_POOL_TIMEOUT
+# for a free one, and each command at most REDIS_SOCKET_TIMEOUT.
+REDIS_MAX_CONNECTIONS: Final = 64
+REDIS_POOL_TIMEOUT_SECONDS: Final = 1.0
+REDIS_SOCKET_TIMEOUT_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True)
+class Components:
+    """What create_server wired together (benchmarks and tests look inside)."""
+
+    domain: CatalogDomain
+    store: CatalogStore
+    redis: Redis
+    titles: Cache
+
+
+def redis_client(url: str) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_POOL_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+    )
+    return Redis.from_pool(pool)
+
+
+async def build(config: Config) -> Components:
+    """The service's parts, connected (migrated when ``migrate_on_start``, seeded
+    from ``seed_catalog`` when its titles are missing)."""
+    store = await open_store(config)
+    try:
+        if config.seed_catalog:
+            await _seed(store, Path(config.seed_catalog), config.import_concurrency)
+    except BaseException:
+        await store.close()
+        raise
+    redis = redis_client(config.redis_url)
+    titles = Cache(
+        redis, "catalog.title", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+    )
+    return Components(CatalogDomain(store, titles), store, redis, titles)
+
+
+async def _seed(store: CatalogStore, path: Path, concurrency: int) -> None:
+    """Imports ``path``; titles already there as the file has them are left alone."""
+    from services.catalog.importer import import_parsed, parse_file
+
+    parsed = await asyncio.to_thread(parse_file, path)
+    report = await import_parsed(store, parsed, concurrency)
+    log.info(
+        "seeded the catalog from %s: %d created, %d updated, %d unchanged, %d rows rejected",
+        path,
+        report.outcomes["created"],
+        report.outcomes["updated"],
+        report.outcomes["unchanged"],
+        len(report.rejected),
+    )
+
+
+async def create_server(config: Config) -> tuple[grpc.aio.Server, int]:
+    """Builds and starts the catalog server; returns it and its port."""
+    parts = await build(config)
+    servicer = CatalogServicer(parts.domain)
+    server, port = await runtime.create_server(
+        config.server,
+        lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
+        [SERVICE_NAME],
+    )
+    runtime.add_shutdown_hook(server, parts.store.close)
+    runtime.add_shutdown_hook(server, parts.redis.aclose)
+    return server, port
+
+
+def main() -> None:
+    config = Config.from_env()
+    runtime.run(lambda: create_server(config), config.server)
+
+
+if __name__ == "__main__":
+    main()
