@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import grpc.aio
 
-from interceptors.chain import server_interceptors
+from interceptors.chain import ChainInterceptor, server_layers
 from services.echo.config import Config
 from services.echo.server import create_server
 from services.echo.servicer import SERVICE_NAME, EchoServicer
@@ -37,11 +37,11 @@ async def _start(mode: str, port: int) -> grpc.aio.Server:
     if mode.startswith("without-"):
         # The full chain less the named layers (a cost breakdown, not a deployment).
         dropped = set(mode.removeprefix("without-").split("+"))
-        chain = [
-            layer
-            for layer in server_interceptors(server_config)
-            if not any(name in type(layer).__name__.lower() for name in dropped)
-        ]
+        layers = server_layers(server_config)
+        unknown = dropped - {name for name, _ in layers}
+        if unknown:
+            raise SystemExit(f"no layers named {sorted(unknown)}")
+        chain = [ChainInterceptor([layer for layer in layers if layer[0] not in dropped])]
         server, _ = await runtime.create_server(
             server_config,
             lambda s: echo_pb2_grpc.add_EchoServiceServicer_to_server(servicer, s),

@@ -12,7 +12,8 @@ and loads each with ghz pinned to CPU 1 (GOMAXPROCS=1), same load each time:
   bare     a bare grpc.aio server with the same servicer
 
 ``--breakdown`` adds the full chain less one layer at a time
-(without-validation, -opentelemetry, -accesslog, -metrics).
+(without-validation, -tracing, -access_log, -metrics; layer names of
+interceptors/chain.py, ``+``-joined to drop several).
 
 Prints QPS and latency per server (best of ``--rounds``; rounds alternate
 servers so drift hits all alike) and the ratios full/bare and full/nochain.
@@ -37,7 +38,7 @@ GHZ = REPO / ".tools" / "bin" / "ghz"
 PROTOSET = REPO / "gen" / "streammesh.pb"
 MODES = ("bare", "nochain", "full")
 # --breakdown: the full chain less one layer each, to show where the cost is.
-BREAKDOWN = ("without-validation", "without-opentelemetry", "without-accesslog", "without-metrics")
+BREAKDOWN = ("without-validation", "without-tracing", "without-access_log", "without-metrics")
 
 
 def _free_port() -> int:

@@ -20,6 +20,8 @@ import grpc
 import grpc.aio
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# One concern: wraps a method's behavior once, given its full name.
+Wrap = Callable[[UnaryBehavior, str], UnaryBehavior]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor
+from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap
 from interceptors.metrics import status_code
 
 log = logging.getLogger("streammesh.rpc")
@@ -24,17 +24,12 @@ log = logging.getLogger("streammesh.rpc")
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-class AccessLogInterceptor(UnaryServerInterceptor):
-    """Logs every call's method, status code, duration and peer."""
+def wrapper(service: str) -> Wrap:
+    """A wrap that logs every call's method, status code, duration and peer."""
 
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self._service = service
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
+    def wrap(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
         if full_method.startswith(_QUIET_PREFIXES):
             return behavior
-        service = self._service
 
         async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
@@ -65,3 +60,16 @@ class AccessLogInterceptor(UnaryServerInterceptor):
                     )
 
         return logged
+
+    return wrap
+
+
+class AccessLogInterceptor(UnaryServerInterceptor):
+    """Logs every call's method, status code, duration and peer (as its own interceptor)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._wrap = wrapper(service)
+
+    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
+        return self._wrap(behavior, full_method)

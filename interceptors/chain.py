@@ -16,7 +16,16 @@ Server chain, outermost first (a call passes down this list, its status back up)
                 any domain error; above validation, so an anonymous caller
                 learns nothing about field rules. Enabled by passing
                 ``auth=`` to :func:`server_interceptors`.
-7. validation   protovalidate rules of the request, before the handler runs.
+7. validation   the contract's field rules of the request, before the handler.
+
+How they run: each concern module exposes a *wrap* (``behavior, method ->
+behavior``) and :class:`ChainInterceptor`, ONE grpc.aio server interceptor,
+applies all of them once per method and keeps the result in a dict. Every
+grpc.aio interceptor costs an awaited ``intercept_service`` and a handler
+lookup per call, so seven interceptors cost seven; composed, the per-call
+work is one dict lookup plus the layers themselves. An auth interceptor
+that is not built on :class:`interceptors._base.UnaryServerInterceptor`
+(so has no ``wrap``) still works: the chain is then split around it.
 
 Client chain, outermost first:
 
@@ -30,36 +39,114 @@ Client chain, outermost first:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import grpc
 import grpc.aio
 
-from interceptors import tracing
-from interceptors.access_log import AccessLogInterceptor
-from interceptors.deadlines import DeadlineClientInterceptor, DeadlineServerInterceptor
-from interceptors.errors import ErrorMappingInterceptor
-from interceptors.metrics import ClientMetricsInterceptor, ServerMetricsInterceptor
+from interceptors import access_log, deadlines, errors, metrics, tracing, validation
+from interceptors._base import Continuation, UnaryServerInterceptor, Wrap
+from interceptors.deadlines import DeadlineClientInterceptor
+from interceptors.metrics import ClientMetricsInterceptor
 from interceptors.retry import RetryClientInterceptor
-from interceptors.validation import ValidationInterceptor
 from services.runtime.config import ServerConfig
+
+# (name, wrap): the name lets benchmarks leave one layer out.
+Layer = tuple[str, Wrap]
+
+
+def server_layers(
+    config: ServerConfig, *, auth: grpc.aio.ServerInterceptor | None = None
+) -> list[Layer]:
+    """The server chain's layers for ``config.service``, outermost first (see module docstring).
+
+    ``auth`` must be a UnaryServerInterceptor here (it contributes its ``wrap``).
+    """
+    layers: list[Layer] = [
+        ("tracing", tracing.server_wrapper()),
+        ("deadlines", deadlines.wrap_server),
+        ("metrics", metrics.server_wrapper()),
+    ]
+    if config.access_log:
+        layers.append(("access_log", access_log.wrapper(config.service)))
+    layers.append(("errors", errors.wrapper(config.service)))
+    if auth is not None:
+        if not isinstance(auth, UnaryServerInterceptor):
+            raise TypeError("server_layers: auth must be a UnaryServerInterceptor")
+        layers.append(("auth", auth.wrap))
+    layers.append(("validation", validation.wrap))
+    return layers
+
+
+class ChainInterceptor(grpc.aio.ServerInterceptor):
+    """Runs ``layers`` (outermost first) around every unary method, composed once per method.
+
+    Streaming methods (the stock health Watch and reflection) pass through
+    the layers untouched; ``streaming_auth`` (the auth slot's interceptor)
+    still checks them, so a future streaming RPC cannot be left open.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        *,
+        streaming_auth: grpc.aio.ServerInterceptor | None = None,
+    ) -> None:
+        self._layers = tuple(layers)
+        self._streaming_auth = streaming_auth
+        # method -> (inner handler, composed handler); bounded by the registered
+        # methods, since an unknown method has no handler and is never cached.
+        self._composed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self._layers)
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        cached = self._composed.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        if handler.request_streaming or handler.response_streaming:
+            if self._streaming_auth is None:
+                return handler
+            return await self._streaming_auth.intercept_service(
+                lambda _: _ready(handler), handler_call_details
+            )
+        behavior = handler.unary_unary
+        for _, wrap in reversed(self._layers):
+            behavior = wrap(behavior, method)
+        composed = grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._composed[method] = (handler, composed)
+        return composed
+
+
+async def _ready(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    return handler
 
 
 def server_interceptors(
     config: ServerConfig, *, auth: grpc.aio.ServerInterceptor | None = None
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The server chain for ``config.service``, outermost first (see module docstring)."""
-    chain: list[grpc.aio.ServerInterceptor] = [
-        tracing.server_interceptor(),
-        DeadlineServerInterceptor(),
-        ServerMetricsInterceptor(),
-    ]
-    if config.access_log:
-        chain.append(AccessLogInterceptor(config.service))
-    chain.append(ErrorMappingInterceptor(config.service))
-    if auth is not None:
-        chain.append(auth)
-    chain.append(ValidationInterceptor())
-    return chain
+    """The server chain for ``config.service`` (see module docstring): one interceptor.
+
+    Two, split around ``auth``, when ``auth`` has no ``wrap`` to compose.
+    """
+    if auth is None or isinstance(auth, UnaryServerInterceptor):
+        return [ChainInterceptor(server_layers(config, auth=auth), streaming_auth=auth)]
+    layers = server_layers(config)
+    outer, inner = layers[:-1], layers[-1:]
+    return [ChainInterceptor(outer), auth, ChainInterceptor(inner)]
 
 
 def client_interceptors(config: ServerConfig, target: str) -> list[Any]:

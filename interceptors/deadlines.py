@@ -37,21 +37,27 @@ def remaining_seconds() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def wrap_server(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
+    """The behavior with the incoming deadline published to its outgoing calls."""
+
+    async def bounded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        remaining = context.time_remaining()
+        if remaining is None:
+            return await behavior(request, context)
+        token = incoming_deadline.set(time.monotonic() + remaining)
+        try:
+            return await behavior(request, context)
+        finally:
+            incoming_deadline.reset(token)
+
+    return bounded
+
+
 class DeadlineServerInterceptor(UnaryServerInterceptor):
-    """Publishes the incoming deadline to the handler's outgoing calls."""
+    """Publishes the incoming deadline to the handler's outgoing calls (as its own interceptor)."""
 
     def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        async def bounded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            remaining = context.time_remaining()
-            if remaining is None:
-                return await behavior(request, context)
-            token = incoming_deadline.set(time.monotonic() + remaining)
-            try:
-                return await behavior(request, context)
-            finally:
-                incoming_deadline.reset(token)
-
-        return bounded
+        return wrap_server(behavior, full_method)
 
 
 def outgoing_timeout(requested: float | None, default: float, margin: float) -> float:

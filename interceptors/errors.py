@@ -24,7 +24,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor
+from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap
 from services.runtime import errors
 from services.runtime.telemetry import current_trace_id
 
@@ -80,16 +80,11 @@ def status_for(error: errors.DomainError, domain: str) -> tuple[grpc.Status, flo
     return status, pushback
 
 
-class ErrorMappingInterceptor(UnaryServerInterceptor):
-    """Maps what a handler raises to a status, with ``google.rpc`` details."""
+def wrapper(service: str) -> Wrap:
+    """A wrap that maps what a handler raises to a status, with ``google.rpc`` details."""
+    domain = f"streammesh.{service}"
 
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self._domain = f"streammesh.{service}"
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        domain = self._domain
-
+    def wrap(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
         async def mapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 return await behavior(request, context)
@@ -113,6 +108,19 @@ class ErrorMappingInterceptor(UnaryServerInterceptor):
             raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
         return mapped
+
+    return wrap
+
+
+class ErrorMappingInterceptor(UnaryServerInterceptor):
+    """Maps what a handler raises to a status (as its own interceptor)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._wrap = wrapper(service)
+
+    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
+        return self._wrap(behavior, full_method)
 
 
 async def _abort_internal(

@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 from prometheus_client import Counter, Histogram
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor, split_method
+from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap, split_method
 
 _LABELS = ("grpc_service", "grpc_method", "grpc_code")
 # RPC latencies in a mesh on one machine: sub-millisecond to the 5 s default deadline.
@@ -54,7 +54,8 @@ class _Children:
         # Bounded by methods x 17 status codes.
         self._cache: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
 
-    def observe(self, full_method: str, code: grpc.StatusCode, seconds: float) -> None:
+    def get(self, full_method: str, code: grpc.StatusCode) -> tuple[Any, Any]:
+        """The (counter, histogram) children of one method and code."""
         key = (full_method, code)
         children = self._cache.get(key)
         if children is None:
@@ -62,8 +63,12 @@ class _Children:
             labels = (service, method, code.name)
             children = (self._counter.labels(*labels), self._histogram.labels(*labels))
             self._cache[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        return children
+
+    def observe(self, full_method: str, code: grpc.StatusCode, seconds: float) -> None:
+        counter, histogram = self.get(full_method, code)
+        counter.inc()
+        histogram.observe(seconds)
 
 
 def status_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
@@ -79,33 +84,47 @@ def status_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
 _BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 
+def server_wrapper() -> Wrap:
+    """A wrap that counts and times every served call by its final status code."""
+    children = _Children(SERVER_HANDLED, SERVER_HANDLING)
+
+    def wrap(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
+        # The OK children are looked up once per method, not per call.
+        ok_counter, ok_histogram = children.get(full_method, grpc.StatusCode.OK)
+        observe = children.observe
+        perf_counter = time.perf_counter
+
+        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = perf_counter()
+            try:
+                response = await behavior(request, context)
+            except grpc.aio.AbortError:
+                observe(full_method, status_code(context), perf_counter() - start)
+                raise
+            except asyncio.CancelledError:
+                observe(full_method, grpc.StatusCode.CANCELLED, perf_counter() - start)
+                raise
+            except BaseException:
+                observe(full_method, grpc.StatusCode.UNKNOWN, perf_counter() - start)
+                raise
+            ok_histogram.observe(perf_counter() - start)
+            ok_counter.inc()
+            return response
+
+        return measured
+
+    return wrap
+
+
 class ServerMetricsInterceptor(UnaryServerInterceptor):
-    """Counts and times every served call by its final status code."""
+    """Counts and times every served call by its final status code (as its own interceptor)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._children = _Children(SERVER_HANDLED, SERVER_HANDLING)
+        self._wrap = server_wrapper()
 
     def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        children = self._children
-
-        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                response = await behavior(request, context)
-                code = grpc.StatusCode.OK
-                return response
-            except grpc.aio.AbortError:
-                code = status_code(context)
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                children.observe(full_method, code, time.perf_counter() - start)
-
-        return measured
+        return self._wrap(behavior, full_method)
 
 
 async def call_code(call: Any) -> grpc.StatusCode:
