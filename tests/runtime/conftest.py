@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.echo.servicer import SERVICE_NAME
+from services.runtime import logs
 from services.runtime import server as runtime
 from services.runtime.config import RetryPolicy, ServerConfig
-from services.runtime.logs import JsonFormatter, TraceContextFilter
 from services.runtime.telemetry import setup_tracing
 from streammesh.echo.v1 import echo_pb2_grpc
 from tests.runtime.scripted import ScriptedEcho
@@ -39,29 +39,26 @@ def spans() -> InMemorySpanExporter:
 
 
 class LogCapture:
-    """The JSON lines the production formatter writes, captured synchronously."""
+    """The JSON lines of the production logging path (queue, listener thread, formatter)."""
 
     def __init__(self) -> None:
         self.stream = io.StringIO()
 
     def lines(self) -> list[dict[str, Any]]:
+        logs.wait_written()
         return [json.loads(line) for line in self.stream.getvalue().splitlines() if line]
 
 
 @pytest.fixture
 def json_logs() -> Iterator[LogCapture]:
     capture = LogCapture()
-    handler = logging.StreamHandler(capture.stream)
-    handler.setFormatter(JsonFormatter("tests"))
-    handler.addFilter(TraceContextFilter())
     root = logging.getLogger()
     previous_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    logs.configure_logging("tests", "INFO", stream=capture.stream)
     try:
         yield capture
     finally:
-        root.removeHandler(handler)
+        logs.unconfigure_logging()
         root.setLevel(previous_level)
 
 
