@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -188,3 +189,19 @@ def test_public_methods_are_exactly_the_anonymous_routes() -> None:
     assert interceptor.is_public("/streammesh.users.v1.UserService/Login")
     assert not interceptor.is_public("/streammesh.users.v1.UserService/GetAccount")
     assert {m.rsplit("/", 1)[1] for m in PUBLIC_METHODS} == {"CreateAccount", "Login", "GetJwks"}
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires() -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    from services.users.tokens import SigningKey, public_jwk
+
+    key = SigningKey(private, public_jwk(private.public_key()))
+    verifier = TokenVerifier(StaticKeySource(key.jwks()), leeway_seconds=0)
+    # Expires one second from now (iat/exp are whole seconds).
+    token, expires_at = TokenIssuer(key, issuer=verifier.issuer, ttl_seconds=1).issue(7)
+    assert await verifier.verify(token) == "7"
+    assert await verifier.verify(token) == "7"  # served from the verified-token cache
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.05)
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.verify(token)
+    assert refused.value.reason == "TOKEN_EXPIRED"
