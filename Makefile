@@ -85,9 +85,16 @@ gen-check: gen ## fail when gen/ is stale
 .PHONY: buf-lint
 buf-lint: $(TOOLS_BIN)/buf $(THIRD_PARTY)/.stamp ## buf lint + buf breaking against the previous commit
 	buf lint
-	@if git rev-parse --verify --quiet HEAD~1 >/dev/null && git ls-tree -d HEAD~1 protos >/dev/null 2>&1 && [ -n "$$(git ls-tree HEAD~1 protos)" ]; then \
-	  echo "buf breaking --against .git#ref=HEAD~1"; \
-	  buf breaking --against '.git#ref=HEAD~1'; \
+	@# The previous commit's protos/ with today's third-party protos beside it:
+	@# .tools/protos is git-ignored, so `.git#ref=HEAD~1` alone has no imports.
+	@if [ -n "$$(git ls-tree HEAD~1 protos 2>/dev/null)" ]; then \
+	  against=$$(mktemp -d) && trap 'rm -rf "$$against"' EXIT && \
+	  git archive HEAD~1 protos buf.yaml | tar -x -C "$$against" && \
+	  mkdir -p "$$against/.tools" && cp -r $(THIRD_PARTY) "$$against/.tools/" && \
+	  (cd "$$against" && buf build -o image.binpb) && \
+	  buf build -o "$$against/current.binpb" && \
+	  echo "buf breaking --against HEAD~1 (FILE)" && \
+	  buf breaking "$$against/current.binpb" --against "$$against/image.binpb"; \
 	else echo "buf breaking: no previous commit with protos/, skipped"; fi
 
 # ---------------------------------------------------------------- quality
