@@ -23,7 +23,6 @@ from typing import Final, Protocol
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.events import streams
@@ -89,20 +88,28 @@ class SqlProcessedEvents:
         """Inserts the marker inside the caller's transaction.
 
         Returns False when the event was already handled: the caller then
-        skips its effect. The insert runs in a savepoint so a duplicate leaves
-        the caller's transaction usable.
+        skips its effect. No savepoint: pysqlite commits the whole
+        transaction when a savepoint opened it is released (SQLAlchemy's
+        "Serializable isolation / Savepoints" notes for SQLite), which would
+        commit the marker apart from the effect. A concurrent duplicate
+        insert instead fails the caller's transaction, so the entry is
+        retried and then found here.
         """
-        try:
-            async with conn.begin_nested():
-                await conn.execute(
-                    sa.insert(self._table).values(
-                        consumer_group=self._group,
-                        event_id=event_id,
-                        processed_at=datetime.now(UTC).replace(tzinfo=None),
-                    )
-                )
-        except IntegrityError:
+        table = self._table
+        found = await conn.scalar(
+            sa.select(sa.literal(1)).where(
+                table.c.consumer_group == self._group, table.c.event_id == event_id
+            )
+        )
+        if found is not None:
             return False
+        await conn.execute(
+            sa.insert(table).values(
+                consumer_group=self._group,
+                event_id=event_id,
+                processed_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        )
         return True
 
     async def is_processed(self, event_id: str) -> bool:

@@ -203,8 +203,8 @@ class Relay:
         total = 0
         for _ in range(max_batches):
             published = await self.step()
-            if not published:
-                break
+            if not published and self._leader:
+                break  # empty; a step that lost the lease is tried again
             total += published
         return total
 
