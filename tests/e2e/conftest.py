@@ -1,0 +1,155 @@
+"""The whole mesh for end-to-end tests: users, catalog and browse servers on
+port 0, the edge's reflection server, and the real Envoy in front, on the
+embedded backends (SQLite + Redis) and on the real ones (MariaDB, Cassandra,
+Redis). The catalog is seeded with a real slice of the Netflix catalog.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import grpc.aio
+import httpx
+import pytest
+
+from services.browse.config import Config as BrowseConfig
+from services.browse.server import create_server as create_browse
+from services.catalog.config import Config as CatalogConfig
+from services.catalog.server import create_server as create_catalog
+from services.edge import envoy
+from services.edge.reflection import create_server as create_reflection
+from services.edge.render import EdgeConfig, render
+from services.runtime import server as runtime
+from services.runtime.config import ServerConfig
+from services.users.config import Config as UsersConfig
+from services.users.server import create_server as create_users
+
+SAMPLE_CATALOG = Path(__file__).parent / "data" / "titles_sample.csv"
+
+
+@dataclass
+class Mesh:
+    backend: str
+    http: httpx.AsyncClient
+    edge_port: int
+    ports: dict[str, int]
+
+    @property
+    def edge_target(self) -> str:
+        return f"127.0.0.1:{self.edge_port}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Addresses for the clients created inside, as ``streammesh up`` would set them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _server(service: str) -> ServerConfig:
+    return ServerConfig(service=service, port=0, access_log=False)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    mariadb_url: str = ""
+    cassandra_keyspace: str = ""
+
+
+@pytest.fixture(scope="session", params=["embedded", "real"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    # A sync fixture, so the real backends' (async) fixtures are only set up,
+    # or skipped with a pointer to `make infra-up`, for the "real" run.
+    if request.param == "embedded":
+        return Backend("embedded")
+    return Backend(
+        "real",
+        mariadb_url=request.getfixturevalue("mariadb_url"),
+        cassandra_keyspace=request.getfixturevalue("cassandra_keyspace"),
+    )
+
+
+@pytest.fixture(scope="session")
+async def mesh(
+    backend: Backend,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    redis_prefix: str,
+) -> AsyncIterator[Mesh]:
+    state = tmp_path_factory.mktemp(f"mesh-{backend.name}")
+    prefix = f"{redis_prefix}e2e-{backend.name}:"
+    users_config = UsersConfig(
+        server=_server("users"),
+        database_url=f"sqlite+aiosqlite:///{state / 'users.db'}",
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        data_dir=state / "users",
+        key_dir=state / "users" / "keys",
+    )
+    catalog_config = CatalogConfig(
+        server=_server("catalog"),
+        backend="embedded",
+        sqlite_path=state / "catalog.db",
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        seed_catalog=str(SAMPLE_CATALOG),
+    )
+    if backend.name == "real":
+        users_config = replace(users_config, database_url=backend.mariadb_url)
+        catalog_config = replace(
+            catalog_config,
+            backend="real",
+            cassandra_keyspace=backend.cassandra_keyspace,
+            migrate_on_start=True,
+        )
+
+    servers: list[grpc.aio.Server] = []
+    users_server, users_port = await create_users(users_config)
+    servers.append(users_server)
+    catalog_server, catalog_port = await create_catalog(catalog_config)
+    servers.append(catalog_server)
+    with _environment(
+        STREAMMESH_USERS_ADDR=f"127.0.0.1:{users_port}",
+        STREAMMESH_CATALOG_ADDR=f"127.0.0.1:{catalog_port}",
+    ):
+        browse_server, browse_port = await create_browse(BrowseConfig(server=_server("browse")))
+    servers.append(browse_server)
+    reflection_server, reflection_port = await create_reflection("127.0.0.1:0")
+
+    ports = {"users": users_port, "catalog": catalog_port, "browse": browse_port}
+    edge_port = _free_port()
+    edge_config = EdgeConfig(
+        port=edge_port,
+        admin_port=0,
+        upstreams={name: f"127.0.0.1:{port}" for name, port in ports.items()},
+        reflection_upstream=f"127.0.0.1:{reflection_port}",
+        otlp_collector=None,
+    )
+    path = envoy.write_config(render(edge_config), state / "envoy.json")
+    edge = await envoy.start(path, state, state / "envoy.log")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_port}", timeout=15) as http:
+        yield Mesh(backend.name, http, edge_port, ports)
+    await edge.stop()
+    await reflection_server.stop(0)
+    for server in reversed(servers):
+        await runtime.stop(server, 0)
