@@ -34,7 +34,6 @@ from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from rich.console import Console
-from rich.table import Table
 
 from services.events import streams
 from services.events.config import EventsConfig
@@ -265,21 +264,17 @@ async def _dlq_list(
     dlq = streams.dlq_name(config.stream(args.stream))
     reply: Any = await redis.xrange(dlq, "-", "+", count=args.count)
     total = await redis.xlen(dlq)
-    table = Table(title=f"{dlq}: {total} entries")
-    for column in ("entry", "failed at", "group", "tries", "event", "aggregate", "error"):
-        table.add_column(column)
+    out.print(f"[bold]{dlq}: {total} entries[/bold]")
+    # One line per entry, so the listing greps and never wraps mid-field.
     for entry_id, fields in reply:
         entry = streams.StreamEntry.from_redis(entry_id, fields)
-        table.add_row(
-            entry.entry_id,
-            entry.text(streams.DLQ_FAILED_AT),
-            entry.text(streams.DLQ_GROUP),
-            entry.text(streams.DLQ_DELIVERIES),
-            f"{entry.text(streams.EVENT_TYPE)} {entry.event_id}",
-            f"{entry.text(streams.AGGREGATE_TYPE)}/{entry.text(streams.AGGREGATE_ID)}",
-            entry.text(streams.DLQ_ERROR),
+        out.print(
+            f"[cyan]{entry.entry_id}[/cyan] {entry.text(streams.DLQ_FAILED_AT)} "
+            f"group={entry.text(streams.DLQ_GROUP)} tries={entry.text(streams.DLQ_DELIVERIES)} "
+            f"{entry.text(streams.EVENT_TYPE)} "
+            f"{entry.text(streams.AGGREGATE_TYPE)}/{entry.text(streams.AGGREGATE_ID)} "
+            f"[dim]{entry.event_id}[/dim] [red]{entry.text(streams.DLQ_ERROR)}[/red]"
         )
-    out.print(table)
     return 0
 
 
