@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from google.protobuf import wrappers_pb2
@@ -16,7 +17,7 @@ from streammesh.events.v1 import event_pb2
 from tests.events.helpers import entries, item_event, seq_of, wait_until
 from tests.events.test_consumer import FAST, publish, running
 
-Streammesh = Callable[..., Awaitable[int]]
+Streammesh = Callable[..., Coroutine[Any, Any, int]]
 
 
 @pytest.fixture
