@@ -43,3 +43,21 @@ class EventsConfig:
         bare = domain_or_stream.removeprefix(self.stream_prefix)
         domain = bare.removeprefix("streammesh.")
         return streams.stream_name(domain, self.stream_prefix)
+
+
+def stream_prefix_for(
+    service_redis_prefix: str,
+    *,
+    default_redis_prefix: str = "streammesh:",
+    environ: Mapping[str, str] = os.environ,
+) -> str:
+    """The stream prefix of a producing service's relay.
+
+    ``STREAMMESH_EVENTS_PREFIX`` when set; otherwise none for a service on
+    the default Redis key prefix (streams are ``streammesh.users``), and the
+    service's own prefix when it was given one (tests give each server its
+    own, and its events then stay under it too).
+    """
+    if "STREAMMESH_EVENTS_PREFIX" in environ:
+        return environ["STREAMMESH_EVENTS_PREFIX"]
+    return "" if service_redis_prefix == default_redis_prefix else service_redis_prefix

@@ -140,8 +140,18 @@ def define_outbox_table(metadata: sa.MetaData, name: str = "outbox") -> sa.Table
 class SqlOutboxSource:
     """An outbox table in MariaDB/MySQL or SQLite, through SQLAlchemy async."""
 
-    def __init__(self, engine: AsyncEngine, table: sa.Table, *, name: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: sa.Table,
+        *,
+        name: str,
+        write_engine: AsyncEngine | None = None,
+    ) -> None:
+        """``write_engine``: the producer's engine for writes when it has a special
+        one (the users store's takes SQLite's write lock up front)."""
         self._engine = engine
+        self._write_engine = write_engine or engine
         self._table = table
         self._name = name
         order: list[sa.ColumnElement[Any]] = [table.c.created_at]
@@ -187,7 +197,7 @@ class SqlOutboxSource:
         if not event_ids:
             return
         table = self._table
-        async with self._engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             await conn.execute(
                 sa.update(table)
                 .where(table.c.event_id.in_(list(event_ids)))
@@ -196,7 +206,7 @@ class SqlOutboxSource:
 
     async def unpublish_since(self, since: datetime) -> int:
         table = self._table
-        async with self._engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             result = await conn.execute(
                 sa.update(table)
                 .where(table.c.published_at >= _naive_utc(since))
@@ -209,7 +219,7 @@ class SqlOutboxSource:
         key = table.c[next(c for c in (*_ORDER_COLUMNS, "event_id") if c in table.c)]
         # MariaDB cannot DELETE ... WHERE x IN (SELECT ... LIMIT) from the same
         # table, so the ids are read first; the batch is bounded by `limit`.
-        async with self._engine.begin() as conn:
+        async with self._write_engine.begin() as conn:
             keys = (
                 await conn.execute(
                     sa.select(key)

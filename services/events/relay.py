@@ -253,3 +253,38 @@ def _flatten(rows: Sequence[OutboxRow]) -> list[str | bytes]:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+# Bound on waiting for a background relay to finish its step at shutdown.
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class BackgroundRelay:
+    """A relay running as a task of the producing service's own server process.
+
+    This is how the mesh runs relays: each producing service starts one next
+    to its gRPC server (``start`` after the server is up, ``stop`` as a
+    shutdown hook BEFORE its store and Redis client close). Every worker
+    process of the service runs one; the lease makes exactly one of them
+    publish. ``streammesh events relay --source NAME`` runs the same loop as
+    a process of its own, for operators.
+    """
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.relay.run(self._stop), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._task, STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "relay %s did not stop within %ss", self.relay.source.name, STOP_TIMEOUT_SECONDS
+            )

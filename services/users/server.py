@@ -11,15 +11,20 @@ import grpc.aio
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from interceptors.auth import AuthInterceptor, StaticKeySource, TokenVerifier
+from services.events import streams
+from services.events.config import stream_prefix_for
+from services.events.outbox import SqlOutboxSource
+from services.events.relay import BackgroundRelay, Relay
 from services.runtime import server as runtime
 from services.runtime.cache import Cache
 from services.users import migrations
-from services.users.config import Config
+from services.users.config import SERVICE, Config
 from services.users.domain import Caches, NoCache, UsersDomain
+from services.users.models import OutboxRow
 from services.users.passwords import PasswordHasherPool
 from services.users.ratelimit import LoginLimiter
 from services.users.servicer import PUBLIC_METHODS, SERVICE_NAME, UserServicer
-from services.users.stores.sql import SqlUserStore
+from services.users.stores.sql import SqlUserStore, for_writing
 from services.users.tokens import TokenIssuer, load_or_create_signing_key
 from streammesh.users.v1 import users_pb2_grpc
 
@@ -115,6 +120,22 @@ async def create_server(config: Config) -> tuple[grpc.aio.Server, int]:
         [SERVICE_NAME],
         auth=auth,
     )
+    # The outbox relay runs beside the server (services/events/relay.py); it
+    # stops before the store and the Redis client close.
+    relay = BackgroundRelay(
+        Relay(
+            SqlOutboxSource(
+                parts.store.engine,
+                OutboxRow.__table__,  # type: ignore[arg-type]
+                name=SERVICE,
+                write_engine=for_writing(parts.store.engine),
+            ),
+            parts.redis,
+            streams.stream_name(SERVICE, stream_prefix_for(config.redis_prefix)),
+        )
+    )
+    relay.start()
+    runtime.add_shutdown_hook(server, relay.stop)
     runtime.add_shutdown_hook(server, parts.store.close)
     runtime.add_shutdown_hook(server, parts.redis.aclose)
     runtime.add_shutdown_hook(server, parts.domain.close)
