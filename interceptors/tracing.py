@@ -26,8 +26,12 @@ Sampling is the SDK's, from the standard variables: ``OTEL_TRACES_SAMPLER``
 caller; ``parentbased_traceidratio`` with ``OTEL_TRACES_SAMPLER_ARG=0.1``
 records a tenth of new traces and follows the caller's decision otherwise).
 An unsampled span still has valid ids, so ``traceparent`` is propagated and
-log lines carry the trace id whatever the sampler or exporter
-(``OTEL_TRACES_EXPORTER=none`` included). The tracer provider comes from
+log lines carry the trace id whatever the sampler or exporter. When nothing
+receives spans (``OTEL_TRACES_EXPORTER=none``, the default, and no span
+processor added) the server layer skips the SDK's span altogether and makes
+only a span context: new span id, the caller's trace id and sampled flag (or
+a new trace and the sampler's decision), which is all that propagation and
+log lines need (about 2 us instead of 12 us per call). The tracer provider comes from
 services.runtime.telemetry. Health checks are not traced: probes every few
 seconds would bury the traces that matter. Retry attempts are span events
 added by interceptors.retry on the client span.
@@ -42,20 +46,32 @@ import grpc.aio
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
 from interceptors._base import UnaryBehavior, Wrap, split_method
 from interceptors.metrics import status_code
-from services.runtime.telemetry import tracer_provider
+from services.runtime.telemetry import StreamMeshTracerProvider, tracer_provider
 
 _NOT_HEALTH = filters.negate(filters.health_check())
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
 _STATUS_CODE = "rpc.grpc.status_code"
 
 
-def server_wrapper() -> Wrap:
-    """A wrap that runs each call (except health checks) in a SERVER span."""
-    tracer = tracer_provider().get_tracer(__name__)
+def server_wrapper(provider: StreamMeshTracerProvider | None = None) -> Wrap:
+    """A wrap that runs each call (except health checks) in a SERVER span.
+
+    ``provider`` defaults to the process's (services.runtime.telemetry).
+    """
+    provider = provider if provider is not None else tracer_provider()
+    tracer = provider.get_tracer(__name__)
 
     def wrap(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
         if full_method.startswith(_HEALTH_PREFIX):
@@ -76,6 +92,14 @@ def server_wrapper() -> Wrap:
 
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
             parent = extract(dict(context.invocation_metadata() or ()))
+            if not provider.records_spans:
+                token = attach(
+                    in_context(_context_only_span(provider, parent, full_method), parent)
+                )
+                try:
+                    return await behavior(request, context)
+                finally:
+                    detach(token)
             span = start_span(
                 full_method,
                 context=parent,
@@ -101,6 +125,28 @@ def server_wrapper() -> Wrap:
         return traced
 
     return wrap
+
+
+def _context_only_span(
+    provider: StreamMeshTracerProvider, parent: otel_context.Context, name: str
+) -> trace.Span:
+    """A span that only carries ids: nothing would receive a recorded one.
+
+    A new span id under the caller's trace and sampled flag; without a caller,
+    a new trace whose flag is the configured sampler's decision, so services
+    further down that do export see the same choice.
+    """
+    caller = trace.get_current_span(parent).get_span_context()
+    ids = provider.id_generator
+    state: TraceState | None
+    if caller.is_valid:
+        trace_id, flags, state = caller.trace_id, caller.trace_flags, caller.trace_state
+    else:
+        trace_id = ids.generate_trace_id()
+        decision = provider.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER)
+        flags = TraceFlags(TraceFlags.SAMPLED if decision.decision.is_sampled() else 0)
+        state = decision.trace_state
+    return NonRecordingSpan(SpanContext(trace_id, ids.generate_span_id(), False, flags, state))
 
 
 def _set_code(span: trace.Span, code: grpc.StatusCode) -> None:

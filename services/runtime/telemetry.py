@@ -17,10 +17,11 @@ import importlib.metadata
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -29,10 +30,32 @@ from opentelemetry.sdk.trace.export import (
 
 _ALIASES = {"otlp": "otlp_proto_grpc"}
 
-_provider: TracerProvider | None = None
+
+class StreamMeshTracerProvider(TracerProvider):
+    """The SDK provider, knowing whether anything receives its spans.
+
+    With no span processor (``OTEL_TRACES_EXPORTER=none``, the default here)
+    a recorded span goes nowhere, so the server tracing layer makes only the
+    span *context* (ids and sampled flag) for propagation and log lines; see
+    interceptors.tracing. Adding a processor (an exporter, or a test's
+    in-memory one) switches recording on.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.records_spans = False
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self.records_spans = True
 
 
-def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvider:
+_provider: StreamMeshTracerProvider | None = None
+
+
+def setup_tracing(
+    service: str, environ: Mapping[str, str] = os.environ
+) -> StreamMeshTracerProvider:
     """Installs the process's tracer provider on first call and returns it.
 
     Later calls return the same provider (OpenTelemetry allows one global
@@ -42,7 +65,7 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> Trac
     if _provider is not None:
         return _provider
     name = environ.get("OTEL_SERVICE_NAME") or f"streammesh-{service}"
-    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    provider = StreamMeshTracerProvider(resource=Resource.create({"service.name": name}))
     for exporter in _exporters(environ.get("OTEL_TRACES_EXPORTER", "none")):
         # Batching keeps export I/O off the request path (a background thread).
         provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -51,7 +74,7 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> Trac
     return provider
 
 
-def tracer_provider() -> TracerProvider:
+def tracer_provider() -> StreamMeshTracerProvider:
     """The provider installed by :func:`setup_tracing` (set up on demand)."""
     return _provider if _provider is not None else setup_tracing("unknown")
 
