@@ -36,6 +36,8 @@ from streammesh.catalog.v1 import catalog_pb2
 
 DEFAULT_CONCURRENCY: Final = 32
 MAX_CONCURRENCY: Final = 256
+# Keys per Redis transaction when dropping updated titles from the cache.
+INVALIDATE_CHUNK: Final = 500
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -45,6 +47,7 @@ class ImportReport:
     rows: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     rejected: list[netflix_csv.Rejected] = field(default_factory=list)
+    updated_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     config = Config.from_env()
     if args.backend:
         config = dataclasses.replace(config, backend=args.backend)
-    concurrency = args.concurrency or config.import_concurrency
+    concurrency = config.import_concurrency if args.concurrency is None else args.concurrency
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         console.print(f"[red]--concurrency must be between 1 and {MAX_CONCURRENCY}[/]")
         return 2
@@ -129,8 +132,35 @@ async def _run(config: Config, path: Path, concurrency: int, console: Console) -
             report = await import_parsed(store, parsed, concurrency, advance)
     finally:
         await store.close()
+    await _invalidate(config, report.updated_ids, console)
     print_report(console, report)
     return 0
+
+
+async def _invalidate(config: Config, title_ids: list[str], console: Console) -> None:
+    """Drops updated titles from the running services' cache (else stale for a TTL)."""
+    if not title_ids:
+        return
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from services.runtime.cache import Cache
+
+    redis = Redis.from_url(config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    titles = Cache(
+        redis, "catalog.title", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+    )
+    try:
+        for start in range(0, len(title_ids), INVALIDATE_CHUNK):
+            await titles.invalidate(*title_ids[start : start + INVALIDATE_CHUNK])
+    except (RedisError, OSError) as err:
+        console.print(
+            f"[yellow]could not drop {len(title_ids)} updated titles from the cache at "
+            f"{config.redis_url} ({err}); services may serve the old ones for up to "
+            f"{config.cache_ttl_seconds:.0f} s[/]"
+        )
+    finally:
+        await redis.aclose()
 
 
 def parse_file(path: Path) -> netflix_csv.ParsedFile:
@@ -165,6 +195,8 @@ async def import_parsed(
                 report.rejected.append(netflix_csv.Rejected(row.line, row.show_id, str(err)))
             else:
                 report.outcomes[outcome] += 1
+                if outcome == "updated":
+                    report.updated_ids.append(row.title.title_id)
             finally:
                 queue.task_done()
             done += 1

@@ -41,13 +41,24 @@ async def cassandra_store(
     using their own ids and a genre of their own."""
     cluster, session = await connect(cassandra_config(cassandra_contact, cassandra_keyspace))
     await apply_cql(session, cassandra_keyspace)
-    # A small scan budget makes short pages (and their tokens) happen in every
-    # listing test, not only on catalogs of thousands of titles.
-    store = await CassandraCatalogStore.on_session(
-        session, cassandra_keyspace, scan_budget=SMALL_SCAN_BUDGET, cluster=cluster
-    )
+    store = await CassandraCatalogStore.on_session(session, cassandra_keyspace, cluster=cluster)
     yield store
     await store.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def cassandra_scan_store(
+    cassandra_store: CassandraCatalogStore,
+) -> CassandraCatalogStore:
+    """The same keyspace listed by scanning instead of SAI (the benchmark's
+    alternative). A small scan budget makes short pages (and their tokens)
+    happen in every listing test, not only on catalogs of thousands of titles."""
+    return await CassandraCatalogStore.on_session(
+        cassandra_store._session,
+        cassandra_store._keyspace,
+        listing="scan",
+        scan_budget=SMALL_SCAN_BUDGET,
+    )
 
 
 @pytest_asyncio.fixture
@@ -57,7 +68,7 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteCatalogStore]:
     await store.close()
 
 
-@pytest.fixture(params=["sqlite", "cassandra"])
+@pytest.fixture(params=["sqlite", "cassandra", "cassandra_scan"])
 def store(request: pytest.FixtureRequest) -> CatalogStore:
     backend: CatalogStore = request.getfixturevalue(f"{request.param}_store")
     return backend

@@ -17,6 +17,8 @@ from streammesh.catalog.v1 import catalog_pb2, events_pb2
 from streammesh.events.v1 import event_pb2
 
 DAY_MS = 86_400_000
+# Listings in these tests end within this many pages (a bound, not a target).
+MAX_PAGES = 500
 NOW_MS = time.time_ns() // 1_000_000
 
 
@@ -262,12 +264,22 @@ async def test_an_update_moves_the_title_in_the_listing(store: CatalogStore) -> 
         title_id=title.title_id, country_codes=["FR"], add_time=ts(NOW_MS - 5 * DAY_MS)
     )
     updated, _ = await store.update_title(patch, ["country_codes", "add_time"])
-    in_us = await store.list_titles(TitleFilter(country="US", genre=genre), 10, None, NOW_MS)
-    in_fr = await store.list_titles(TitleFilter(country="FR", genre=genre), 10, None, NOW_MS)
-    everywhere = await store.list_titles(TitleFilter(genre=genre), 10, None, NOW_MS)
-    assert in_us.titles == []
-    assert in_fr.titles == [updated]
-    assert everywhere.titles == [updated]
+    assert await list_all(store, TitleFilter(country="US", genre=genre)) == []
+    assert await list_all(store, TitleFilter(country="FR", genre=genre)) == [updated]
+    assert await list_all(store, TitleFilter(genre=genre)) == [updated]
+
+
+async def list_all(store: CatalogStore, title_filter: TitleFilter) -> list[catalog_pb2.Title]:
+    """Every page (a store may return short pages with a token); bounded."""
+    titles: list[catalog_pb2.Title] = []
+    after = None
+    for _ in range(MAX_PAGES):
+        page = await store.list_titles(title_filter, 10, after, NOW_MS)
+        titles += page.titles
+        if page.next_cursor is None:
+            return titles
+        after = page.next_cursor
+    pytest.fail(f"listing {title_filter} did not end within {MAX_PAGES} pages")
 
 
 async def test_paging_merges_a_sparse_country_with_a_dense_everywhere_partition(
@@ -296,7 +308,7 @@ async def test_paging_merges_a_sparse_country_with_a_dense_everywhere_partition(
     title_filter = TitleFilter(country="US", genre=wanted)
     seen: list[str] = []
     after = None
-    for _ in range(40):
+    for _ in range(MAX_PAGES):
         page = await store.list_titles(title_filter, 2, after, NOW_MS)
         seen += [t.title_id for t in page.titles]
         if page.next_cursor is None:

@@ -13,8 +13,10 @@ EXISTS`` when it opens), so for it :func:`apply` only opens the file once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent
 _FILE_NAME: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.cql$")
 _KEYSPACE_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+INDEX_BUILD_TIMEOUT_SECONDS: Final = 120.0
+INDEX_POLL_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -122,4 +126,32 @@ async def apply_cql(session: Session, keyspace: str, replication_factor: int = 1
             (migration.version, migration.name, migration.checksum),
         )
         applied.append(migration.name)
+    await wait_for_indexes(session, keyspace)
     return applied
+
+
+async def wait_for_indexes(session: Session, keyspace: str) -> None:
+    """Waits until every storage-attached index of ``keyspace`` answers queries.
+
+    A new index on a table that holds rows builds in the background; queries
+    that need it fail until then. Bounded by INDEX_BUILD_TIMEOUT_SECONDS.
+    """
+    from services.catalog.stores.cassandra import execute
+
+    deadline = time.monotonic() + INDEX_BUILD_TIMEOUT_SECONDS
+    while True:
+        rows = await execute(
+            session,
+            "SELECT index_name, is_queryable FROM system_views.sai_column_indexes "
+            "WHERE keyspace_name = %s",
+            (keyspace,),
+        )
+        building = sorted(row.index_name for row in rows if not row.is_queryable)
+        if not building:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"indexes {building} of {keyspace} still building after "
+                f"{INDEX_BUILD_TIMEOUT_SECONDS:.0f} s"
+            )
+        await asyncio.sleep(INDEX_POLL_SECONDS)
