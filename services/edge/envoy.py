@@ -86,6 +86,9 @@ async def start(config_path: Path, state_dir: Path, log_path: Path) -> RunningEn
             str(admin_address_file),
             "--log-level",
             "warn",
+            # Access log lines reach the log within a second (Envoy's default: 10 s).
+            "--file-flush-interval-msec",
+            "1000",
             # Several edges (tests, a running mesh) may share one machine.
             "--base-id-path",
             str(state_dir / "envoy-base-id"),

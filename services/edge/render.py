@@ -258,7 +258,8 @@ def _access_log() -> JsonDict:
                     "time": "%START_TIME%",
                     "level": "INFO",
                     "logger": "edge.access",
-                    "method": "%REQ(:METHOD)%",
+                    # The device's path; after transcoding :method is POST and
+                    # :path the RPC, which "rpc" records.
                     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
                     "rpc": "%REQ(:PATH)%",
                     "status": "%RESPONSE_CODE%",

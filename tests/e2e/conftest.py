@@ -38,6 +38,7 @@ class Mesh:
     http: httpx.AsyncClient
     edge_port: int
     ports: dict[str, int]
+    edge_log: Path
 
     @property
     def edge_target(self) -> str:
@@ -143,12 +144,13 @@ async def mesh(
         admin_port=0,
         upstreams={name: f"127.0.0.1:{port}" for name, port in ports.items()},
         reflection_upstream=f"127.0.0.1:{reflection_port}",
-        otlp_collector=None,
+        # Envoy traces as it does in production; nothing collects its spans here.
+        otlp_collector=f"127.0.0.1:{_free_port()}",
     )
     path = envoy.write_config(render(edge_config), state / "envoy.json")
     edge = await envoy.start(path, state, state / "envoy.log")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_port}", timeout=15) as http:
-        yield Mesh(backend.name, http, edge_port, ports)
+        yield Mesh(backend.name, http, edge_port, ports, state / "envoy.log")
     await edge.stop()
     await reflection_server.stop(0)
     for server in reversed(servers):
