@@ -26,7 +26,9 @@ How a :class:`ConsumerRunner` handles the entries of one group:
   once every pending entry of the group is in its hands, so a crashed
   consumer's entries are handled again before anything newer of their
   aggregate. The same happens after any Redis error (for example a restart),
-  since acks may have been lost.
+  since acks may have been lost. A taken-over entry counts as delivered again
+  only when it is tried, so the entries a crash-looping head holds up behind
+  it are not charged for its crashes.
 * Dedupe on ``event_id`` (:mod:`services.events.dedupe`): redelivered and
   re-published events are acked without running the handler again.
 * Lag: ``streammesh_events_consumer_lag`` and ``..._pending`` per group from
@@ -145,6 +147,8 @@ class ConsumerConfig:
 class _Item:
     entry: StreamEntry
     deliveries: int
+    # Taken over from another consumer: its next try must first be counted.
+    claimed: bool = False
 
 
 @dataclass
@@ -267,8 +271,8 @@ class ConsumerRunner:
                 session.wake.clear()
                 await _wait_any([session.wake, stop, lease_lost], self.config.block_ms / 1000)
                 continue
-            # JUSTID: taking ownership does not count as a delivery; the
-            # XCLAIM of the entries we did not hold yet does.
+            # JUSTID: taking ownership does not count as a delivery; trying
+            # the entry does (see _claim).
             reply = await self._autoclaim_ids(
                 keys=[self.stream],
                 args=[
@@ -293,15 +297,24 @@ class ConsumerRunner:
             await _wait_any([stop, lease_lost], min(self.config.claim_idle_ms / 2000, 0.5))
 
     async def _claim(self, session: _Session, entry_ids: Sequence[str]) -> None:
-        claimed: Any = await self._redis.xclaim(
-            self.stream, self.group, session.consumer, min_idle_time=0, message_ids=list(entry_ids)
-        )
+        """Tracks entries just taken over, WITHOUT counting a delivery yet.
+
+        A crashed consumer held entries it never tried (queued behind its
+        aggregate's head); counting every takeover as a delivery would
+        dead-letter those innocents after a few crashes caused by the head.
+        So a taken-over entry is counted (XCLAIM) only when it is about to
+        be tried, in ``_handle``.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.xrange(self.stream, entry_id, entry_id)
+            found: list[Any] = await pipe.execute()
         counts = await self._delivery_counts(session, entry_ids)
-        for entry_id, fields in claimed:
-            if fields is None:
-                continue  # trimmed from the stream; Redis dropped it from the PEL
-            entry = StreamEntry.from_redis(entry_id, fields)
-            self._enqueue(session, _Item(entry, counts.get(entry.entry_id, 1)))
+        for reply in found:
+            if not reply:
+                continue  # trimmed from the stream meanwhile
+            entry = StreamEntry.from_redis(*reply[0])
+            self._enqueue(session, _Item(entry, counts.get(entry.entry_id, 1), claimed=True))
 
     async def _delivery_counts(self, session: _Session, entry_ids: Sequence[str]) -> dict[str, int]:
         ordered = sorted(entry_ids, key=_id_key)
@@ -393,14 +406,18 @@ class ConsumerRunner:
             await self._dead_letter(item, f"undecodable entry: {type(err).__name__}: {err}")
             return True
         event_id = event.event_id or entry.event_id
+        if await self._dedupe.is_processed(event_id):
+            await self._redis.xack(self.stream, self.group, entry.entry_id)
+            CONSUMED.labels(self.stream, self.group, "duplicate").inc()
+            return True
+        if item.claimed:
+            if not await self._redeliver(session, item):
+                return True  # trimmed from the stream meanwhile
+            item.claimed = False
         if item.deliveries > self.config.max_deliveries:
             await self._dead_letter(
                 item, f"delivered {item.deliveries} times without an ack (consumers crashed)"
             )
-            return True
-        if await self._dedupe.is_processed(event_id):
-            await self._redis.xack(self.stream, self.group, entry.entry_id)
-            CONSUMED.labels(self.stream, self.group, "duplicate").inc()
             return True
         delivery = Delivery(self.stream, self.group, entry.entry_id, item.deliveries)
         try:

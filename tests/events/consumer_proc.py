@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import signal
+from dataclasses import replace
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -66,8 +67,9 @@ async def main(args: argparse.Namespace) -> None:
     redis = Redis.from_url(args.redis_url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    config = replace(CONFIG, max_deliveries=args.max_deliveries)
     runner = ConsumerRunner(
-        redis, args.stream, args.group, handler, config=CONFIG, dedupe=processed
+        redis, args.stream, args.group, handler, config=config, dedupe=processed
     )
     await runner.run(stop)
     await redis.aclose()
@@ -82,4 +84,5 @@ if __name__ == "__main__":
     parser.add_argument("db")
     parser.add_argument("--kill-at")
     parser.add_argument("--kill-when", default="after_effect")
+    parser.add_argument("--max-deliveries", type=int, default=CONFIG.max_deliveries)
     asyncio.run(main(parser.parse_args()))

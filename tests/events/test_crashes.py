@@ -19,10 +19,12 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.events import streams
 from tests.events import consumer_proc
 from tests.events.conftest import Outbox
 from tests.events.helpers import (
     WAIT_SECONDS,
+    entries,
     first_occurrences,
     item_event,
     per_aggregate,
@@ -181,3 +183,34 @@ async def test_a_consumer_killed_before_its_ack_gets_the_entry_again_and_acts_on
     assert len(handled) == len(set(handled)) == len(events)
     for aggregate in ("a0", "a1"):
         assert [seq for agg, seq in handled if agg == aggregate] == list(range(15))
+
+
+async def test_an_event_that_crashes_every_consumer_is_dead_lettered_after_n_deliveries(
+    redis: Redis, redis_url: str, stream: str, effects_db: Path
+) -> None:
+    events = [item_event("a0", seq) for seq in range(4)]
+    await publish(redis, stream, events)
+    consumer = ["-m", "tests.events.consumer_proc", redis_url, stream, "g", str(effects_db)]
+    crashing = [*consumer, "--kill-at", "a0:1", "--kill-when", "before_effect"]
+
+    for _ in range(2):  # deliveries 1 and 2 each take a consumer down
+        process = await _spawn(*crashing, "--max-deliveries", "2")
+        assert await asyncio.wait_for(process.wait(), WAIT_SECONDS) == -signal.SIGKILL
+
+    # Delivery 3 exceeds the bound: dead-lettered without running the handler.
+    survivor = await _spawn(*crashing, "--max-deliveries", "2")
+    try:
+
+        async def all_done() -> bool:
+            return len(await _effects(effects_db)) == 3
+
+        await wait_until(all_done, "the other events handled")
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(survivor.wait(), WAIT_SECONDS) == 0
+
+    assert await _effects(effects_db) == [("a0", 0), ("a0", 2), ("a0", 3)]
+    ((_id, dead),) = await entries(redis, streams.dlq_name(stream))
+    assert dead[b"event_id"] == events[1].event_id.encode()
+    assert b"without an ack" in dead[b"error"]
+    assert dead[b"deliveries"] == b"3"
