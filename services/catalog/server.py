@@ -16,6 +16,7 @@ from services.catalog.domain import CatalogDomain
 from services.catalog.servicer import SERVICE_NAME, CatalogServicer
 from services.catalog.store import CatalogStore
 from services.catalog.stores import open_store
+from services.events.sources import catalog_relay
 from services.runtime import server as runtime
 from services.runtime.cache import Cache
 from streammesh.catalog.v1 import catalog_pb2_grpc
@@ -92,6 +93,11 @@ async def create_server(config: Config) -> tuple[grpc.aio.Server, int]:
         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
         [SERVICE_NAME],
     )
+    # The outbox relay runs beside the server (services/events/relay.py); it
+    # stops before the store and the Redis client close.
+    relay = await catalog_relay(config, parts.store, parts.redis)
+    relay.start()
+    runtime.add_shutdown_hook(server, relay.stop)
     runtime.add_shutdown_hook(server, parts.store.close)
     runtime.add_shutdown_hook(server, parts.redis.aclose)
     return server, port

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -273,8 +273,10 @@ class BackgroundRelay:
     a process of its own, for operators.
     """
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, *, close: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``close`` releases what the relay alone uses (its own engine), after it stopped."""
         self.relay = relay
+        self._close = close
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -283,11 +285,13 @@ class BackgroundRelay:
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is None:
-            return
         try:
-            await asyncio.wait_for(self._task, STOP_TIMEOUT_SECONDS)
+            if self._task is not None:
+                await asyncio.wait_for(self._task, STOP_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning(
                 "relay %s did not stop within %ss", self.relay.source.name, STOP_TIMEOUT_SECONDS
             )
+        finally:
+            if self._close is not None:
+                await self._close()

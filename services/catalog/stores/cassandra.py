@@ -60,7 +60,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -83,6 +83,9 @@ from services.catalog.titles import (
 from services.ratings import rank
 from services.runtime.errors import AlreadyExists, NotFound
 from streammesh.catalog.v1 import catalog_pb2
+
+if TYPE_CHECKING:
+    from services.catalog.stores.cassandra_outbox import CassandraOutboxSource
 
 # Rows of one partition read per ListTitles call at most; a sparse filter then
 # returns a short page with a token instead of reading the whole partition.
@@ -599,6 +602,12 @@ class CassandraCatalogStore:
             ),
         )
         await self._run(batch)
+
+    def outbox_source(self) -> CassandraOutboxSource:
+        """The relay's view of this store's outbox (services/events/relay.py)."""
+        from services.catalog.stores.cassandra_outbox import CassandraOutboxSource
+
+        return CassandraOutboxSource(self._session, self._keyspace)
 
     def _write_timestamp(self) -> int:
         """Microseconds, strictly increasing in this process (so a quick second
