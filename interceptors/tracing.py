@@ -86,12 +86,17 @@ def server_wrapper(provider: StreamMeshTracerProvider | None = None) -> Wrap:
         }
         start_span = tracer.start_span
         extract = propagate.extract
+        get_textmap = propagate.get_global_textmap
         attach = otel_context.attach
         detach = otel_context.detach
         in_context = trace.set_span_in_context
 
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            parent = extract(dict(context.invocation_metadata() or ()))
+            # Only the headers the propagator reads; none (a call from outside
+            # the mesh) means a new trace, without parsing anything.
+            fields = get_textmap().fields
+            carrier = {k: v for k, v in context.invocation_metadata() or () if k in fields}
+            parent = extract(carrier) if carrier else otel_context.Context()
             if not provider.records_spans:
                 token = attach(
                     in_context(_context_only_span(provider, parent, full_method), parent)
