@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
+import aiosqlite
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -316,3 +318,23 @@ async def test_paging_merges_a_sparse_country_with_a_dense_everywhere_partition(
         after = page.next_cursor
     expected = [in_us[0], everywhere, in_us[1], in_us[2]]
     assert seen == [t.title_id for t in expected]
+
+
+async def test_a_database_from_a_newer_build_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    async with aiosqlite.connect(path) as db:
+        await db.execute("PRAGMA user_version = 99")
+        await db.commit()
+    with pytest.raises(RuntimeError, match="newer than this build"):
+        await SqliteCatalogStore.open(path)
+
+
+async def test_reopening_the_embedded_store_keeps_its_titles(tmp_path: Path) -> None:
+    store = await SqliteCatalogStore.open(tmp_path / "catalog.db")
+    title = await store.create_title(a_title())
+    await store.close()
+    store = await SqliteCatalogStore.open(tmp_path / "catalog.db")
+    try:
+        assert await store.get_title(title.title_id) == title
+    finally:
+        await store.close()

@@ -34,6 +34,9 @@ from streammesh.catalog.v1 import catalog_pb2
 # How long a statement waits for the file lock held by another process.
 BUSY_TIMEOUT_MS: Final = 5_000
 
+# The embedded schema's version, kept in SQLite's user_version: each later
+# version adds a step to _migrate; a file from a newer build is refused.
+SCHEMA_VERSION: Final = 1
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS titles (
   title_id TEXT PRIMARY KEY,
@@ -118,7 +121,7 @@ class SqliteCatalogStore:
         await writer.execute("PRAGMA journal_mode=WAL")
         await writer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await writer.execute("PRAGMA synchronous=NORMAL")
-        await writer.executescript(SCHEMA)
+        await _migrate(writer)
         reader = await aiosqlite.connect(path, isolation_level=None)
         await reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return cls(writer, reader)
@@ -262,6 +265,21 @@ class SqliteCatalogStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._writer, self._write_lock)
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"catalog database schema {version} is newer than this build's {SCHEMA_VERSION}"
+        )
+    if version < 1:
+        # executescript commits first and runs the script as it is; the
+        # statements are idempotent, so a crash here is repaired by a rerun.
+        await db.executescript(SCHEMA)
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class _Transaction:
