@@ -36,6 +36,7 @@ class CatalogDomain:
 
     # ------------------------------------------------------------------ titles
     async def get_title(self, title_id: str) -> catalog_pb2.Title:
+        title_id = canonical_id(title_id)
         title = await self._cached_title(title_id)
         if title is None:
             raise NotFound(f"title {title_id} does not exist", reason="TITLE_NOT_FOUND")
@@ -45,7 +46,7 @@ class CatalogDomain:
         self, title_ids: Sequence[str]
     ) -> tuple[list[catalog_pb2.Title], list[str]]:
         """The titles in request order (each id once) and the ids that do not exist."""
-        unique = list(dict.fromkeys(title_ids))
+        unique = list(dict.fromkeys(canonical_id(title_id) for title_id in title_ids))
         found = await asyncio.gather(*(self._cached_title(title_id) for title_id in unique))
         titles = [title for title in found if title is not None]
         missing = [title_id for title_id, title in zip(unique, found, strict=True) if title is None]
@@ -80,16 +81,17 @@ class CatalogDomain:
     async def create_title(self, request: catalog_pb2.CreateTitleRequest) -> catalog_pb2.Title:
         title = catalog_pb2.Title()
         title.CopyFrom(request.title)
-        if not title.title_id:
-            title.title_id = str(uuid.uuid4())
+        title.title_id = canonical_id(title.title_id) if title.title_id else str(uuid.uuid4())
         _check_availability(request.availability)
         metadata = None
         if request.HasField("metadata"):
-            if request.metadata.title_id != title.title_id:
+            if canonical_id(request.metadata.title_id) != title.title_id:
                 raise InvalidArgument.for_field(
                     "metadata.title_id", "must be the title's id", reason="TITLE_ID_MISMATCH"
                 )
-            metadata = request.metadata
+            metadata = catalog_pb2.TitleMetadata()
+            metadata.CopyFrom(request.metadata)
+            metadata.title_id = title.title_id
         created = await self._store.create_title(title, request.availability, metadata)
         # A miss is never cached, but a reader may be filling right now.
         await self._titles.invalidate(created.title_id)
@@ -98,14 +100,18 @@ class CatalogDomain:
     async def update_title(self, request: catalog_pb2.UpdateTitleRequest) -> catalog_pb2.Title:
         if not request.title.title_id:
             raise InvalidArgument.for_field("title.title_id", "is required", reason="REQUIRED")
+        patch = catalog_pb2.Title()
+        patch.CopyFrom(request.title)
+        patch.title_id = canonical_id(patch.title_id)
         updated, _ = await self._store.update_title(
-            request.title, list(request.update_mask.paths), allow_missing=request.allow_missing
+            patch, list(request.update_mask.paths), allow_missing=request.allow_missing
         )
         await self._titles.invalidate(updated.title_id)
         return updated
 
     # ------------------------------------------------------ metadata, windows
     async def get_metadata(self, title_id: str) -> catalog_pb2.TitleMetadata:
+        title_id = canonical_id(title_id)
         metadata = await self._store.get_metadata(title_id)
         if metadata is None:
             raise NotFound(f"title {title_id} does not exist", reason="TITLE_NOT_FOUND")
@@ -114,14 +120,17 @@ class CatalogDomain:
     async def update_metadata(
         self, metadata: catalog_pb2.TitleMetadata
     ) -> catalog_pb2.TitleMetadata:
-        return await self._store.put_metadata(metadata)
+        stored = catalog_pb2.TitleMetadata()
+        stored.CopyFrom(metadata)
+        stored.title_id = canonical_id(metadata.title_id)
+        return await self._store.put_metadata(stored)
 
     async def list_availability(
         self, request: catalog_pb2.ListTitleAvailabilityRequest
     ) -> catalog_pb2.ListTitleAvailabilityResponse:
         size = request.page_size or DEFAULT_AVAILABILITY_PAGE
         page = await self._store.list_availability(
-            request.title_id,
+            canonical_id(request.title_id),
             min(size, MAX_AVAILABILITY_PAGE),
             _decode_availability_token(request.page_token),
         )
@@ -132,6 +141,15 @@ class CatalogDomain:
         return catalog_pb2.ListTitleAvailabilityResponse(
             availability=page.availability, next_page_token=token
         )
+
+
+def canonical_id(title_id: str) -> str:
+    """The lower-case hyphenated form, so every store and cache key agrees on
+    one spelling of an id (the contract accepts any UUID spelling)."""
+    try:
+        return str(uuid.UUID(title_id))
+    except ValueError as err:
+        raise InvalidArgument.for_field("title_id", "is not a UUID", reason="INVALID_ID") from err
 
 
 def _now_ms() -> int:

@@ -270,3 +270,16 @@ async def test_availability_pages_with_opaque_tokens(catalog: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await catalog.stub.ListTitleAvailability(request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_any_spelling_of_an_id_finds_the_same_title(catalog: Running) -> None:
+    title = a_title(title_id=str(uuid.uuid4()).upper())
+    created = await catalog.stub.CreateTitle(catalog_pb2.CreateTitleRequest(title=title))
+    assert created.title_id == title.title_id.lower()
+    for spelling in (title.title_id, title.title_id.lower()):
+        fetched = await catalog.stub.GetTitle(catalog_pb2.GetTitleRequest(title_id=spelling))
+        assert fetched == created
+    batch = await catalog.stub.BatchGetTitles(
+        catalog_pb2.BatchGetTitlesRequest(title_ids=[title.title_id, title.title_id.lower()])
+    )
+    assert list(batch.titles) == [created]
