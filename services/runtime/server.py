@@ -216,6 +216,9 @@ def run(factory: ServerFactory, config: ServerConfig) -> None:
         sys.exit(code)
     if not worker and config.metrics_port:
         _start_metrics_endpoint(config)
+    # Before the factory opens stores, so their clients are instrumented when
+    # spans are exported (see telemetry.instrument_store_clients).
+    setup_tracing(config.service)
     try:
         asyncio.run(serve(factory, config))
     finally:

@@ -47,7 +47,32 @@ class StreamMeshTracerProvider(TracerProvider):
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
         super().add_span_processor(span_processor)
-        self.records_spans = True
+        if not self.records_spans:
+            self.records_spans = True
+            instrument_store_clients(self)
+
+
+def instrument_store_clients(provider: TracerProvider) -> None:
+    """Client spans for the store calls inside an RPC, so a trace reaches Redis,
+    SQL and Cassandra: the maintained OpenTelemetry instrumentations.
+
+    Only once spans are recorded: without a processor they would tax every
+    query for nothing. Redis and Cassandra are patched at class level, so
+    clients created earlier are covered too; SQLAlchemy hooks engine creation,
+    so engines created before recording started get no spans. The Cassandra
+    span covers submitting the query (``execute_async``), not waiting for it.
+    """
+    from opentelemetry.instrumentation.cassandra import CassandraInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    for instrumentor in (RedisInstrumentor(), SQLAlchemyInstrumentor(), CassandraInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            # The SQLAlchemy instrumentation declares `sqlalchemy < 2.1` and would
+            # silently skip our 2.1; it only uses the stable engine events
+            # (before/after_cursor_execute), which 2.1 keeps, so the check is
+            # skipped (opentelemetry-python-contrib, package.py `_instruments`).
+            instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
 
 
 _provider: StreamMeshTracerProvider | None = None

@@ -16,6 +16,8 @@ from pathlib import Path
 import grpc.aio
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.browse.config import Config as BrowseConfig
 from services.browse.server import create_server as create_browse
@@ -26,6 +28,7 @@ from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
 from services.runtime import server as runtime
 from services.runtime.config import ServerConfig
+from services.runtime.telemetry import setup_tracing
 from services.users.config import Config as UsersConfig
 from services.users.server import create_server as create_users
 
@@ -91,8 +94,18 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """Every span of the run. Recording starts before the mesh is built, so the
+    store clients' spans (SQL, Redis, Cassandra) are in the traces too."""
+    exporter = InMemorySpanExporter()
+    setup_tracing("e2e").add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(scope="session")
 async def mesh(
     backend: Backend,
+    spans: InMemorySpanExporter,
     tmp_path_factory: pytest.TempPathFactory,
     redis_url: str,
     redis_prefix: str,

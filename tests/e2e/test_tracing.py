@@ -6,22 +6,12 @@ import asyncio
 import json
 import secrets
 
-import pytest
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from services.runtime.telemetry import setup_tracing
 from tests.e2e.conftest import Mesh
 from tests.e2e.test_rest import _json, _sign_up
-
-
-@pytest.fixture(scope="session")
-def spans() -> InMemorySpanExporter:
-    exporter = InMemorySpanExporter()
-    setup_tracing("e2e").add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 def _server_spans(spans: InMemorySpanExporter, trace_id: int) -> list[ReadableSpan]:
@@ -54,6 +44,16 @@ async def test_a_devices_traceparent_is_continued_by_every_service(
     assert "/streammesh.browse.v1.BrowseService/GetHome" in names, names
     assert "/streammesh.users.v1.UserService/GetProfile" in names, names
     assert "/streammesh.catalog.v1.CatalogService/ListTitles" in names, names
+    # ... down to the stores: the profile cache in Redis, the catalog's database.
+    stores = {_db_system(s) for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
+    assert "redis" in stores, stores
+    assert stores & {"sqlite", "cassandra"}, stores
+
+
+def _db_system(span: ReadableSpan) -> str | None:
+    attributes = span.attributes or {}
+    value = attributes.get("db.system") or attributes.get("db.system.name")
+    return str(value) if value is not None else None
 
 
 async def test_the_edge_starts_a_trace_and_logs_its_id(

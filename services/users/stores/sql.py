@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import sqlalchemy as sa
+import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from services.users.models import OutboxRow, PreferenceRow, ProfileRow, UserRow
@@ -83,7 +84,9 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
+        # Looked up at call time, so OpenTelemetry's SQLAlchemy instrumentation
+        # (services/runtime/telemetry.py) sees the engine being created.
+        engine = sa_asyncio.create_async_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=POOL_SIZE,
@@ -92,7 +95,7 @@ def create_engine(url: str) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    return sa_asyncio.create_async_engine(
         url,
         isolation_level="READ COMMITTED",
         pool_size=POOL_SIZE,
