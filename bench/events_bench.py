@@ -139,8 +139,13 @@ async def pipeline(
     writers: int,
     max_seconds: float,
     with_backbone: bool = True,
+    rate: float | None = None,
 ) -> Figures:
-    """Writers commit events; with the backbone, a relay and a consumer carry them on."""
+    """Writers commit events; with the backbone, a relay and a consumer carry them on.
+
+    ``rate`` (events/s over all writers) paces the writers open-loop; None
+    writes as fast as the database commits.
+    """
     metadata = sa.MetaData()
     table = define_outbox_table(metadata, f"bench_outbox_{secrets.token_hex(3)}")
     async with engine.begin() as conn:
@@ -160,6 +165,9 @@ async def pipeline(
 
     async def write(writer: int, count: int) -> None:
         for n in range(count):
+            if rate is not None:
+                due = started + (n * writers + writer) / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             event = new_event(
                 event_type="bench.item.changed",
                 data=wrappers_pb2.Int64Value(value=n),
@@ -229,7 +237,7 @@ async def main(args: argparse.Namespace) -> None:
     redis = Redis.from_url(endpoints.redis_url())
     prefix = f"bench:{secrets.token_hex(4)}:"
     bare: Figures | None = None
-    pairs: list[tuple[Figures, Figures]] = []
+    pairs: list[tuple[Figures, Figures, Figures]] = []
     try:
         bare = await bare_streams(redis, prefix, args.events, args.max_seconds)
         for backend in args.backends.split(","):
@@ -249,7 +257,15 @@ async def main(args: argparse.Namespace) -> None:
                     carried = await pipeline(
                         f"{label}: end to end", engine, redis, prefix, **_load(args)
                     )
-                    pairs.append((alone, carried))
+                    half = await pipeline(
+                        f"{label}: at half that rate",
+                        engine,
+                        redis,
+                        prefix,
+                        **_load(args),
+                        rate=carried.rate / 2,
+                    )
+                    pairs.append((alone, carried, half))
                 finally:
                     await engine.dispose()
     finally:
@@ -263,9 +279,10 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.writers} writers, one process)"
     )
     print(bare.line())
-    for alone, carried in pairs:
+    for alone, carried, half in pairs:
         print(alone.line_rate_only())
         print(carried.line())
+        print(half.line())
         print(
             f"  -> {carried.rate / alone.rate:.2f}x the outbox writes alone, "
             f"{carried.rate / bare.rate:.3f}x the bare stream"

@@ -66,6 +66,10 @@ REPUBLISHED = Counter(
     ["source"],
 )
 
+# How often the relay compares Redis' run_id (one INFO call). The re-publish
+# window must exceed this plus the AOF fsync interval.
+RUN_ID_CHECK_SECONDS = 1.0
+
 # KEYS: lease, stream. ARGV: token, lease ttl ms, maxlen, then 5 fields per row.
 # Returns the entry ids, or false when the lease is not ours (nothing written).
 _PUBLISH = """
@@ -94,7 +98,7 @@ class RelayConfig:
     stream_maxlen: approximate retention of the stream (see ``streams``).
     redis_loss_window_seconds: how far back to re-publish after a Redis
         restart; must exceed the AOF fsync interval (1 s with everysec) plus
-        clock jitter.
+        RUN_ID_CHECK_SECONDS plus clock jitter.
     max_backoff_seconds: ceiling of the exponential pause after an error.
     retention: published rows older than this are deleted from the outbox.
     purge_interval_seconds / purge_batch: how often and how many at a time.
@@ -133,6 +137,7 @@ class Relay:
         self._redis_run_id: str | None = None
         self._redis_seen_at: datetime | None = None
         self._next_purge = 0.0
+        self._next_run_id_check = 0.0
 
     @property
     def is_leader(self) -> bool:
@@ -151,6 +156,7 @@ class Relay:
                     failures += 1
                     RELAY_ERRORS.labels(self.source.name).inc()
                     self._set_leader(False)
+                    self._next_run_id_check = 0.0  # Redis may have restarted
                     pause = min(self.config.max_backoff_seconds, 0.05 * 2**failures)
                     log.warning("relay %s: %s; retrying in %.2fs", self.source.name, err, pause)
                     await _wait(stop, pause)
@@ -178,6 +184,8 @@ class Relay:
             if not await self._lease.acquire():
                 return 0
             self._set_leader(True)
+            # A lease lost unexpectedly may mean Redis lost its last writes.
+            self._next_run_id_check = 0.0
         await self._notice_redis_restart()
         rows = await self.source.fetch_unpublished(self.config.batch_size)
         if not rows:
@@ -212,6 +220,10 @@ class Relay:
         return total
 
     async def _notice_redis_restart(self) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self._next_run_id_check:
+            return
+        self._next_run_id_check = loop_now + RUN_ID_CHECK_SECONDS
         info = await self._redis.info("server")
         run_id = str(info["run_id"])
         now = datetime.now(UTC)
