@@ -59,7 +59,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from cassandra import ConsistencyLevel
@@ -706,7 +706,3 @@ def _title_of(row: Any) -> catalog_pb2.Title:
         if ms is not None:
             getattr(title, field_name).CopyFrom(from_ms(ms))
     return title
-
-
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
