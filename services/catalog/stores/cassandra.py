@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -198,6 +199,7 @@ class CassandraCatalogStore:
         max_in_flight: int = 256,
         listing: str = "sai",
         scan_budget: int = SCAN_BUDGET,
+        sai_statements: dict[_Variant, PreparedStatement] | None = None,
         cluster: Cluster | None = None,
     ) -> None:
         self._session = session
@@ -208,7 +210,7 @@ class CassandraCatalogStore:
         self._listing = listing
         self._scan_budget = scan_budget
         self._cluster = cluster
-        self._sai_statements: dict[tuple[bool, bool, bool], PreparedStatement] = {}
+        self._sai_statements = sai_statements or {}
         self._title_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._last_write_us = 0
 
@@ -302,6 +304,12 @@ class CassandraCatalogStore:
                 "USING TIMESTAMP ?"
             ),
         )
+        # One statement per combination of filters, all prepared up front.
+        sai_statements: dict[_Variant, PreparedStatement] = {}
+        if listing == "sai":
+            for by_type, by_maturity, by_genre in itertools.product((False, True), repeat=3):
+                variant = (by_type, by_maturity, by_genre)
+                sai_statements[variant] = await prepare(_sai_query(variant))
         return cls(
             session,
             keyspace,
@@ -310,6 +318,7 @@ class CassandraCatalogStore:
             max_in_flight=max_in_flight,
             listing=listing,
             scan_budget=scan_budget,
+            sai_statements=sai_statements,
             cluster=cluster,
         )
 
@@ -436,19 +445,7 @@ class CassandraCatalogStore:
             bool(title_filter.max_maturity),
             bool(title_filter.genre),
         )
-        statement = self._sai_statements.get(variant)
-        if statement is None:
-            clauses = ["country_code = ?", "(add_time, title_id) < (?, ?)"]
-            clauses += ["content_type = ?"] if variant[0] else []
-            clauses += ["maturity_rank <= ?"] if variant[1] else []
-            clauses += ["genres CONTAINS ?"] if variant[2] else []
-            statement = await asyncio.to_thread(
-                self._session.prepare,
-                "SELECT add_time, title_id, content_type, maturity_rating, genres, "
-                f"available_from, available_until FROM {self._keyspace}.titles_by_country "
-                f"WHERE {' AND '.join(clauses)} LIMIT ?",
-            )
-            self._sai_statements[variant] = statement
+        statement = self._sai_statements[variant]
         parameters: list[Any] = [partition, start.add_time_ms, start.title_id]
         parameters += [title_filter.content_type] if variant[0] else []
         parameters += [rank(title_filter.max_maturity)] if variant[1] else []
@@ -629,6 +626,21 @@ class CassandraCatalogStore:
                 del self._title_locks[title_id]
             else:
                 self._title_locks[title_id] = (lock, users - 1)
+
+
+_Variant = tuple[bool, bool, bool]
+
+
+def _sai_query(variant: _Variant) -> str:
+    """The listing query for filters on (content type, maturity, genre)."""
+    clauses = ["country_code = ?", "(add_time, title_id) < (?, ?)"]
+    clauses += ["content_type = ?"] if variant[0] else []
+    clauses += ["maturity_rank <= ?"] if variant[1] else []
+    clauses += ["genres CONTAINS ?"] if variant[2] else []
+    return (
+        "SELECT add_time, title_id, content_type, maturity_rating, genres, available_from, "
+        f"available_until FROM {{ks}}.titles_by_country WHERE {' AND '.join(clauses)} LIMIT ?"
+    )
 
 
 def _row_matches(row: Any, title_filter: TitleFilter, allowed: frozenset[str], now_ms: int) -> bool:
