@@ -152,13 +152,23 @@ class Relay:
                 try:
                     published = await self.step()
                     failures = 0
-                except (RedisError, SQLAlchemyError, OSError) as err:
+                except Exception as err:
+                    # Any source's outages (SQL, Cassandra's driver errors) and
+                    # Redis': the relay outlives them. Unexpected errors keep
+                    # their traceback in the log.
                     failures += 1
                     RELAY_ERRORS.labels(self.source.name).inc()
                     self._set_leader(False)
                     self._next_run_id_check = 0.0  # Redis may have restarted
                     pause = min(self.config.max_backoff_seconds, 0.05 * 2**failures)
-                    log.warning("relay %s: %s; retrying in %.2fs", self.source.name, err, pause)
+                    expected = isinstance(err, RedisError | SQLAlchemyError | OSError)
+                    log.warning(
+                        "relay %s: %s; retrying in %.2fs",
+                        self.source.name,
+                        err,
+                        pause,
+                        exc_info=not expected,
+                    )
                     await _wait(stop, pause)
                     continue
                 if published >= self.config.batch_size:

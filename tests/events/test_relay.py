@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
 from services.events import streams
-from services.events.outbox import SqlOutboxSource
+from services.events.outbox import OutboxRow, SqlOutboxSource
 from services.events.relay import Relay, RelayConfig
 from tests.events.conftest import Outbox
-from tests.events.helpers import entries, first_occurrences, per_aggregate, produce, read_stream
+from tests.events.helpers import (
+    entries,
+    first_occurrences,
+    per_aggregate,
+    produce,
+    read_stream,
+    wait_until,
+)
 
 
 async def _unpublished(outbox: Outbox) -> int:
@@ -108,3 +117,51 @@ async def test_rows_published_since_a_moment_can_be_requeued_and_old_ones_purged
     assert await source.purge_published(datetime.now(UTC) - timedelta(days=7), limit=4) == 4
     assert await source.purge_published(datetime.now(UTC) - timedelta(days=7), limit=4) == 2
     assert await source.fetch_unpublished(100) == []
+
+
+class FlakySource:
+    """The real outbox source, failing its first read the way a driver would."""
+
+    def __init__(self, source: SqlOutboxSource, error: Exception) -> None:
+        self._source = source
+        self._error: Exception | None = error
+        self.name = source.name
+
+    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRow]:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return await self._source.fetch_unpublished(limit)
+
+    async def mark_published(self, event_ids: Sequence[str], published_at: datetime) -> None:
+        await self._source.mark_published(event_ids, published_at)
+
+    async def unpublish_since(self, since: datetime) -> int:
+        return await self._source.unpublish_since(since)
+
+    async def purge_published(self, before: datetime, limit: int) -> int:
+        return await self._source.purge_published(before, limit)
+
+
+async def test_the_relay_outlives_an_outage_of_its_source(
+    outbox: Outbox, redis: Redis, stream: str
+) -> None:
+    await produce(outbox.engine, outbox.table, aggregates=1, per_aggregate=4)
+    # What the Cassandra driver raises when the node is down: not an SQL error.
+    flaky = FlakySource(
+        SqlOutboxSource(outbox.engine, outbox.table, name="test"),
+        RuntimeError("NoHostAvailable: 127.0.0.1:9042 refused"),
+    )
+    relay = Relay(flaky, redis, stream, RelayConfig(idle_poll_seconds=0.01))
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+
+        async def published() -> bool:
+            return await redis.exists(stream) > 0 and await redis.xlen(stream) == 4
+
+        await wait_until(published, "the relay to publish after the outage")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert await _unpublished(outbox) == 0
