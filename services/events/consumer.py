@@ -80,11 +80,14 @@ CONSUMER_LAG = Gauge(
     "streammesh_events_consumer_lag",
     "Entries in the stream not yet delivered to the group (XINFO GROUPS lag).",
     ["stream", "group"],
+    # Across worker processes: the active consumer's latest reading.
+    multiprocess_mode="livemostrecent",
 )
 CONSUMER_PENDING = Gauge(
     "streammesh_events_consumer_pending",
     "Entries delivered to the group and not yet acked (XINFO GROUPS pending).",
     ["stream", "group"],
+    multiprocess_mode="livemostrecent",
 )
 
 

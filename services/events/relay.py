@@ -59,6 +59,8 @@ RELAY_LEADER = Gauge(
     "streammesh_events_relay_leader",
     "1 while this process holds the relay lease of the source.",
     ["source"],
+    # Summed over live worker processes: 1 when exactly one relay publishes.
+    multiprocess_mode="livesum",
 )
 REPUBLISHED = Counter(
     "streammesh_events_republished_total",
