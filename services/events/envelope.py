@@ -17,15 +17,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-import protovalidate
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanKind
 
+from interceptors.validation import violations_of
+from interceptors.validation_fastpath import FastValidator
 from streammesh.events.v1 import event_pb2
 
 _tracer = trace.get_tracer("streammesh.events")
+_fast = FastValidator()
 
 
 class InvalidEvent(ValueError):
@@ -80,20 +82,18 @@ def new_event(
 
 
 def validate(event: event_pb2.Event) -> None:
-    """Raises :class:`InvalidEvent` naming each field that breaks the contract."""
-    try:
-        protovalidate.validate(event)
-    except protovalidate.ValidationError as err:
-        problems = "; ".join(
-            f"{_field_path(violation.proto)}: {violation.proto.message}"
-            for violation in err.violations
-        )
-        raise InvalidEvent(f"invalid event: {problems}") from err
+    """Raises :class:`InvalidEvent` naming each field that breaks the contract.
 
-
-def _field_path(violation: object) -> str:
-    elements = getattr(getattr(violation, "field", None), "elements", ())
-    return ".".join(element.field_name for element in elements) or "(event)"
+    The contract's rules compiled to Python decide first (microseconds, the
+    runtime's validation fast path); protovalidate, at ~170 us per rule, only
+    names the violations of an event that fails them.
+    """
+    if _fast.is_valid(event):
+        return
+    found = violations_of(event)
+    if found:
+        problems = "; ".join(f"{v.field or '(event)'}: {v.description}" for v in found)
+        raise InvalidEvent(f"invalid event: {problems}")
 
 
 def unpack(event: event_pb2.Event, message_type: type[Message]) -> Message:
