@@ -19,10 +19,13 @@ from services.catalog.listing import (
     page_size_of,
 )
 from services.catalog.store import CatalogStore
-from services.runtime.cache import Cache
+from services.runtime.cache import Cache, VersionedCache
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
 from streammesh.catalog.v1 import catalog_pb2
 
+# Cache namespaces, shared with the importer, which writes around the service.
+TITLES_NAMESPACE: Final = "catalog.title"
+LISTINGS_NAMESPACE: Final = "catalog.listing"
 DEFAULT_AVAILABILITY_PAGE: Final = 100
 MAX_AVAILABILITY_PAGE: Final = 300
 _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
@@ -30,9 +33,15 @@ _AVAILABILITY_TOKEN_PREFIX: Final = b"after:"
 
 
 class CatalogDomain:
-    def __init__(self, store: CatalogStore, titles: Cache) -> None:
+    def __init__(
+        self, store: CatalogStore, titles: Cache, listings: VersionedCache | None = None
+    ) -> None:
         self._store = store
         self._titles = titles
+        # ListTitles pages: the home screen reads several per view. Any title
+        # write retires them all; availability windows that open or close
+        # meanwhile show up within the TTL.
+        self._listings = listings
 
     # ------------------------------------------------------------------ titles
     async def get_title(self, title_id: str) -> catalog_pb2.Title:
@@ -70,13 +79,32 @@ class CatalogDomain:
             genre=request.genre,
         )
         after = decode_page_token(request.page_token, title_filter)
-        page = await self._store.list_titles(
-            title_filter, page_size_of(request.page_size), after, _now_ms()
+        page_size = page_size_of(request.page_size)
+
+        async def load() -> bytes:
+            page = await self._store.list_titles(title_filter, page_size, after, _now_ms())
+            token = (
+                ""
+                if page.next_cursor is None
+                else encode_page_token(page.next_cursor, title_filter)
+            )
+            response = catalog_pb2.ListTitlesResponse(titles=page.titles, next_page_token=token)
+            return response.SerializeToString()
+
+        if self._listings is None:
+            return catalog_pb2.ListTitlesResponse.FromString(await load())
+        key = "|".join(
+            (
+                request.country,
+                request.max_maturity,
+                request.content_type,
+                request.genre,
+                str(page_size),
+                request.page_token,
+            )
         )
-        token = (
-            "" if page.next_cursor is None else encode_page_token(page.next_cursor, title_filter)
-        )
-        return catalog_pb2.ListTitlesResponse(titles=page.titles, next_page_token=token)
+        payload = await self._listings.get_or_load(key, load)
+        return catalog_pb2.ListTitlesResponse.FromString(payload or b"")
 
     async def create_title(self, request: catalog_pb2.CreateTitleRequest) -> catalog_pb2.Title:
         title = catalog_pb2.Title()
@@ -95,6 +123,7 @@ class CatalogDomain:
         created = await self._store.create_title(title, request.availability, metadata)
         # A miss is never cached, but a reader may be filling right now.
         await self._titles.invalidate(created.title_id)
+        await self._retire_listings()
         return created
 
     async def update_title(self, request: catalog_pb2.UpdateTitleRequest) -> catalog_pb2.Title:
@@ -107,7 +136,12 @@ class CatalogDomain:
             patch, list(request.update_mask.paths), allow_missing=request.allow_missing
         )
         await self._titles.invalidate(updated.title_id)
+        await self._retire_listings()
         return updated
+
+    async def _retire_listings(self) -> None:
+        if self._listings is not None:
+            await self._listings.invalidate_all()
 
     # ------------------------------------------------------ metadata, windows
     async def get_metadata(self, title_id: str) -> catalog_pb2.TitleMetadata:

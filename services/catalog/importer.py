@@ -132,30 +132,37 @@ async def _run(config: Config, path: Path, concurrency: int, console: Console) -
             report = await import_parsed(store, parsed, concurrency, advance)
     finally:
         await store.close()
-    await _invalidate(config, report.updated_ids, console)
+    await _invalidate(config, report, console)
     print_report(console, report)
     return 0
 
 
-async def _invalidate(config: Config, title_ids: list[str], console: Console) -> None:
-    """Drops updated titles from the running services' cache (else stale for a TTL)."""
-    if not title_ids:
+async def _invalidate(config: Config, report: ImportReport, console: Console) -> None:
+    """Drops updated titles, and every cached listing page, from the running
+    services' cache (else stale for a TTL)."""
+    if not report.changed:
         return
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
-    from services.runtime.cache import Cache
+    from services.catalog.domain import LISTINGS_NAMESPACE, TITLES_NAMESPACE
+    from services.runtime.cache import Cache, VersionedCache
 
+    title_ids = report.updated_ids
     redis = Redis.from_url(config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     titles = Cache(
-        redis, "catalog.title", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+        redis, TITLES_NAMESPACE, ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+    )
+    listings = VersionedCache(
+        redis, LISTINGS_NAMESPACE, ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
     )
     try:
         for start in range(0, len(title_ids), INVALIDATE_CHUNK):
             await titles.invalidate(*title_ids[start : start + INVALIDATE_CHUNK])
+        await listings.invalidate_all()
     except (RedisError, OSError) as err:
         console.print(
-            f"[yellow]could not drop {len(title_ids)} updated titles from the cache at "
+            f"[yellow]could not drop {report.changed} changed titles from the cache at "
             f"{config.redis_url} ({err}); services may serve the old ones for up to "
             f"{config.cache_ttl_seconds:.0f} s[/]"
         )

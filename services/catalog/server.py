@@ -12,13 +12,13 @@ import grpc.aio
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.catalog.config import Config
-from services.catalog.domain import CatalogDomain
+from services.catalog.domain import LISTINGS_NAMESPACE, TITLES_NAMESPACE, CatalogDomain
 from services.catalog.servicer import SERVICE_NAME, CatalogServicer
 from services.catalog.store import CatalogStore
 from services.catalog.stores import open_store
 from services.events.sources import catalog_relay
 from services.runtime import server as runtime
-from services.runtime.cache import Cache
+from services.runtime.cache import Cache, VersionedCache
 from streammesh.catalog.v1 import catalog_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,12 @@ async def build(config: Config) -> Components:
         raise
     redis = redis_client(config.redis_url)
     titles = Cache(
-        redis, "catalog.title", ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+        redis, TITLES_NAMESPACE, ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
     )
-    return Components(CatalogDomain(store, titles), store, redis, titles)
+    listings = VersionedCache(
+        redis, LISTINGS_NAMESPACE, ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
+    )
+    return Components(CatalogDomain(store, titles, listings), store, redis, titles)
 
 
 async def _seed(store: CatalogStore, path: Path, concurrency: int) -> None:

@@ -77,7 +77,8 @@ class Cache:
         self._in_flight: dict[str, asyncio.Future[bytes | None]] = {}
         self._fill = redis.register_script(_FILL_IF_CURRENT)
 
-    def _key(self, key: str) -> str:
+    def redis_key(self, key: str) -> str:
+        """Where the entry for ``key`` lives in Redis."""
         return self._prefix + key
 
     def _generation_key(self, key: str) -> str:
@@ -93,7 +94,7 @@ class Cache:
         passed through and not cached.
         """
         try:
-            cached = await self._redis.get(self._key(key))
+            cached = await self._redis.get(self.redis_key(key))
         except RedisError as err:
             CACHE_REQUESTS.labels(self._namespace, "error").inc()
             log.warning("cache read failed, loading from the store", extra={"error": str(err)})
@@ -136,7 +137,7 @@ class Cache:
         try:
             if value is not None:
                 await self._fill(
-                    keys=[self._key(key), self._generation_key(key)],
+                    keys=[self.redis_key(key), self._generation_key(key)],
                     args=[b"" if generation is None else generation, value, self._ttl_ms],
                 )
             await self._redis.delete(self._lock_key(key))
@@ -149,7 +150,7 @@ class Cache:
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(LOCK_POLL_SECONDS)
-            cached = await self._redis.get(self._key(key))
+            cached = await self._redis.get(self.redis_key(key))
             if cached is not None:
                 return _as_bytes(cached)
             if not await self._redis.exists(self._lock_key(key)):
@@ -169,10 +170,63 @@ class Cache:
                 pipe.incr(self._generation_key(key))
                 # The generation outlives any value filled under the old one.
                 pipe.pexpire(self._generation_key(key), self._ttl_ms * 2)
-                pipe.delete(self._key(key))
+                pipe.delete(self.redis_key(key))
             await pipe.execute()
 
 
 def _as_bytes(value: bytes | str) -> bytes:
     # Clients built with decode_responses=True hand back str.
     return value.encode() if isinstance(value, str) else value
+
+
+# Reads the namespace's version and the entry under it in one round trip.
+_GET_VERSIONED = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('GET', ARGV[1] .. version .. ':' .. ARGV[2])}
+"""
+
+
+class VersionedCache:
+    """Cache-aside for results that any write in a namespace may change.
+
+    A listing page depends on every title in it, so no single key can be
+    invalidated when one title changes. Entries live under the namespace's
+    version instead; :meth:`invalidate_all` bumps it after a write commits,
+    and the old entries are never read again (they expire with their TTL).
+    A hit costs one round trip (a Lua script reads version and entry
+    together); a miss loads through :class:`Cache`, with its one loader per
+    key. A fill racing a bump lands under the old version, where nobody reads.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        namespace: str,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        prefix: str = "streammesh:",
+    ) -> None:
+        self._redis = redis
+        self._entries = Cache(redis, namespace, ttl_seconds=ttl_seconds, prefix=prefix)
+        self._namespace = namespace
+        self._version_key = f"{prefix}cache:{namespace}:version"
+        self._get = redis.register_script(_GET_VERSIONED)
+
+    async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
+        try:
+            version, cached = await self._get(
+                keys=[self._version_key], args=[self._entries.redis_key(""), key]
+            )
+        except RedisError as err:
+            CACHE_REQUESTS.labels(self._namespace, "error").inc()
+            log.warning("cache read failed, loading from the store", extra={"error": str(err)})
+            return await loader()
+        if cached is not None:
+            CACHE_REQUESTS.labels(self._namespace, "hit").inc()
+            return _as_bytes(cached)
+        versioned_key = f"{_as_bytes(version).decode()}:{key}"
+        return await self._entries.get_or_load(versioned_key, loader)
+
+    async def invalidate_all(self) -> None:
+        """Retires every entry of the namespace; call it after the write commits."""
+        await self._redis.incr(self._version_key)

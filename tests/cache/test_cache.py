@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from services.runtime.cache import DEFAULT_TTL_SECONDS, Cache
+from services.runtime.cache import DEFAULT_TTL_SECONDS, Cache, VersionedCache
 
 
 class CountingLoader:
@@ -131,3 +131,41 @@ async def test_redis_down_serves_from_the_store(unused_tcp_port: int) -> None:
     assert await cache.get_or_load("k", loader) == b"from-store"
     assert _count("outage", "error") >= 1
     await dead.aclose()
+
+
+@pytest.fixture
+def listings(redis: Redis, redis_prefix: str, request: pytest.FixtureRequest) -> VersionedCache:
+    return VersionedCache(redis, request.node.name, prefix=redis_prefix)
+
+
+async def test_a_versioned_entry_is_loaded_once_then_hit(listings: VersionedCache) -> None:
+    loader = CountingLoader(b"page-1")
+    assert await listings.get_or_load("US|PG", loader) == b"page-1"
+    assert await listings.get_or_load("US|PG", loader) == b"page-1"
+    assert loader.calls == 1
+
+
+async def test_invalidate_all_retires_every_entry_of_the_namespace(
+    listings: VersionedCache,
+) -> None:
+    await listings.get_or_load("US|PG", CountingLoader(b"old us"))
+    await listings.get_or_load("GB|R", CountingLoader(b"old gb"))
+    await listings.invalidate_all()
+    assert await listings.get_or_load("US|PG", CountingLoader(b"new us")) == b"new us"
+    assert await listings.get_or_load("GB|R", CountingLoader(b"new gb")) == b"new gb"
+
+
+async def test_a_fill_that_raced_invalidate_all_is_never_read(listings: VersionedCache) -> None:
+    read_done, write_done = asyncio.Event(), asyncio.Event()
+
+    async def slow_read() -> bytes | None:
+        read_done.set()
+        await write_done.wait()
+        return b"before the write"
+
+    reader = asyncio.create_task(listings.get_or_load("page", slow_read))
+    await read_done.wait()
+    await listings.invalidate_all()
+    write_done.set()
+    assert await reader == b"before the write"
+    assert await listings.get_or_load("page", CountingLoader(b"after")) == b"after"

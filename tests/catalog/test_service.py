@@ -126,6 +126,27 @@ async def test_an_update_is_visible_at_once_despite_the_cache(catalog: Running) 
     assert fetched.title == "The Starling (2021)"
 
 
+async def test_a_cached_listing_follows_a_title_out_of_its_filter(catalog: Running) -> None:
+    country = "IS"  # a country no other test title uses
+    created = await catalog.stub.CreateTitle(
+        catalog_pb2.CreateTitleRequest(title=a_title(country_codes=[country], maturity_rating="PG"))
+    )
+    query = catalog_pb2.ListTitlesRequest(country=country, max_maturity="PG", page_size=50)
+
+    async def listed() -> list[str]:
+        return [t.title_id for t in (await catalog.stub.ListTitles(query)).titles]
+
+    assert created.title_id in await listed()
+    assert created.title_id in await listed()  # now served from the listing cache
+    patch = a_title(title_id=created.title_id, country_codes=[country], maturity_rating="R")
+    await catalog.stub.UpdateTitle(
+        catalog_pb2.UpdateTitleRequest(
+            title=patch, update_mask=FieldMask(paths=["maturity_rating"])
+        )
+    )
+    assert created.title_id not in await listed()
+
+
 async def test_unknown_and_malformed_ids(catalog: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await catalog.stub.GetTitle(catalog_pb2.GetTitleRequest(title_id=str(uuid.uuid4())))
