@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services.runtime.config import ServerConfig
+from services.runtime.env import ServiceEnv, parse_list
 
 DEFAULT_GENRES = ("International TV Shows", "Dramas", "Comedies", "Documentaries")
 
@@ -33,19 +34,13 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        genres = environ.get("STREAMMESH_BROWSE_GENRES")
+        env = ServiceEnv("browse", environ)
         return cls(
             server=ServerConfig.from_env("browse", environ),
-            cards_per_row=int(environ.get("STREAMMESH_BROWSE_CARDS_PER_ROW", cls.cards_per_row)),
-            genres=tuple(g.strip() for g in genres.split(",") if g.strip())
-            if genres
-            else DEFAULT_GENRES,
-            row_timeout_seconds=float(
-                environ.get("STREAMMESH_BROWSE_ROW_TIMEOUT_SECONDS", cls.row_timeout_seconds)
-            ),
-            profile_timeout_seconds=float(
-                environ.get(
-                    "STREAMMESH_BROWSE_PROFILE_TIMEOUT_SECONDS", cls.profile_timeout_seconds
-                )
+            cards_per_row=env.get("CARDS_PER_ROW", int, cls.cards_per_row),
+            genres=env.get("GENRES", parse_list, DEFAULT_GENRES),
+            row_timeout_seconds=env.get("ROW_TIMEOUT_SECONDS", float, cls.row_timeout_seconds),
+            profile_timeout_seconds=env.get(
+                "PROFILE_TIMEOUT_SECONDS", float, cls.profile_timeout_seconds
             ),
         )

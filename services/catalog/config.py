@@ -9,14 +9,13 @@ set by ``streammesh up``) picks the store: SQLite or Cassandra.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 from services.runtime.config import ServerConfig
-
-T = TypeVar("T")
+from services.runtime.env import ServiceEnv, parse_bool, parse_list
 
 SERVICE: Final = "catalog"
 DEFAULT_SQLITE_PATH: Final = Path(".streammesh") / "catalog" / "catalog.db"
@@ -61,7 +60,7 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        env = _Env(environ)
+        env = ServiceEnv(SERVICE, environ)
         backend = env.get("BACKEND", str, env.get("BACKENDS", str, "embedded"))
         if backend not in ("embedded", "real"):
             raise ValueError(f"STREAMMESH_BACKENDS={backend!r}: expected embedded or real")
@@ -78,7 +77,7 @@ class Config:
             backend=backend,
             sqlite_path=env.get("SQLITE_PATH", Path, defaults.sqlite_path),
             cassandra_contact_points=env.get(
-                "CASSANDRA_CONTACT_POINTS", _parse_list, defaults.cassandra_contact_points
+                "CASSANDRA_CONTACT_POINTS", parse_list, defaults.cassandra_contact_points
             ),
             cassandra_port=env.get("CASSANDRA_PORT", int, defaults.cassandra_port),
             cassandra_keyspace=env.get("CASSANDRA_KEYSPACE", str, defaults.cassandra_keyspace),
@@ -92,41 +91,7 @@ class Config:
             redis_url=env.get("REDIS_URL", str, EMBEDDED_REDIS_URL if embedded else REAL_REDIS_URL),
             redis_prefix=env.get("REDIS_PREFIX", str, defaults.redis_prefix),
             cache_ttl_seconds=env.get("CACHE_TTL_SECONDS", float, defaults.cache_ttl_seconds),
-            migrate_on_start=env.get("MIGRATE_ON_START", _parse_bool, embedded),
+            migrate_on_start=env.get("MIGRATE_ON_START", parse_bool, embedded),
             seed_catalog=env.get("SEED_CATALOG", str, defaults.seed_catalog),
             import_concurrency=env.get("IMPORT_CONCURRENCY", int, defaults.import_concurrency),
         )
-
-
-def _parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {value!r}")
-
-
-def _parse_list(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-class _Env:
-    """STREAMMESH_CATALOG_<X>, then STREAMMESH_<X>, then the default."""
-
-    _PREFIXES = (f"STREAMMESH_{SERVICE.upper()}_", "STREAMMESH_")
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        for prefix in self._PREFIXES:
-            variable = prefix + name
-            raw = self._environ.get(variable)
-            if raw is None or raw == "":
-                continue
-            try:
-                return parse(raw)
-            except ValueError as error:
-                raise ValueError(f"{variable}={raw!r}: {error}") from None
-        return default

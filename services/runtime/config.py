@@ -11,13 +11,11 @@ then 50051 from ``services/catalogue.py``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from services import catalogue
-
-T = TypeVar("T")
+from services.runtime.env import ServiceEnv, parse_bool
 
 # A service that is not in the catalogue (the diagnostic echo service, a test
 # server) binds these unless told otherwise.
@@ -118,7 +116,7 @@ class ServerConfig:
             default_port, default_metrics = spec.grpc_port, spec.metrics_port
         except KeyError:
             default_port, default_metrics = FALLBACK_PORT, FALLBACK_METRICS_PORT
-        env = _Env(service, environ)
+        env = ServiceEnv(service, environ)
         retry_defaults = RetryPolicy()
         retry = RetryPolicy(
             max_attempts=env.get("RETRY_MAX_ATTEMPTS", int, retry_defaults.max_attempts),
@@ -176,33 +174,6 @@ class ServerConfig:
             ),
             processes=env.get("PROCESSES", int, defaults.processes),
             log_level=env.get("LOG_LEVEL", str, defaults.log_level).upper(),
-            access_log=env.get("ACCESS_LOG", _parse_bool, defaults.access_log),
+            access_log=env.get("ACCESS_LOG", parse_bool, defaults.access_log),
             retry=retry,
         )
-
-
-def _parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {value!r}")
-
-
-class _Env:
-    def __init__(self, service: str, environ: Mapping[str, str]) -> None:
-        self._prefixes = (f"STREAMMESH_{service.upper()}_", "STREAMMESH_")
-        self._environ = environ
-
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        for prefix in self._prefixes:
-            variable = prefix + name
-            raw = self._environ.get(variable)
-            if raw is None or raw == "":
-                continue
-            try:
-                return parse(raw)
-            except ValueError as error:
-                raise ValueError(f"{variable}={raw!r}: {error}") from None
-        return default

@@ -9,14 +9,12 @@ set by ``streammesh up``) picks the defaults of the two stores.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from services.runtime.config import ServerConfig
-
-T = TypeVar("T")
+from services.runtime.env import ServiceEnv, parse_bool, parse_list
 
 SERVICE = "users"
 DEFAULT_DATA_DIR = Path(".streammesh") / "users"
@@ -99,7 +97,7 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        env = _Env(environ)
+        env = ServiceEnv(SERVICE, environ)
         backends = env.get("BACKENDS", str, "embedded")
         if backends not in ("embedded", "real"):
             raise ValueError(f"STREAMMESH_BACKENDS={backends!r}: expected embedded or real")
@@ -124,9 +122,9 @@ class Config:
             cache_ttl_seconds=env.get("CACHE_TTL_SECONDS", float, defaults.cache_ttl_seconds),
             max_profiles_per_account=defaults.max_profiles_per_account,
             migrate_on_start=env.get(
-                "MIGRATE_ON_START", _parse_bool, database_url.startswith("sqlite")
+                "MIGRATE_ON_START", parse_bool, database_url.startswith("sqlite")
             ),
-            trusted_proxies=env.get("TRUSTED_PROXIES", _parse_list, defaults.trusted_proxies),
+            trusted_proxies=env.get("TRUSTED_PROXIES", parse_list, defaults.trusted_proxies),
             passwords=PasswordHashing(
                 time_cost=env.get("ARGON2_TIME_COST", int, hashing.time_cost),
                 memory_kib=env.get("ARGON2_MEMORY_KIB", int, hashing.memory_kib),
@@ -140,37 +138,3 @@ class Config:
                 window_seconds=env.get("LOGIN_WINDOW_SECONDS", int, limits.window_seconds),
             ),
         )
-
-
-def _parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {value!r}")
-
-
-def _parse_list(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-class _Env:
-    """STREAMMESH_USERS_<X>, then STREAMMESH_<X>, then the default."""
-
-    _PREFIXES = (f"STREAMMESH_{SERVICE.upper()}_", "STREAMMESH_")
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        for prefix in self._PREFIXES:
-            variable = prefix + name
-            raw = self._environ.get(variable)
-            if raw is None or raw == "":
-                continue
-            try:
-                return parse(raw)
-            except ValueError as error:
-                raise ValueError(f"{variable}={raw!r}: {error}") from None
-        return default
