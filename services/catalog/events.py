@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
-from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
-from opentelemetry import propagate
 
-from services.catalog.titles import from_ms
+from services.events.envelope import new_event
 from streammesh.catalog.v1 import catalog_pb2, events_pb2
-from streammesh.events.v1 import event_pb2
 
 SOURCE: Final = "catalog"
 AGGREGATE_TYPE: Final = "title"
@@ -47,25 +44,14 @@ def title_updated(title: catalog_pb2.Title, paths: Sequence[str], now_ms: int) -
 
 
 def _row(event_type: str, aggregate_id: str, data: Message, now_ms: int) -> OutboxRow:
-    event_id = str(uuid.uuid4())
-    packed = AnyMessage()
-    packed.Pack(data)
-    # The caller's trace context travels with the event so consumers link to it.
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    event = event_pb2.Event(
-        event_id=event_id,
+    event = new_event(
         event_type=event_type,
-        event_version=1,
-        timestamp=from_ms(now_ms),
+        data=data,
         source=SOURCE,
         aggregate_type=AGGREGATE_TYPE,
         aggregate_id=aggregate_id,
-        data=packed,
-        trace_context=event_pb2.TraceContext(
-            traceparent=carrier.get("traceparent", ""), tracestate=carrier.get("tracestate", "")
-        ),
+        occurred_at=datetime.fromtimestamp(now_ms / 1000, UTC),
     )
     return OutboxRow(
-        event_id, AGGREGATE_TYPE, aggregate_id, event_type, event.SerializeToString(), now_ms
+        event.event_id, AGGREGATE_TYPE, aggregate_id, event_type, event.SerializeToString(), now_ms
     )

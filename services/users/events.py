@@ -9,16 +9,15 @@ joins the trace of the request that caused the event.
 
 from __future__ import annotations
 
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from google.protobuf import any_pb2, field_mask_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from services.events.envelope import new_event
 from services.users import mapping
 from services.users.store import (
     AccountRecord,
@@ -27,7 +26,6 @@ from services.users.store import (
     ProfileEventFactory,
     ProfileRecord,
 )
-from streammesh.events.v1 import event_pb2
 from streammesh.users.v1 import events_pb2
 
 SOURCE: Final = "users"
@@ -39,8 +37,6 @@ PROFILE_CREATED: Final = "user.profile.created"
 PROFILE_UPDATED: Final = "user.profile.updated"
 PROFILE_DELETED: Final = "user.profile.deleted"
 PREFERENCE_UPDATED: Final = "user.preference.updated"
-
-_propagator = TraceContextTextMapPropagator()
 
 
 @dataclass(frozen=True)
@@ -57,36 +53,21 @@ request_ids: ContextVar[RequestIds | None] = ContextVar("users_request_ids", def
 
 def _envelope(event_type: str, account_id: int, data: Message) -> OutboxEvent:
     now = datetime.now(UTC)
-    event_id = str(uuid.uuid4())
-    payload = any_pb2.Any()
-    payload.Pack(data)
-    timestamp = timestamp_pb2.Timestamp()
-    timestamp.FromDatetime(now)
-    carrier: dict[str, str] = {}
-    # Injects the current OpenTelemetry span's context (nothing when no span).
-    _propagator.inject(carrier)
     ids = request_ids.get() or RequestIds()
-    envelope = event_pb2.Event(
-        event_id=event_id,
+    envelope = new_event(
         event_type=event_type,
-        event_version=EVENT_VERSION,
-        timestamp=timestamp,
+        data=data,
         source=SOURCE,
         aggregate_type=AGGREGATE_TYPE,
         aggregate_id=str(account_id),
-        data=payload,
-        metadata=event_pb2.EventMetadata(
-            request_id=ids.request_id,
-            # A request that starts a flow is its own correlation.
-            correlation_id=ids.correlation_id or ids.request_id,
-        ),
-        trace_context=event_pb2.TraceContext(
-            traceparent=carrier.get("traceparent", ""),
-            tracestate=carrier.get("tracestate", ""),
-        ),
+        event_version=EVENT_VERSION,
+        request_id=ids.request_id,
+        # A request that starts a flow is its own correlation.
+        correlation_id=ids.correlation_id or ids.request_id,
+        occurred_at=now,
     )
     return OutboxEvent(
-        event_id=event_id,
+        event_id=envelope.event_id,
         aggregate_type=AGGREGATE_TYPE,
         aggregate_id=str(account_id),
         event_type=event_type,

@@ -127,18 +127,20 @@ async def test_an_update_is_visible_at_once_despite_the_cache(catalog: Running) 
 
 
 async def test_a_cached_listing_follows_a_title_out_of_its_filter(catalog: Running) -> None:
-    country = "IS"  # a country no other test title uses
+    genre = f"Listing cache {uuid.uuid4().hex[:8]}"  # this title alone has it
     created = await catalog.stub.CreateTitle(
-        catalog_pb2.CreateTitleRequest(title=a_title(country_codes=[country], maturity_rating="PG"))
+        catalog_pb2.CreateTitleRequest(title=a_title(genres=[genre], maturity_rating="PG"))
     )
-    query = catalog_pb2.ListTitlesRequest(country=country, max_maturity="PG", page_size=50)
+    query = catalog_pb2.ListTitlesRequest(
+        country="US", max_maturity="PG", genre=genre, page_size=50
+    )
 
     async def listed() -> list[str]:
         return [t.title_id for t in (await catalog.stub.ListTitles(query)).titles]
 
     assert created.title_id in await listed()
     assert created.title_id in await listed()  # now served from the listing cache
-    patch = a_title(title_id=created.title_id, country_codes=[country], maturity_rating="R")
+    patch = a_title(title_id=created.title_id, genres=[genre], maturity_rating="R")
     await catalog.stub.UpdateTitle(
         catalog_pb2.UpdateTitleRequest(
             title=patch, update_mask=FieldMask(paths=["maturity_rating"])
