@@ -221,6 +221,13 @@ def wait_written() -> None:
         _lines.join()
 
 
+# Libraries that log request data at DEBUG: protovalidate's CEL interpreter
+# (celpy) prints every field it checks, passwords included; aiosqlite and
+# SQLAlchemy's engine print SQL parameters, password hashes included. They stay
+# at WARNING whatever the service's level, in every service.
+SECRET_LEAKING_LOGGERS = ("celpy", "aiosqlite", "sqlalchemy.engine")
+
+
 def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
     """Sends every logger's records as JSON lines to ``stream`` (stderr).
 
@@ -240,6 +247,8 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in SECRET_LEAKING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     _listener = _BatchingListener(records, output)
     _listener.start()
     _lines = records

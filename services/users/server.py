@@ -17,6 +17,7 @@ from services.events.outbox import SqlOutboxSource
 from services.events.relay import BackgroundRelay, Relay
 from services.runtime import server as runtime
 from services.runtime.cache import Cache
+from services.runtime.logs import SECRET_LEAKING_LOGGERS
 from services.users import migrations
 from services.users.config import SERVICE, Config
 from services.users.domain import Caches, NoCache, UsersDomain
@@ -38,10 +39,6 @@ REDIS_SOCKET_TIMEOUT_SECONDS: Final = 1.0
 
 
 # Third-party loggers whose DEBUG lines print values we must never log:
-# protovalidate's CEL interpreter (celpy) prints every field it checks, the
-# password included; aiosqlite prints SQL parameters, password hashes
-# included. They stay at WARNING whatever the service's log level.
-SECRET_LEAKING_LOGGERS: Final = ("celpy", "aiosqlite")
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,7 @@ def redis_client(url: str) -> Redis:
 
 async def build(config: Config) -> Components:
     """The service's parts, connected (and migrated when ``migrate_on_start``)."""
+    # Also when built without runtime.run (tests, benchmarks).
     for name in SECRET_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     if config.migrate_on_start:
