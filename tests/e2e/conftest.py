@@ -102,7 +102,10 @@ def spans() -> InMemorySpanExporter:
     return exporter
 
 
-@pytest.fixture(scope="session")
+# Module scope: the mesh's servers relay their outboxes while they run, and the
+# run's database and keyspace are shared with other suites (tests/events),
+# whose own relays must not find these still polling the same outbox.
+@pytest.fixture(scope="module")
 async def mesh(
     backend: Backend,
     spans: InMemorySpanExporter,
