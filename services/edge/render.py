@@ -62,7 +62,12 @@ class EdgeConfig:
     listen_host: str = "127.0.0.1"
     port: int = EDGE_PORT
     admin_port: int = EDGE_ADMIN_PORT
+    # The descriptor set Envoy loads, as a path where Envoy runs (in the pod:
+    # the image's /app/gen/streammesh.pb) ...
     descriptor_set: Path = DESCRIPTOR_SET
+    # ... and the one the renderer reads the routes from, here: the same
+    # contracts, but the pod's path does not exist where the config is rendered.
+    contracts_descriptor_set: Path = DESCRIPTOR_SET
     # host:port of each service; defaults to services.catalogue (env overrides).
     upstreams: dict[str, str] = field(default_factory=dict)
     # The edge's reflection server (services.edge.reflection), beside Envoy.
@@ -91,7 +96,7 @@ class EdgeConfig:
 
 def render(config: EdgeConfig) -> JsonDict:
     """The complete Envoy bootstrap for ``config``, as a JSON-able dict."""
-    routes = device_routes(config.descriptor_set)
+    routes = device_routes(config.contracts_descriptor_set)
     clusters = [_service_cluster(spec.name, config.upstream(spec)) for spec in SERVICES]
     clusters.append(_service_cluster("edge_reflection", config.reflection_upstream))
     clusters.append(_plain_cluster("edge_self", f"127.0.0.1:{config.port}", http2=False))
