@@ -20,6 +20,9 @@ PROTOVALIDATE_VERSION := v1.2.2
 GRPCURL_VERSION      := v1.9.4
 GHZ_VERSION          := v0.93.0
 KUBECONFORM_VERSION  := v0.8.0
+KUSTOMIZE_VERSION    := v5.8.1
+# Kubernetes whose OpenAPI document kubeconform's schemas are made from (tests/k8s).
+K8S_OPENAPI_VERSION  := v1.33.1
 HEY_VERSION          := v0.1.5
 
 PROTOS := $(shell find protos -name '*.proto' | sort)
@@ -58,6 +61,17 @@ $(TOOLS_BIN)/hey:
 $(TOOLS_BIN)/kubeconform:
 	GOBIN=$(TOOLS_BIN) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 
+# Debian's kubectl (kubernetes-client) is 1.20, its kustomize too old for k8s/.
+$(TOOLS_BIN)/kustomize:
+	GOBIN=$(TOOLS_BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# kubeconform's schema registry is not reachable from here: tests/k8s makes the
+# schemas from the Kubernetes module's own OpenAPI document instead.
+$(TOOLS)/k8s-openapi/swagger.json:
+	mkdir -p $(dir $@)
+	cp $$(GOFLAGS=-mod=mod go mod download -json k8s.io/kubernetes@$(K8S_OPENAPI_VERSION) | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/api/openapi-spec/swagger.json $@
+	chmod u+w $@
+
 # Third-party protos are never copied into the repository: google/api comes from
 # the googleapis-common-protos wheel, buf/validate from the protovalidate Go module.
 $(THIRD_PARTY)/.stamp: $(VENV)/.installed
@@ -69,7 +83,7 @@ $(THIRD_PARTY)/.stamp: $(VENV)/.installed
 	touch $@
 
 .PHONY: tools
-tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2 and third-party protos
+tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/kubeconform $(TOOLS)/k8s-openapi/swagger.json ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2, kustomize, kubeconform and third-party protos
 
 # ---------------------------------------------------------------- contracts
 .PHONY: gen
