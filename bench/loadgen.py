@@ -114,14 +114,21 @@ def hey(
     total: int,
     concurrency: int = 16,
     rate: int = 0,
+    paced_concurrency: int = 4,
     headers: dict[str, str] | None = None,
     cpu: int | None = None,
 ) -> Result:
-    """``total`` HTTP GETs of ``url`` at ``rate``/s overall (0: flat out)."""
-    command = [tool("hey"), "-n", str(total), "-c", str(concurrency), "-t", "10"]
+    """``total`` HTTP GETs of ``url`` at ``rate``/s overall (0: flat out).
+
+    A paced run uses ``paced_concurrency`` workers: hey's workers tick in step,
+    so 16 of them would fire in bursts of 16 and measure the burst's queueing
+    rather than the latency at that rate (ghz spreads its calls evenly).
+    """
+    workers = paced_concurrency if rate else concurrency
+    command = [tool("hey"), "-n", str(total), "-c", str(workers), "-t", "10"]
     if rate:
         # hey's -q is per worker.
-        command += ["-q", f"{max(rate / concurrency, 1):.2f}"]
+        command += ["-q", f"{max(rate / workers, 1):.2f}"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run(

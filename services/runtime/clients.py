@@ -15,6 +15,8 @@ a channel is a connection pool, not a per-call object.
 
 from __future__ import annotations
 
+import json
+
 import grpc.aio
 
 from interceptors.chain import client_interceptors
@@ -30,9 +32,15 @@ def resolve(service_name_or_target: str) -> str:
         return service_name_or_target
 
 
-def channel_options(config: ServerConfig) -> list[tuple[str, int]]:
+# Spread calls over every address the name resolves to (a Kubernetes headless
+# Service: one per ready pod) instead of gRPC's default of sticking to the first.
+_ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+def channel_options(config: ServerConfig) -> list[tuple[str, int | str]]:
     """Client channel arguments; keepalive stays above the servers' minimum ping interval."""
     return [
+        ("grpc.service_config", _ROUND_ROBIN),
         ("grpc.keepalive_time_ms", int(config.keepalive_time_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
         ("grpc.keepalive_permit_without_calls", 1),
