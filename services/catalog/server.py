@@ -6,10 +6,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import grpc.aio
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from services.catalog.config import Config
 from services.catalog.domain import LISTINGS_NAMESPACE, TITLES_NAMESPACE, CatalogDomain
@@ -19,15 +18,10 @@ from services.catalog.stores import open_store
 from services.events.sources import catalog_relay
 from services.runtime import server as runtime
 from services.runtime.cache import Cache, VersionedCache
+from services.runtime.redis import redis_client
 from streammesh.catalog.v1 import catalog_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-# Redis connections per process; a caller waits at most REDIS_POOL_TIMEOUT
-# for a free one, and each command at most REDIS_SOCKET_TIMEOUT.
-REDIS_MAX_CONNECTIONS: Final = 64
-REDIS_POOL_TIMEOUT_SECONDS: Final = 1.0
-REDIS_SOCKET_TIMEOUT_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,17 +32,6 @@ class Components:
     store: CatalogStore
     redis: Redis
     titles: Cache
-
-
-def redis_client(url: str) -> Redis:
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=REDIS_POOL_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-    )
-    return Redis.from_pool(pool)
 
 
 async def build(config: Config) -> Components:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Final
 
 import grpc.aio
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from interceptors.auth import AuthInterceptor, StaticKeySource, TokenVerifier
 from services.events import streams
@@ -18,6 +17,7 @@ from services.events.relay import BackgroundRelay, Relay
 from services.runtime import server as runtime
 from services.runtime.cache import Cache
 from services.runtime.logs import SECRET_LEAKING_LOGGERS
+from services.runtime.redis import redis_client
 from services.users import migrations
 from services.users.config import SERVICE, Config
 from services.users.domain import Caches, NoCache, UsersDomain
@@ -30,15 +30,6 @@ from services.users.tokens import TokenIssuer, load_or_create_signing_key
 from streammesh.users.v1 import users_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-# Redis connections per process; a caller waits at most REDIS_POOL_TIMEOUT
-# for a free one, and each command at most REDIS_SOCKET_TIMEOUT.
-REDIS_MAX_CONNECTIONS: Final = 64
-REDIS_POOL_TIMEOUT_SECONDS: Final = 1.0
-REDIS_SOCKET_TIMEOUT_SECONDS: Final = 1.0
-
-
-# Third-party loggers whose DEBUG lines print values we must never log:
 
 
 @dataclass(frozen=True)
@@ -65,18 +56,6 @@ def _caches(redis: Redis, config: Config) -> Caches:
         profile=cache("users.profile"),
         profiles=cache("users.profiles"),
     )
-
-
-def redis_client(url: str) -> Redis:
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=REDIS_POOL_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-    )
-    # from_pool: closing the client closes the pool too.
-    return Redis.from_pool(pool)
 
 
 async def build(config: Config) -> Components:
