@@ -89,7 +89,8 @@ class Config:
     # for the embedded SQLite file; with MariaDB `streammesh migrate` does it,
     # so several processes never race on DDL.
     migrate_on_start: bool = True
-    # X-Forwarded-For is believed only from these peers (the edge's Envoy);
+    # X-Forwarded-For is believed only from these peers (the edge's Envoy),
+    # addresses or networks (a pod range, "10.244.0.0/16");
     # anyone else could forge it to dodge the per-address login limit.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     passwords: PasswordHashing = field(default_factory=PasswordHashing)

@@ -47,13 +47,24 @@ def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
 
 class UserServicer(users_pb2_grpc.UserServiceServicer):
     def __init__(self, domain: UsersDomain, *, trusted_proxies: Iterable[str] = ()) -> None:
+        """``trusted_proxies``: addresses or networks ("10.244.0.0/16": the pod range,
+        where the edge's address is not fixed) whose X-Forwarded-For is believed."""
         self._domain = domain
-        self._trusted_proxies = frozenset(trusted_proxies)
+        self._trusted_proxies = tuple(
+            ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies
+        )
+
+    def _trusted(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False  # a unix socket or an unparsable peer is nobody's proxy
+        return any(address in network for network in self._trusted_proxies)
 
     def client_address(self, context: grpc.aio.ServicerContext) -> str:
         """The caller's IP: the peer, or the edge's X-Forwarded-For when the peer is the edge."""
         peer = _peer_host(context.peer() or "")
-        if peer not in self._trusted_proxies:
+        if not self._trusted(peer):
             return peer
         forwarded = _metadata(context, "x-forwarded-for")
         # Envoy appends the address it saw last; earlier entries are the

@@ -105,3 +105,28 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(start_users: Star
         )
     )
     assert limited.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_trusted_proxy_network_covers_every_address_in_it(
+    start_users: StartUsers,
+) -> None:
+    # The edge's pod address is not fixed in a cluster: trust its network.
+    users = await start_users(
+        trusted_proxies=("127.0.0.0/8",),
+        login_limits=LoginLimits(account_failures=100, address_failures=2, window_seconds=600),
+    )
+    for _ in range(2):
+        await rpc_error(
+            users.stub.Login(
+                login(unique_email("net"), "wrong password"), metadata=from_address("192.0.2.50")
+            )
+        )
+    limited = await rpc_error(
+        users.stub.Login(login(unique_email("net"), PASSWORD), metadata=from_address("192.0.2.50"))
+    )
+    assert limited.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Another forwarded client is counted on its own, so the header was believed.
+    other = await rpc_error(
+        users.stub.Login(login(unique_email("net"), PASSWORD), metadata=from_address("192.0.2.51"))
+    )
+    assert other.code == grpc.StatusCode.UNAUTHENTICATED
