@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from services.runtime import errors
 from streammesh.browse.v1 import browse_pb2
@@ -137,12 +139,38 @@ class HomeComposer:
 
 
 def _domain_error(err: grpc.aio.AioRpcError) -> Exception:
-    """The caller's own mistakes (a foreign profile, a bad id) keep their code;
-    anything else from the users service is this call's dependency failing."""
+    """The caller's own mistakes (a foreign profile, a bad id) keep their code,
+    and their field violations; anything else from the users service is this
+    call's dependency failing."""
     kind = _DOMAIN_ERRORS.get(err.code())
     if kind is None:
         return errors.Unavailable(f"users service: {err.code().name}", reason="PROFILE_UNAVAILABLE")
-    return kind(err.details() or err.code().name, reason=f"USERS_{err.code().name}")
+    message, reason = err.details() or err.code().name, f"USERS_{err.code().name}"
+    if kind is errors.InvalidArgument:
+        return errors.InvalidArgument(message, reason=reason, violations=_field_violations(err))
+    if kind is errors.FailedPrecondition:
+        return errors.FailedPrecondition(message, reason=reason, violations=_field_violations(err))
+    return kind(message, reason=reason)
+
+
+def _field_violations(err: grpc.aio.AioRpcError) -> list[errors.FieldViolation]:
+    """The ``google.rpc.BadRequest`` violations the users service sent, if any."""
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:
+        # The details trailer disagrees with the call's code or message: not
+        # trustworthy, so the error goes on without field details.
+        return []
+    violations: list[errors.FieldViolation] = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            violations.extend(
+                errors.FieldViolation(v.field, v.description, v.reason)
+                for v in bad_request.field_violations
+            )
+    return violations
 
 
 def _failure(plan: RowPlan, error: BaseException) -> browse_pb2.RowFailure:
