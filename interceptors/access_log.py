@@ -26,6 +26,7 @@ from opentelemetry import trace
 
 from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap
 from interceptors.metrics import status_code
+from interceptors.tracing import served_span
 from services.runtime.logs import emit_line
 
 log = logging.getLogger("streammesh.rpc")
@@ -58,7 +59,8 @@ def wrapper(service: str) -> Wrap:
         def write(code: grpc.StatusCode, seconds: float, context: grpc.aio.ServicerContext) -> None:
             if not log.isEnabledFor(logging.INFO):
                 return
-            span_context = trace.get_current_span().get_span_context()
+            # The tracing layer's span, else (no tracing layer) whatever is current.
+            span_context = served_span.get() or trace.get_current_span().get_span_context()
             if span_context.is_valid:
                 ids = (
                     f'"trace_id":"{span_context.trace_id:032x}",'

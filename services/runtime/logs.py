@@ -26,14 +26,15 @@ bounded queue (same order, same drop counter, same stream). Before
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import copy
 import datetime
 import json
 import logging
 import logging.handlers
-import queue
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -78,8 +79,6 @@ class JsonFormatter(logging.Formatter):
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        if type(record) is PreformattedLine:
-            return record.msg
         entry: dict[str, Any] = {
             "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
                 timespec="milliseconds"
@@ -107,27 +106,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-class PreformattedLine(logging.LogRecord):
-    """A finished JSON line on its way through the log queue (see the module docstring)."""
+class _Flushed(threading.Event):
+    """Set by the writer once every item queued before it is written (wait_written)."""
 
-    def __init__(self, text: str, name: str, level: int = logging.INFO) -> None:
-        # Deliberately not LogRecord.__init__: avoiding its cost is the point.
-        # These are the attributes the listener and StreamHandler read.
-        self.msg = text
-        self.args = None
-        self.name = name
-        self.levelno = level
-        self.levelname = logging.getLevelName(level)
-        self.exc_info = None
-        self.exc_text = None
-        self.stack_info = None
+
+class _LogBuffer:
+    """What the writer thread has yet to write, in order: LogRecords and finished lines.
+
+    A deque rather than queue.Queue: ``put_nowait`` takes a lock and notifies
+    a Condition per item, a dozen Python calls that under load cost an RPC
+    several microseconds of cold cache each. Appending to a deque is atomic
+    and one C call; the writer is woken only by the first item of a batch.
+    Holds at most ``bound`` items (checked without a lock, so threads racing
+    past the check may add a few more); beyond that items are dropped and
+    counted.
+    """
+
+    def __init__(self, bound: int) -> None:
+        self.items: collections.deque[logging.LogRecord | str | _Flushed | None] = (
+            collections.deque()
+        )
+        self.bound = bound
+        self.wake = threading.Event()
+
+    def add(self, item: logging.LogRecord | str) -> None:
+        if len(self.items) >= self.bound:
+            _DROPPED.inc()
+            return
+        self.items.append(item)
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def add_control(self, item: _Flushed | None) -> None:
+        """A flush marker or the stop sentinel (None): never dropped."""
+        self.items.append(item)
+        self.wake.set()
 
 
 class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    """A QueueHandler that drops (and counts) instead of blocking when full."""
+    """A QueueHandler that hands records to the writer's buffer and never blocks."""
+
+    def __init__(self, buffer: _LogBuffer) -> None:
+        super().__init__(buffer)  # type: ignore[arg-type]
+        self.buffer = buffer
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # Render args and the stack now: the listener formats a copy later,
+        # Render args and the stack now: the writer formats a copy later,
         # and exc_info holds frames that must not outlive this call.
         prepared = copy.copy(record)
         prepared.msg = record.getMessage()
@@ -138,10 +162,7 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
         return prepared
 
     def enqueue(self, record: logging.LogRecord) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
-            _DROPPED.inc()
+        self.buffer.add(record)
 
 
 # The writer thread wakes at most this often: lines are written in batches,
@@ -151,37 +172,49 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
 BATCH_SECONDS = 0.01
 
 
-class _BatchingListener(logging.handlers.QueueListener):
-    """A QueueListener that writes what accumulated every BATCH_SECONDS in one write."""
+class _Writer:
+    """The thread that formats and writes what accumulated every BATCH_SECONDS, in one write."""
 
-    def __init__(self, records: queue.Queue[Any], output: logging.StreamHandler[TextIO]) -> None:
-        super().__init__(records, output, respect_handler_level=True)
+    def __init__(self, buffer: _LogBuffer, output: logging.StreamHandler[TextIO]) -> None:
+        self._buffer = buffer
         self._output = output
+        self._thread = threading.Thread(target=self._run, name="streammesh-log-writer", daemon=True)
 
-    def _monitor(self) -> None:
-        records: queue.Queue[Any] = self.queue  # type: ignore[assignment]
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Writes everything queued, then ends the thread."""
+        self._buffer.add_control(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        buffer, items, output = self._buffer, self._buffer.items, self._output
         stopping = False
         while not stopping:
-            batch = [records.get()]
+            buffer.wake.wait()
             time.sleep(BATCH_SECONDS)
-            while True:
-                try:
-                    batch.append(records.get_nowait())
-                except queue.Empty:
-                    break
+            # Cleared before draining: an item added from here on sets it again.
+            buffer.wake.clear()
             texts: list[str] = []
-            for record in batch:
-                if record is None:  # QueueListener.stop()'s sentinel
+            flushed: list[_Flushed] = []
+            while items:
+                item = items.popleft()
+                if isinstance(item, str):
+                    texts.append(item)
+                elif item is None:
                     stopping = True
-                elif record.levelno >= self._output.level:
+                elif isinstance(item, _Flushed):
+                    flushed.append(item)
+                elif item.levelno >= output.level:
                     try:
-                        texts.append(self._output.format(record))
+                        texts.append(output.format(item))
                     except Exception:  # noqa: BLE001 - a bad record must not stop the writer
-                        self._output.handleError(record)
+                        output.handleError(item)
             if texts:
                 self._write("\n".join(texts) + "\n")
-            for _ in batch:
-                records.task_done()
+            for marker in flushed:
+                marker.set()
 
     def _write(self, text: str) -> None:
         output = self._output
@@ -194,9 +227,9 @@ class _BatchingListener(logging.handlers.QueueListener):
                 _DROPPED.inc(text.count("\n"))
 
 
-_listener: logging.handlers.QueueListener | None = None
-# The listener's queue while it runs: where emit_line puts finished lines.
-_lines: queue.Queue[logging.LogRecord] | None = None
+_writer: _Writer | None = None
+# The writer's buffer while it runs: where emit_line puts finished lines.
+_buffer: _LogBuffer | None = None
 
 
 def emit_line(logger: logging.Logger, text: str) -> bool:
@@ -205,20 +238,19 @@ def emit_line(logger: logging.Logger, text: str) -> bool:
     The caller checks ``logger.isEnabledFor`` first and, on False, logs the
     ordinary way.
     """
-    lines = _lines
-    if lines is None:
+    buffer = _buffer
+    if buffer is None:
         return False
-    try:
-        lines.put_nowait(PreformattedLine(text, logger.name))
-    except queue.Full:
-        _DROPPED.inc()
+    buffer.add(text)
     return True
 
 
-def wait_written() -> None:
-    """Blocks until every queued line is written (tests read the stream after it)."""
-    if _lines is not None and _listener is not None:
-        _lines.join()
+def wait_written(timeout: float = 10.0) -> None:
+    """Blocks until every line queued so far is written (tests read the stream after it)."""
+    if _buffer is not None and _writer is not None:
+        marker = _Flushed()
+        _buffer.add_control(marker)
+        marker.wait(timeout)
 
 
 # Libraries that log request data at DEBUG: protovalidate's CEL interpreter
@@ -234,12 +266,12 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     Idempotent: a second call replaces the first configuration, so tests and
     worker processes can call it freely.
     """
-    global _listener, _lines
+    global _writer, _buffer
     flush_logging()
     output = logging.StreamHandler(stream if stream is not None else sys.stderr)
     output.setFormatter(JsonFormatter(service))
-    records: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=QUEUE_BOUND)
-    handler = _DroppingQueueHandler(records)
+    buffer = _LogBuffer(QUEUE_BOUND)
+    handler = _DroppingQueueHandler(buffer)
     handler.addFilter(TraceContextFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -249,9 +281,9 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     root.setLevel(level)
     for name in SECRET_LEAKING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    _listener = _BatchingListener(records, output)
-    _listener.start()
-    _lines = records
+    _writer = _Writer(buffer, output)
+    _writer.start()
+    _buffer = buffer
 
 
 def unconfigure_logging() -> None:
@@ -265,11 +297,11 @@ def unconfigure_logging() -> None:
 
 def flush_logging() -> None:
     """Writes every queued record; called at shutdown so the last lines survive."""
-    global _listener, _lines
-    _lines = None
-    if _listener is not None:
-        _listener.stop()
-        _listener = None
+    global _writer, _buffer
+    _buffer = None
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
 
 
 atexit.register(flush_logging)
