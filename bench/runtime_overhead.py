@@ -15,6 +15,13 @@ and loads each with ghz pinned to CPU 1 (GOMAXPROCS=1), same load each time:
 (without-validation, -tracing, -access_log, -metrics; layer names of
 interceptors/chain.py, ``+``-joined to drop several).
 
+``--profile DIR`` then loads the full chain and the no-chain server once more
+each (not counted) under py-spy, the sampling profiler that attaches to the
+running process with no code change, and writes ``DIR/full.svg`` and
+``DIR/nochain.svg`` (flame graphs of every thread, native gRPC frames
+included). py-spy needs ptrace rights on the server (root, or
+``CAP_SYS_PTRACE``); it runs on CPU 1 with ghz.
+
 Prints QPS and latency per server (best of ``--rounds``; rounds alternate
 servers so drift hits all alike) and the ratios full/bare and full/nochain.
 Needs ghz (``make tools``). Loopback only; every run is bounded by
@@ -31,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +118,44 @@ def _ghz(port: int, concurrency: int, requests: int) -> dict[str, float]:
     }
 
 
+def _profiled(mode: str, logs: Path, out_dir: Path, concurrency: int, requests: int) -> Path:
+    """Loads ``mode`` once under py-spy; returns the flame graph's path."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = out_dir / f"{mode}.svg"
+    process, port = _start(mode, logs)
+    try:
+        _ghz(port, concurrency, requests // 10)
+        recorder = subprocess.Popen(
+            _pinned(
+                1,
+                [
+                    py_spy,
+                    "record",
+                    "--native",
+                    "--rate",
+                    "250",
+                    "--pid",
+                    str(process.pid),
+                    "--output",
+                    str(out),
+                ],
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.5)  # attached before the load starts
+        _ghz(port, concurrency, requests)
+        # py-spy writes its output when the process it follows exits.
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    _, errors = recorder.communicate(timeout=60)
+    if recorder.returncode != 0 or not out.exists():
+        raise SystemExit(f"py-spy failed on {mode}: {errors.strip()}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=16)
@@ -118,6 +164,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--breakdown", action="store_true", help="also run the full chain less one layer at a time"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also profile the full and no-chain servers with py-spy into DIR/<mode>.svg",
     )
     args = parser.parse_args()
     modes = MODES + (BREAKDOWN if args.breakdown else ())
@@ -141,6 +193,11 @@ def main() -> int:
                     raise SystemExit(f"{mode}: {result['errors']:.0f} failed calls")
                 if mode not in best or result["qps"] > best[mode]["qps"]:
                     best[mode] = result
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for mode in ("full", "nochain"):
+                graph = _profiled(mode, logs, args.profile, args.concurrency, args.requests)
+                print(f"profile of {mode}: {graph}")
 
     print(
         f"EchoService.Echo, ghz: concurrency {args.concurrency}, {args.requests} requests "
