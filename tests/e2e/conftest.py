@@ -114,7 +114,9 @@ async def mesh(
     redis_prefix: str,
 ) -> AsyncIterator[Mesh]:
     state = tmp_path_factory.mktemp(f"mesh-{backend.name}")
-    prefix = f"{redis_prefix}e2e-{backend.name}:"
+    # A prefix per mesh: each embedded mesh numbers its accounts from 1 again,
+    # so a previous mesh's cached profiles must never be found.
+    prefix = f"{redis_prefix}e2e-{state.name}:"
     users_config = UsersConfig(
         server=_server("users"),
         database_url=f"sqlite+aiosqlite:///{state / 'users.db'}",
