@@ -31,41 +31,27 @@ Needs ghz (``make tools``). Loopback only; every run is bounded by
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-GHZ = REPO / ".tools" / "bin" / "ghz"
-PROTOSET = REPO / "gen" / "streammesh.pb"
+from bench.loadgen import REPO, Result, free_port, ghz, pinned, tool
+
 MODES = ("bare", "nochain", "full")
 # --breakdown: the full chain less one layer each, to show where the cost is.
 BREAKDOWN = ("without-validation", "without-tracing", "without-access_log", "without-metrics")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _pinned(cpu: int, command: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *command] if shutil.which("taskset") else command
-
-
 def _start(mode: str, logs: Path) -> tuple[subprocess.Popen[str], int]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, OTEL_TRACES_EXPORTER="none")
     log = (logs / f"{mode}.log").open("a")
     process = subprocess.Popen(
-        _pinned(0, [sys.executable, "-m", "bench.echo_servers", mode, str(port)]),
+        pinned(0, [sys.executable, "-m", "bench.echo_servers", mode, str(port)]),
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -79,43 +65,15 @@ def _start(mode: str, logs: Path) -> tuple[subprocess.Popen[str], int]:
     return process, port
 
 
-def _ghz(port: int, concurrency: int, requests: int) -> dict[str, float]:
-    command = [
-        str(GHZ),
-        "--insecure",
-        "--protoset",
-        str(PROTOSET),
-        "--call",
-        "streammesh.echo.v1.EchoService.Echo",
-        "-d",
-        '{"message": "hello"}',
-        "--concurrency",
-        str(concurrency),
-        "--total",
-        str(requests),
-        "--timeout",
-        "10s",
-        "--format",
-        "json",
+def _ghz(port: int, concurrency: int, requests: int) -> Result:
+    return ghz(
         f"127.0.0.1:{port}",
-    ]
-    env = dict(os.environ, GOMAXPROCS="1")
-    output = subprocess.run(
-        _pinned(1, command), env=env, capture_output=True, text=True, check=True, timeout=600
-    ).stdout
-    report = json.loads(output)
-    latencies = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"]}
-    errors = sum(
-        report.get("statusCodeDistribution", {}).get(k, 0)
-        for k in report.get("statusCodeDistribution", {})
-        if k != "OK"
+        "streammesh.echo.v1.EchoService.Echo",
+        '{"message": "hello"}',
+        total=requests,
+        concurrency=concurrency,
+        cpu=1,
     )
-    return {
-        "qps": report["rps"],
-        "p50_ms": latencies[50],
-        "p99_ms": latencies[99],
-        "errors": errors,
-    }
 
 
 def _profiled(mode: str, logs: Path, out_dir: Path, concurrency: int, requests: int) -> Path:
@@ -126,7 +84,7 @@ def _profiled(mode: str, logs: Path, out_dir: Path, concurrency: int, requests: 
     try:
         _ghz(port, concurrency, requests // 10)
         recorder = subprocess.Popen(
-            _pinned(
+            pinned(
                 1,
                 [
                     py_spy,
@@ -173,11 +131,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     modes = MODES + (BREAKDOWN if args.breakdown else ())
-    if not GHZ.exists():
-        print(f"{GHZ} is missing: run `make tools`", file=sys.stderr)
-        return 2
+    tool("ghz")  # exits with a pointer to `make tools` when it is missing
 
-    best: dict[str, dict[str, float]] = {}
+    best: dict[str, Result] = {}
     with tempfile.TemporaryDirectory(prefix="streammesh-bench-") as logs_dir:
         logs = Path(logs_dir)
         for _ in range(args.rounds):
@@ -189,9 +145,9 @@ def main() -> int:
                 finally:
                     process.terminate()
                     process.wait(timeout=30)
-                if result["errors"]:
-                    raise SystemExit(f"{mode}: {result['errors']:.0f} failed calls")
-                if mode not in best or result["qps"] > best[mode]["qps"]:
+                if result.errors:
+                    raise SystemExit(f"{mode}: {result.errors:.0f} failed calls")
+                if mode not in best or result.qps > best[mode].qps:
                     best[mode] = result
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
@@ -207,9 +163,9 @@ def main() -> int:
     print(f"{'server':<24}{'QPS':>8}{'p50 ms':>9}{'p99 ms':>9}{'vs nochain':>12}")
     for mode in modes:
         r = best[mode]
-        share = r["qps"] / best["nochain"]["qps"]
-        print(f"{mode:<24}{r['qps']:>8.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{share:>12.2f}")
-    full, nochain, bare = best["full"]["qps"], best["nochain"]["qps"], best["bare"]["qps"]
+        share = r.qps / best["nochain"].qps
+        print(f"{mode:<24}{r.qps:>8.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{share:>12.2f}")
+    full, nochain, bare = best["full"].qps, best["nochain"].qps, best["bare"].qps
     print(f"full chain / bare grpc.aio : {full / bare:.2f}")
     print(
         f"full chain / no chain      : {full / nochain:.2f}  "
