@@ -13,7 +13,7 @@ from services.edge.render import EdgeConfig, render
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("edge", help="render, validate or run the Envoy edge")
+    parser = subparsers.add_parser("edge", help="render or validate the Envoy edge's configuration")
     commands = parser.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
 
     render_parser = commands.add_parser("render", help="print or write the Envoy configuration")
