@@ -33,7 +33,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.loadgen import PROTOSET, RUN_TIMEOUT_SECONDS, Result, pinned, tool  # noqa: E402
+from bench import loadgen  # noqa: E402
+from bench.loadgen import Result  # noqa: E402
 from services.catalog.config import Config  # noqa: E402
 from services.catalog.importer import import_parsed, parse_file  # noqa: E402
 from services.catalog.listing import TitleFilter, encode_page_token  # noqa: E402
@@ -95,43 +95,14 @@ def _request(title_filter: TitleFilter, token: str = "") -> dict[str, object]:
 
 def ghz(port: int, method: str, messages: list[dict[str, object]], total: int, c: int) -> Result:
     """``total`` calls cycling through ``messages`` (ghz round-robins a JSON array)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as data:
-        json.dump(messages, data)
-    try:
-        command = [
-            tool("ghz"),
-            "--insecure",
-            "--protoset",
-            str(PROTOSET),
-            "--call",
-            f"{SERVICE}.{method}",
-            "--data-file",
-            data.name,
-            "--concurrency",
-            str(c),
-            "--total",
-            str(total),
-            "--timeout",
-            "10s",
-            "--format",
-            "json",
-            f"127.0.0.1:{port}",
-        ]
-        output = subprocess.run(
-            pinned(1, command),
-            env=dict(os.environ, GOMAXPROCS="1"),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=RUN_TIMEOUT_SECONDS,
-        ).stdout
-    finally:
-        os.unlink(data.name)
-    report = json.loads(output)
-    latencies = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"]}
-    codes = report.get("statusCodeDistribution", {})
-    errors = sum(count for code, count in codes.items() if code != "OK")
-    return Result(report["rps"], latencies[50], latencies[99], errors)
+    return loadgen.ghz(
+        f"127.0.0.1:{port}",
+        f"{SERVICE}.{method}",
+        json.dumps(messages),
+        total=total,
+        concurrency=c,
+        cpu=1,
+    )
 
 
 @contextlib.asynccontextmanager

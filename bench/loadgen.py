@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,13 @@ def ghz(
     metadata: dict[str, str] | None = None,
     cpu: int | None = None,
 ) -> Result:
-    """``total`` unary calls of ``call`` (``pkg.Service.Method``) at ``rate``/s (0: flat out)."""
+    """``total`` unary calls of ``call`` (``pkg.Service.Method``) at ``rate``/s (0: flat out).
+
+    ``data`` is the request as JSON; a JSON array makes ghz cycle through its
+    messages. It goes through a file, so large arrays never hit argv limits.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as data_file:
+        data_file.write(data)
     command = [
         tool("ghz"),
         "--insecure",
@@ -78,8 +85,8 @@ def ghz(
         str(PROTOSET),
         "--call",
         call,
-        "-d",
-        data,
+        "--data-file",
+        data_file.name,
         "--concurrency",
         str(concurrency),
         "--total",
@@ -93,14 +100,17 @@ def ghz(
         command += ["--rps", str(rate)]
     if metadata:
         command += ["--metadata", json.dumps(metadata)]
-    output = subprocess.run(
-        pinned(cpu, [*command, target]),
-        env=dict(os.environ, GOMAXPROCS="1"),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-    ).stdout
+    try:
+        output = subprocess.run(
+            pinned(cpu, [*command, target]),
+            env=dict(os.environ, GOMAXPROCS="1"),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=RUN_TIMEOUT_SECONDS,
+        ).stdout
+    finally:
+        os.unlink(data_file.name)
     report = json.loads(output)
     latencies = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"]}
     codes = report.get("statusCodeDistribution", {})
