@@ -173,9 +173,24 @@ def get_profile_load(port: int, token: str, profile_id: str, args: argparse.Name
     data = json.dumps({"profile_id": profile_id})
     metadata = {"authorization": f"Bearer {token}"}
     target = f"127.0.0.1:{port}"
-    common = {"concurrency": args.concurrency, "metadata": metadata, "cpu": 1}
-    ghz(target, call, data, total=args.warmup, **common)  # type: ignore[arg-type]
-    return ghz(target, call, data, total=args.requests, **common)  # type: ignore[arg-type]
+    ghz(
+        target,
+        call,
+        data,
+        total=args.warmup,
+        concurrency=args.concurrency,
+        metadata=metadata,
+        cpu=1,
+    )
+    return ghz(
+        target,
+        call,
+        data,
+        total=args.requests,
+        concurrency=args.concurrency,
+        metadata=metadata,
+        cpu=1,
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
