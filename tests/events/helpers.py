@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.events import streams
+from services.events.consumer import ConsumerConfig, ConsumerRunner, Delivery
 from services.events.envelope import new_event
 from services.events.outbox import outbox_values
 from streammesh.events.v1 import event_pb2
@@ -90,3 +91,30 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], what: str) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"gave up after {WAIT_SECONDS}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def consume_aggregate(
+    redis: Redis, stream: str, aggregate_id: str, count: int, what: str
+) -> list[event_pb2.Event]:
+    """The first ``count`` events of one aggregate that a consumer group receives."""
+    received: list[event_pb2.Event] = []
+
+    async def handler(event: event_pb2.Event, delivery: Delivery) -> None:
+        if event.aggregate_id == aggregate_id:
+            received.append(event)
+
+    runner = ConsumerRunner(
+        redis, stream, "search", handler, config=ConsumerConfig(block_ms=100, lease_ttl_ms=2_000)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+
+        async def enough() -> bool:
+            return len(received) >= count
+
+        await wait_until(enough, what)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    return received

@@ -3,7 +3,6 @@ from the embedded SQLite store and from Cassandra."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -18,14 +17,12 @@ from redis.asyncio import Redis
 from services.catalog.config import Config
 from services.catalog.server import create_server
 from services.events import streams
-from services.events.consumer import ConsumerConfig, ConsumerRunner, Delivery
 from services.runtime import server as runtime
 from services.runtime.config import ServerConfig
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from streammesh.events.v1 import event_pb2
 from tests.catalog.conftest import cassandra_config
 from tests.catalog.test_service import a_title
-from tests.events.helpers import wait_until
+from tests.events.helpers import consume_aggregate
 
 
 @pytest_asyncio.fixture(params=["embedded", "real"])
@@ -74,26 +71,7 @@ async def test_a_titles_changes_reach_a_consumer_in_order(
             )
         )
 
-    received: list[event_pb2.Event] = []
-
-    async def handler(event: event_pb2.Event, delivery: Delivery) -> None:
-        if event.aggregate_id == title.title_id:
-            received.append(event)
-
-    runner = ConsumerRunner(
-        redis, stream, "search", handler, config=ConsumerConfig(block_ms=100, lease_ttl_ms=2_000)
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-
-        async def three() -> bool:
-            return len(received) >= 3
-
-        await wait_until(three, "the title's three events")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+    received = await consume_aggregate(redis, stream, title.title_id, 3, "the title's three events")
 
     assert [event.event_type for event in received] == [
         "catalog.title.created",

@@ -7,7 +7,6 @@ with typed data and a span linked to the request that caused them.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,14 +18,12 @@ from google.protobuf import field_mask_pb2
 from redis.asyncio import Redis
 
 from services.events import streams
-from services.events.consumer import ConsumerConfig, ConsumerRunner, Delivery
 from services.events.envelope import unpack
 from services.runtime import server as runtime
 from services.users import migrations
 from services.users.server import create_server
-from streammesh.events.v1 import event_pb2
 from streammesh.users.v1 import events_pb2, users_pb2, users_pb2_grpc
-from tests.events.helpers import wait_until
+from tests.events.helpers import consume_aggregate
 from tests.users.conftest import PASSWORD, RunningUsers, unique_email, users_config
 
 
@@ -75,26 +72,9 @@ async def test_an_accounts_events_reach_a_consumer_in_order_with_typed_data(
             metadata=metadata,
         )
 
-    received: list[event_pb2.Event] = []
-
-    async def handler(event: event_pb2.Event, delivery: Delivery) -> None:
-        if event.aggregate_id == str(account.account_id):
-            received.append(event)
-
-    runner = ConsumerRunner(
-        redis, stream, "search", handler, config=ConsumerConfig(block_ms=100, lease_ttl_ms=2_000)
+    received = await consume_aggregate(
+        redis, stream, str(account.account_id), 3, "the account's three events"
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-
-        async def three() -> bool:
-            return len(received) >= 3
-
-        await wait_until(three, "the account's three events")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
     assert [event.event_type for event in received] == [
         "user.account.created",
