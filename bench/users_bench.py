@@ -88,8 +88,7 @@ async def wait_serving(port: int, *, health: bool = True) -> None:
     raise SystemExit(f"server on port {port} not ready within {STARTUP_TIMEOUT_SECONDS} s")
 
 
-async def create_database() -> tuple[str, str]:
-    name = f"bench_users_{os.getpid()}_{secrets.token_hex(3)}"
+async def _admin_execute(statement: str) -> None:
     admin = await aiomysql.connect(
         host=endpoints.HOST,
         port=endpoints.MARIADB_PORT,
@@ -100,28 +99,21 @@ async def create_database() -> tuple[str, str]:
     )
     try:
         async with admin.cursor() as cursor:
-            await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            await cursor.execute(statement)
     finally:
         admin.close()
+
+
+async def create_database() -> tuple[str, str]:
+    name = f"bench_users_{os.getpid()}_{secrets.token_hex(3)}"
+    await _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     url = endpoints.mariadb_admin_url(name)
     await migrations.apply_url(url)
     return name, url
 
 
 async def drop_database(name: str) -> None:
-    admin = await aiomysql.connect(
-        host=endpoints.HOST,
-        port=endpoints.MARIADB_PORT,
-        user=endpoints.MARIADB_ADMIN_USER,
-        password=endpoints.MARIADB_ADMIN_PASSWORD,
-        autocommit=True,
-        connect_timeout=5,
-    )
-    try:
-        async with admin.cursor() as cursor:
-            await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        admin.close()
+    await _admin_execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 async def sign_up(port: int) -> tuple[str, str, str]:

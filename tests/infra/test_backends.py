@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 
@@ -118,18 +117,7 @@ async def test_infra_status_reports_every_running_backend(
     opensearch_url: str,
     postgres_url: str,
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli",
-        "infra",
-        "status",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=os.environ.copy(),
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
+    _, stdout, stderr = await _infra("status", "--json")
     rows = {row["backend"]: row for row in map(json.loads, stdout.decode().splitlines())}
     expected_versions = {
         "mariadb": r"^(10|11)\.",
@@ -150,34 +138,30 @@ async def test_a_second_up_is_a_no_op_that_reports_every_backend_running(
     opensearch_url: str,
     postgres_url: str,
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli",
-        "infra",
-        "up",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
-    text = output.decode()
-    assert process.returncode == 0, text
+    code, stdout, stderr = await _infra("up")
+    text = stdout.decode() + stderr.decode()
+    assert code == 0, text
     assert text.count("already running") == 5, text
     assert "FAILED" not in text
 
 
 async def test_an_unknown_backend_name_is_refused_with_the_known_ones() -> None:
+    code, _, stderr = await _infra("down", "mongodb")
+    assert code == 2
+    assert "mongodb" in stderr.decode()
+    assert "cassandra" in stderr.decode()
+
+
+async def _infra(*args: str) -> tuple[int | None, bytes, bytes]:
+    """Runs ``streammesh infra ARGS`` as a user would; (exit code, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.cli",
         "infra",
-        "down",
-        "mongodb",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
-    assert process.returncode == 2
-    assert "mongodb" in stderr.decode()
-    assert "cassandra" in stderr.decode()
+    stdout, stderr = await asyncio.wait_for(process.communicate(), STATUS_TIMEOUT_SECONDS)
+    return process.returncode, stdout, stderr
