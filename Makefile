@@ -88,7 +88,7 @@ tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/pr
 # ---------------------------------------------------------------- contracts
 .PHONY: gen
 gen: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/protoc-gen-openapiv2 ## regenerate gen/ from protos/
-	$(PY) -m services.devtools.codegen --protos protos --third-party $(THIRD_PARTY) --out gen
+	$(PY) -m devtools.codegen --protos protos --third-party $(THIRD_PARTY) --out gen
 
 .PHONY: gen-check
 gen-check: gen ## fail when gen/ is stale

@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import grpc.aio
 
+from devtools.echo.config import Config
+from devtools.echo.server import create_server
+from devtools.echo.servicer import SERVICE_NAME, EchoServicer
 from interceptors.chain import ChainInterceptor, server_layers
-from services.echo.config import Config
-from services.echo.server import create_server
-from services.echo.servicer import SERVICE_NAME, EchoServicer
 from services.runtime import server as runtime
 from services.runtime.logs import configure_logging
 from streammesh.echo.v1 import echo_pb2_grpc

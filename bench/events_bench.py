@@ -43,12 +43,12 @@ from google.protobuf import wrappers_pb2
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.infra import endpoints
 from services.events import streams
 from services.events.consumer import ConsumerRunner, Delivery
 from services.events.envelope import new_event
 from services.events.outbox import SqlOutboxSource, define_outbox_table, outbox_values
 from services.events.relay import Relay
-from services.infra import endpoints
 from services.users.stores.sql import create_engine, for_writing
 from streammesh.events.v1 import event_pb2
 

@@ -40,7 +40,7 @@ from argon2 import PasswordHasher
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.loadgen import HEADER, Result, free_port, ghz, pinned
-from services.infra import endpoints
+from devtools.infra import endpoints
 from services.users import migrations
 from services.users.config import PasswordHashing
 from streammesh.users.v1 import users_pb2, users_pb2_grpc

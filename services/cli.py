@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 # Modules that add subcommands, in the order `streammesh --help` shows them.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "services.up",
-    "services.infra.cli",
+    "devtools.up",
+    "devtools.infra.cli",
     "services.edge.cli",
     "services.migrate",
     "services.catalog.importer",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from services.catalogue import SERVICES
+from services.registry import SERVICES
 
 
 def register(subparsers: Any) -> None:

@@ -24,7 +24,7 @@ import redis.exceptions
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as opensearch_errors
 
-from services.infra import endpoints
+from devtools.infra import endpoints
 
 # Bound on each connection attempt a fixture makes.
 CONNECT_TIMEOUT_SECONDS = 5.0

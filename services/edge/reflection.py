@@ -17,8 +17,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.catalogue import SERVICES
 from services.edge.render import EDGE_REFLECTION_PORT
+from services.registry import SERVICES
 
 _SERVICE_MODULES = {
     "users": "streammesh.users.v1.users_pb2",

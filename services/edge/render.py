@@ -3,7 +3,7 @@
 The same function produces the local configuration (``streammesh up``) and
 the Kubernetes one (``k8s/``); only :class:`EdgeConfig` differs. Routes come
 from the contracts (:mod:`services.edge.routes`), upstreams from
-``services.catalogue``.
+``services.registry``.
 
 Filter order, and why:
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from services.catalogue import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 from services.edge.routes import DESCRIPTOR_SET, DeviceRoute, device_routes
+from services.registry import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 
 Target = Literal["local", "k8s"]
 JsonDict = dict[str, Any]
@@ -68,7 +68,7 @@ class EdgeConfig:
     # ... and the one the renderer reads the routes from, here: the same
     # contracts, but the pod's path does not exist where the config is rendered.
     contracts_descriptor_set: Path = DESCRIPTOR_SET
-    # host:port of each service; defaults to services.catalogue (env overrides).
+    # host:port of each service; defaults to services.registry (env overrides).
     upstreams: dict[str, str] = field(default_factory=dict)
     # The edge's reflection server (services.edge.reflection), beside Envoy.
     reflection_upstream: str = f"127.0.0.1:{EDGE_REFLECTION_PORT}"

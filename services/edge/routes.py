@@ -14,7 +14,7 @@ from pathlib import Path
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-from services.catalogue import SERVICES, ServiceSpec
+from services.registry import SERVICES, ServiceSpec
 
 DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "gen" / "streammesh.pb"
 

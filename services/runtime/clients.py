@@ -2,7 +2,7 @@
 
 ``channel("users", config)`` reaches the users service at
 ``STREAMMESH_USERS_ADDR`` (default ``127.0.0.1:50051`` from
-services/catalogue.py); any other string is taken as a gRPC target
+services/registry.py); any other string is taken as a gRPC target
 (``host:port``, ``dns:///name:port``). Every channel gets the client chain of
 interceptors/chain.py (tracing, metrics, deadlines, retries) with the retry
 budget of its target, shared by all channels to that target in the process,
@@ -20,14 +20,14 @@ import json
 import grpc.aio
 
 from interceptors.chain import client_interceptors
-from services import catalogue
+from services import registry
 from services.runtime.config import ServerConfig
 
 
 def resolve(service_name_or_target: str) -> str:
-    """A catalogue service name becomes its address; a target stays as it is."""
+    """A registered service name becomes its address; a target stays as it is."""
     try:
-        return catalogue.service(service_name_or_target).address()
+        return registry.service(service_name_or_target).address()
     except KeyError:
         return service_name_or_target
 

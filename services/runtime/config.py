@@ -5,7 +5,7 @@ Every setting ``X`` of a service ``svc`` is read from ``STREAMMESH_SVC_X`` first
 up`` passes it to every process), then from ``STREAMMESH_X`` (one service per
 pod in Kubernetes), then falls back to the default below. For example the users
 service reads its port from ``STREAMMESH_USERS_PORT``, then ``STREAMMESH_PORT``,
-then 50051 from ``services/catalogue.py``.
+then 50051 from ``services/registry.py``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services import catalogue
+from services import registry
 from services.runtime.env import ServiceEnv, parse_bool
 
-# A service that is not in the catalogue (the diagnostic echo service, a test
+# A service that is not in the registry (the diagnostic echo service, a test
 # server) binds these unless told otherwise.
 FALLBACK_PORT = 50050
 FALLBACK_METRICS_PORT = 9100
@@ -56,7 +56,7 @@ class RetryPolicy:
 class ServerConfig:
     """What one service process needs to serve gRPC and call other services."""
 
-    # Short service name as in services/catalogue.py ("users"); labels metrics,
+    # Short service name as in services/registry.py ("users"); labels metrics,
     # logs, the tracing resource and the ErrorInfo domain ("streammesh.users").
     service: str
     # Address to bind. Loopback by default; containers set STREAMMESH_HOST=0.0.0.0.
@@ -108,11 +108,11 @@ class ServerConfig:
     def from_env(cls, service: str, environ: Mapping[str, str] = os.environ) -> ServerConfig:
         """Reads ``STREAMMESH_<SERVICE>_<X>`` then ``STREAMMESH_<X>`` for each field.
 
-        Ports default to the service's row in ``services/catalogue.py``.
+        Ports default to the service's row in ``services/registry.py``.
         A malformed value raises ValueError naming the variable.
         """
         try:
-            spec = catalogue.service(service)
+            spec = registry.service(service)
             default_port, default_metrics = spec.grpc_port, spec.metrics_port
         except KeyError:
             default_port, default_metrics = FALLBACK_PORT, FALLBACK_METRICS_PORT

@@ -14,7 +14,7 @@ import pytest
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
-from services.catalogue import SERVICES
+from services.registry import SERVICES
 from tests.contracts.descriptors import leading_comment, methods, streammesh_files
 from tests.contracts.rest_table import QUERY_PARAMETERS, REST_TABLE, Route
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.catalogue import SERVICES
+from services.registry import SERVICES
 from tests.contracts.descriptors import DESCRIPTOR_SET
 
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"

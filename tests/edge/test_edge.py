@@ -21,11 +21,11 @@ import grpc
 import httpx
 import pytest
 
-from services.catalogue import SERVICES
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection_server
 from services.edge.render import EdgeConfig, render
 from services.edge.routes import device_routes
+from services.registry import SERVICES
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.contracts.rest_table import REST_TABLE
 

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from devtools.infra.backends.redis import REDIS_SERVER
 from services.events import streams
 from services.events.outbox import define_outbox_table
-from services.infra.backends.redis import REDIS_SERVER
 
 # Bound on waiting for a private redis-server to answer after a start.
 REDIS_START_TIMEOUT_SECONDS = 10.0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.infra import manager, procs
-from services.infra.backend import Backend
-from services.infra.settings import InfraSettings
+from devtools.infra import manager, procs
+from devtools.infra.backend import Backend
+from devtools.infra.settings import InfraSettings
 
 
 class _ShellBackend(Backend):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from services.infra import procs
+from devtools.infra import procs
 
 
 def test_stop_ends_the_process_the_pidfile_names(tmp_path: Path) -> None:

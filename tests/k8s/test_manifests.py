@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from services import catalogue
+from services import registry
 from services.cli import build_parser
 from services.edge.cli import config_for
 from services.edge.render import EDGE_REFLECTION_PORT, render
@@ -288,11 +288,11 @@ def test_pods_run_as_the_images_user(manifests: list[Manifest]) -> None:
 # ---------------------------------------------------------------- addresses and settings
 
 
-def test_services_expose_their_catalogue_ports(manifests: list[Manifest]) -> None:
+def test_services_expose_their_registry_ports(manifests: list[Manifest]) -> None:
     services = _of_kind(manifests, "Service")
     found = set()
     for deployment, container, name in _service_containers(manifests):
-        spec = catalogue.service(name)
+        spec = registry.service(name)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert ports == {"grpc": spec.grpc_port, "metrics": spec.metrics_port}
         service = services[name]
@@ -318,7 +318,7 @@ def test_every_addr_variable_names_an_existing_service_and_port(
                 if not (variable.startswith("STREAMMESH_") and variable.endswith("_ADDR")):
                     continue
                 host, _, port = value.rpartition(":")
-                spec = catalogue.service(
+                spec = registry.service(
                     variable.removeprefix("STREAMMESH_").removesuffix("_ADDR").lower()
                 )
                 assert host == spec.name, (variable, value)
@@ -358,7 +358,7 @@ def test_services_read_their_settings_from_the_pod_environment(
         environ = _environment(container, manifests)
         config = importlib.import_module(f"services.{name}.config").Config.from_env(environ)
         server: ServerConfig = config.server
-        spec = catalogue.service(name)
+        spec = registry.service(name)
         assert (server.host, server.port, server.metrics_port) == (
             "0.0.0.0",
             spec.grpc_port,
@@ -462,8 +462,8 @@ def test_edge_pod_runs_the_rendered_config_on_the_image_layout(
 
     listener = config["static_resources"]["listeners"][0]
     listen = listener["address"]["socket_address"]
-    assert (listen["address"], listen["port_value"]) == ("0.0.0.0", catalogue.EDGE_PORT)
-    assert {p["name"]: p["containerPort"] for p in envoy["ports"]} == {"http": catalogue.EDGE_PORT}
+    assert (listen["address"], listen["port_value"]) == ("0.0.0.0", registry.EDGE_PORT)
+    assert {p["name"]: p["containerPort"] for p in envoy["ports"]} == {"http": registry.EDGE_PORT}
 
     filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
     (transcoder,) = (f for f in filters if f["name"] == "envoy.filters.http.grpc_json_transcoder")
@@ -486,7 +486,7 @@ def test_edge_pod_runs_the_rendered_config_on_the_image_layout(
                     assert port in service_ports[host], cluster["name"]
                 else:
                     # A service the mesh does not deploy yet: Envoy answers 503.
-                    assert not catalogue.service(host).implemented(), host
+                    assert not registry.service(host).implemented(), host
 
 
 def test_edge_is_on_the_port_kind_maps_to_the_host(manifests: list[Manifest]) -> None:
@@ -496,7 +496,7 @@ def test_edge_is_on_the_port_kind_maps_to_the_host(manifests: list[Manifest]) ->
     assert service["spec"]["type"] == "NodePort"
     (port,) = service["spec"]["ports"]
     assert port["nodePort"] == mapping["containerPort"]
-    assert port["port"] == mapping["hostPort"] == catalogue.EDGE_PORT
+    assert port["port"] == mapping["hostPort"] == registry.EDGE_PORT
 
 
 def test_job_commands_parse_with_the_real_cli(manifests: list[Manifest]) -> None:

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.echo.servicer import SERVICE_NAME
+from devtools.echo.servicer import SERVICE_NAME
 from services.runtime import logs
 from services.runtime import server as runtime
 from services.runtime.config import RetryPolicy, ServerConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc.aio
 
-from services.echo.servicer import SERVICE_NAME
+from devtools.echo.servicer import SERVICE_NAME
 from services.runtime import server as runtime
 from services.runtime.config import ServerConfig
 from streammesh.echo.v1 import echo_pb2_grpc

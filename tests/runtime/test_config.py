@@ -7,7 +7,7 @@ import pytest
 from services.runtime.config import FALLBACK_PORT, ServerConfig
 
 
-def test_defaults_come_from_the_catalogue() -> None:
+def test_defaults_come_from_the_registry() -> None:
     config = ServerConfig.from_env("users", environ={})
     assert (config.port, config.metrics_port) == (50051, 9101)
     assert config.host == "127.0.0.1"

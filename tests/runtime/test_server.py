@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from services.echo.servicer import SERVICE_NAME
+from devtools.echo.servicer import SERVICE_NAME
 from services.runtime import clients, errors
 from services.runtime.errors import FieldViolation
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc

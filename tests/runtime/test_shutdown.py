@@ -15,7 +15,7 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.echo.servicer import SERVICE_NAME
+from devtools.echo.servicer import SERVICE_NAME
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ import grpc.aio
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
+from devtools.echo.servicer import SERVICE_NAME
 from interceptors import tracing
 from interceptors.chain import ChainInterceptor
-from services.echo.servicer import SERVICE_NAME
 from services.runtime import server as runtime
 from services.runtime.telemetry import StreamMeshTracerProvider
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc

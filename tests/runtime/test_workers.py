@@ -47,7 +47,7 @@ async def test_two_workers_share_the_port_and_stop_cleanly() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.echo.server",
+        "devtools.echo.server",
         cwd=REPO,
         env=env,
         stderr=asyncio.subprocess.PIPE,

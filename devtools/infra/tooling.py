@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from services.infra.errors import InfraError
+from devtools.infra.errors import InfraError
 
 # Bounds on the slow steps of a first run.
 APT_UPDATE_TIMEOUT_SECONDS = 300.0

@@ -41,10 +41,10 @@ from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
-from services.catalogue import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
+from services.catalog.config import DEMO_CATALOG
+from services.registry import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 
 STATE_DIR = Path(".streammesh")
-DEMO_CATALOG = Path(__file__).resolve().parent / "catalog" / "data" / "netflix_titles.csv"
 # Overridable (STREAMMESH_EMBEDDED_REDIS_PORT) so a second mesh, a benchmark's
 # for instance, can run beside the default one.
 EMBEDDED_REDIS_PORT = int(os.environ.get("STREAMMESH_EMBEDDED_REDIS_PORT", "6380"))
@@ -172,7 +172,7 @@ async def _run(mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, ed
 
 async def _backends(mesh: Mesh) -> None:
     if mesh.backends == "real":
-        if importlib.util.find_spec("services.infra") is None:
+        if importlib.util.find_spec("devtools.infra") is None:
             raise UpError("--backends real needs `streammesh infra`, not in this checkout")
         console.print("real backends: `streammesh infra up` (a no-op when they run)")
         await _command(mesh, "infra", "infra", "up")

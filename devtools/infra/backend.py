@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from services.infra.settings import InfraSettings
+from devtools.infra.settings import InfraSettings
 
 
 class NotReadyYet(Exception):

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from services.infra import procs, tooling
-from services.infra.backend import Backend, NotReadyYet
-from services.infra.errors import InfraError
+from devtools.infra import procs, tooling
+from devtools.infra.backend import Backend, NotReadyYet
+from devtools.infra.errors import InfraError
 
 # Pause between two readiness probes of a booting server.
 PROBE_INTERVAL_SECONDS = 0.5

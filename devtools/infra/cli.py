@@ -15,10 +15,10 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
-from services.infra import manager
-from services.infra.backend import Backend
-from services.infra.backends import BACKEND_TYPES, all_backends
-from services.infra.settings import InfraSettings
+from devtools.infra import manager
+from devtools.infra.backend import Backend
+from devtools.infra.backends import BACKEND_TYPES, all_backends
+from devtools.infra.settings import InfraSettings
 
 _NAMES = [backend_type.name for backend_type in BACKEND_TYPES]
 

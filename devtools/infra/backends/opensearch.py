@@ -23,9 +23,9 @@ from pathlib import Path
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as opensearch_errors
 
-from services.infra import endpoints, tooling
-from services.infra.backend import Backend, NotReadyYet
-from services.infra.errors import InfraError
+from devtools.infra import endpoints, tooling
+from devtools.infra.backend import Backend, NotReadyYet
+from devtools.infra.errors import InfraError
 
 OPENSEARCH_VERSION = "2.19.6"
 HEAP = "512m"

@@ -1,11 +1,11 @@
-"""Runs the echo service: ``python -m services.echo.server``."""
+"""Runs the echo service: ``python -m devtools.echo.server``."""
 
 from __future__ import annotations
 
 import grpc.aio
 
-from services.echo.config import Config
-from services.echo.servicer import SERVICE_NAME, EchoServicer
+from devtools.echo.config import Config
+from devtools.echo.servicer import SERVICE_NAME, EchoServicer
 from services.runtime import clients
 from services.runtime import server as runtime
 from streammesh.echo.v1 import echo_pb2_grpc

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aiomysql
 
-from services.infra import endpoints
-from services.infra.backend import Backend
-from services.infra.errors import InfraError
+from devtools.infra import endpoints
+from devtools.infra.backend import Backend
+from devtools.infra.errors import InfraError
 
 # Bounds on one readiness or provisioning query.
 _CONNECT_TIMEOUT_SECONDS = 3

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import asyncpg
 
-from services.infra import endpoints
-from services.infra.backend import Backend
-from services.infra.errors import InfraError
+from devtools.infra import endpoints
+from devtools.infra.backend import Backend
+from devtools.infra.errors import InfraError
 
 # PostgreSQL refuses to run as root; as root we use the account its package creates.
 SERVICE_USER = "postgres"

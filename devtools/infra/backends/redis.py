@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from services.infra import endpoints
-from services.infra.backend import Backend
+from devtools.infra import endpoints
+from devtools.infra.backend import Backend
 
 _SOCKET_TIMEOUT_SECONDS = 3.0
 # The Debian package's binary by absolute path: .venv/bin holds the older

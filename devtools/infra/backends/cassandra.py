@@ -18,9 +18,9 @@ from pathlib import Path
 from cassandra import DriverException, OperationTimedOut
 from cassandra.cluster import Cluster, NoHostAvailable
 
-from services.infra import endpoints, tooling
-from services.infra.backend import Backend
-from services.infra.errors import InfraError
+from devtools.infra import endpoints, tooling
+from devtools.infra.backend import Backend
+from devtools.infra.errors import InfraError
 
 CASSANDRA_VERSION = "5.0.6"
 HEAP = "1G"

@@ -1,0 +1,17 @@
+"""The backends ``streammesh infra`` runs, in start order."""
+
+from __future__ import annotations
+
+from devtools.infra.backend import Backend
+from devtools.infra.backends.cassandra import Cassandra
+from devtools.infra.backends.mariadb import MariaDB
+from devtools.infra.backends.opensearch import OpenSearch
+from devtools.infra.backends.postgres import Postgres
+from devtools.infra.backends.redis import Redis
+from devtools.infra.settings import InfraSettings
+
+BACKEND_TYPES: tuple[type[Backend], ...] = (MariaDB, Redis, Cassandra, OpenSearch, Postgres)
+
+
+def all_backends(settings: InfraSettings) -> list[Backend]:
+    return [backend_type(settings) for backend_type in BACKEND_TYPES]

@@ -1,1 +1,0 @@
-"""Developer tooling that the Makefile drives (code generation)."""
