@@ -32,14 +32,39 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- install
-$(VENV)/.installed: pyproject.toml
+# Every dependency is pinned, with its hashes, in two locks compiled from
+# pyproject.toml by `make lock`: requirements.lock (runtime, what the image
+# installs) and requirements-dev.lock (runtime + the dev extra, constrained by
+# requirements.lock so both agree). The venv's stock pip installs a lock as it is
+# (nothing left to resolve, so no pip upgrade), then StreamMesh itself, editable
+# and without dependencies (pip's --require-hashes refuses an unhashed `-e .`).
+LOCK       := requirements.lock
+DEV_LOCK   := requirements-dev.lock
+UV_VERSION := 0.13.8
+UV         := $(TOOLS)/uv/bin/uv
+# Extra `uv pip compile` flags for `make lock`: --upgrade, --upgrade-package NAME.
+LOCK_ARGS  ?=
+LOCK_FLAGS := --quiet --no-config --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+              --generate-hashes --custom-compile-command 'make lock'
+
+$(VENV)/.installed: pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed ## create .venv and install StreamMesh with its dev tools
+install: $(VENV)/.installed ## create .venv and install StreamMesh with its dev tools from the lock
+
+# uv only compiles the locks: it lives in .tools/uv, never in .venv or the image.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+.PHONY: lock
+lock: $(UV) ## recompile requirements.lock and requirements-dev.lock from pyproject.toml (LOCK_ARGS=--upgrade bumps)
+	$(UV) pip compile $(LOCK_FLAGS) $(LOCK_ARGS) pyproject.toml -o $(LOCK)
+	$(UV) pip compile $(LOCK_FLAGS) $(LOCK_ARGS) pyproject.toml --extra dev -c $(LOCK) -o $(DEV_LOCK)
 
 $(TOOLS_BIN)/buf:
 	mkdir -p $(TOOLS_BIN)
