@@ -7,6 +7,23 @@ read with :func:`current_account_id` / :func:`require_account_id`. It checks
 identity only; whether that account may touch a resource (ownership) is the
 domain's decision, because only the domain knows whose resource it is.
 
+Which methods are public is declared in the contracts, by each RPC's
+``option (streammesh.options.v1.visibility)`` (read through
+:mod:`services.runtime.visibility`), the same option the edge renders its
+routes and JWT rules from:
+
+* ``VISIBILITY_PUBLIC``: served without looking at the token at all.
+* ``VISIBILITY_OWNER``: a valid token is required; the domain then checks
+  that its account owns the resource.
+* ``VISIBILITY_INTERNAL``: not public either, so on a service that installs
+  this interceptor a valid token is required, exactly as for an owner method.
+  The interceptor never guesses that a call comes from a peer service: the
+  mesh has no service identity (no mTLS) it could check. Services whose
+  internal RPCs peers call without a user token (catalog today) install
+  no auth interceptor; what keeps those RPCs from devices is that the edge
+  never routes them and that service ports are reachable only from inside the
+  mesh (loopback locally, the pod network in Kubernetes).
+
 It runs in every service, so it must not matter whether a call came through
 the edge or straight to the service port: the edge's own JWT check is an
 early reject, this one is the guarantee.
@@ -47,6 +64,12 @@ from jwt.algorithms import ECAlgorithm
 
 from interceptors._base import Continuation, UnaryBehavior, UnaryServerInterceptor
 from services.runtime.errors import Unauthenticated, Unavailable
+from services.runtime.visibility import (
+    PUBLIC,
+    UndeclaredVisibilityError,
+    UnknownMethodError,
+    visibility_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -308,20 +331,50 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
 class AuthInterceptor(UnaryServerInterceptor):
     """Requires a valid access token on every method not declared public.
 
-    ``public_methods`` are full method names (``/pkg.Service/Method``); health
-    checks and reflection are always public. A public method is served
-    without looking at the token at all. Streaming methods (none in our
-    contracts but the stock health Watch) are checked too, so a new one can
-    never be left open by accident.
+    By default (``public_methods`` None) a method is public iff its contract
+    declares ``VISIBILITY_PUBLIC``; the service's generated ``*_pb2`` module
+    must be imported (every server imports its own). A method the contracts
+    do not know, or one that declares no visibility, is not public: this
+    fails closed, and tests/contracts keeps every RPC declared. Given
+    ``public_methods`` (full names, ``/pkg.Service/Method``), exactly those
+    are public instead. Health checks and reflection are always public. A
+    public method is served without looking at the token at all. Streaming
+    methods (none in our contracts but the stock health Watch) are checked
+    too, so a new one can never be left open by accident.
     """
 
-    def __init__(self, verifier: TokenVerifier, public_methods: Iterable[str] = ()) -> None:
+    def __init__(
+        self, verifier: TokenVerifier, public_methods: Iterable[str] | None = None
+    ) -> None:
         super().__init__()
         self._verifier = verifier
-        self._public = frozenset(public_methods)
+        self._public = None if public_methods is None else frozenset(public_methods)
+        # method -> public, as its contract says; bounded by the contracts'
+        # methods, since a name the contracts do not know is never remembered.
+        self._declared: dict[str, bool] = {}
 
     def is_public(self, method: str) -> bool:
-        return method in self._public or method.startswith(ALWAYS_PUBLIC_PREFIXES)
+        if method.startswith(ALWAYS_PUBLIC_PREFIXES):
+            return True
+        if self._public is not None:
+            return method in self._public
+        public = self._declared.get(method)
+        if public is None:
+            public = self._declared_public(method)
+        return public
+
+    def _declared_public(self, method: str) -> bool:
+        try:
+            public = visibility_of(method) == PUBLIC
+        except UnknownMethodError:
+            # Not a contract method (another stock service, or a name no
+            # server has: UNIMPLEMENTED follows). Never public, never cached.
+            return False
+        except UndeclaredVisibilityError as err:
+            log.error("method declares no visibility; requiring a token", extra={"error": str(err)})
+            public = False
+        self._declared[method] = public
+        return public
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails

@@ -2,8 +2,9 @@
 
 The same function produces the local configuration (``streammesh up``) and
 the Kubernetes one (``k8s/``); only :class:`EdgeConfig` differs. Routes come
-from the contracts (:mod:`services.edge.routes`), upstreams from
-``services.registry``.
+from the contracts (:mod:`services.edge.routes`: the PUBLIC and OWNER RPCs of
+``option (streammesh.options.v1.visibility)``, never the INTERNAL ones),
+upstreams from ``services.registry``.
 
 Filter order, and why:
 
@@ -12,9 +13,10 @@ Filter order, and why:
 3. ``grpc_json_transcoder``: maps REST/JSON to gRPC. After it every request,
    REST or native gRPC, carries its gRPC path, so the filters below and the
    routes match ONE name per RPC.
-4. ``jwt_authn``: owner RPCs need a valid token (rules on gRPC paths). The
-   token is forwarded: services verify it again and check ownership, so a
-   caller that reaches a service port directly gets no further.
+4. ``jwt_authn``: RPCs whose contract declares ``VISIBILITY_OWNER`` need a
+   valid token (rules on gRPC paths); ``VISIBILITY_PUBLIC`` ones get no rule.
+   The token is forwarded: services verify it again and check ownership, so
+   a caller that reaches a service port directly gets no further.
 5. ``router``: per-RPC timeouts; retries only for read-only RPCs.
 
 Every error body, including Envoy's own local replies, is a JSON
@@ -329,7 +331,7 @@ def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDi
     # preflights, and which skips direct-response routes). This catch-all gives
     # them one; after transcoding they match their RPC's route above, and a
     # path no RPC claims is answered 404 by the transcoder, so the catch-all's
-    # cluster is never called. gRPC calls to unrouted methods (internal RPCs)
+    # cluster is never called. gRPC calls to unrouted methods (INTERNAL RPCs)
     # match nothing and get UNIMPLEMENTED.
     entries.append(
         {
@@ -479,7 +481,7 @@ def _jwt_filter(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict
             "rules": [
                 {"match": {"path": route.grpc_path}, "requires": {"provider_name": provider}}
                 for route in routes
-                if not route.public
+                if route.requires_token
             ],
         },
     }

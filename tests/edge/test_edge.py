@@ -14,19 +14,24 @@ import json
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2
 
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection_server
 from services.edge.render import EdgeConfig, render
-from services.edge.routes import device_routes
+from services.edge.routes import DESCRIPTOR_SET, ContractError, device_routes
 from services.registry import SERVICES
+from services.runtime.visibility import EXTENSION, INTERNAL, OWNER, PUBLIC
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tests.contracts.descriptors import methods
 from tests.contracts.rest_table import REST_TABLE
 
 TITLE_ID = "6e2b8d7a-1111-4c3e-9f0a-aaaaaaaaaaaa"
@@ -51,6 +56,114 @@ def test_internal_rpcs_are_not_routed_by_the_edge() -> None:
     assert "streammesh.catalog.v1.CatalogService.CreateTitle" not in routed
     assert "streammesh.search.v1.SearchService.IndexTitle" not in routed
     assert {r.rpc for r in REST_TABLE} <= routed
+
+
+def _grpc_paths_by_visibility() -> dict[int, set[str]]:
+    """The mesh services' RPCs by the visibility their contract declares."""
+    served = {spec.grpc_service for spec in SERVICES}
+    paths: dict[int, set[str]] = {PUBLIC: set(), OWNER: set(), INTERNAL: set()}
+    for file, service, method, _, _ in methods():
+        name = f"{file.package}.{service.name}"
+        if name in served:
+            paths[method.options.Extensions[EXTENSION]].add(f"/{name}/{method.name}")
+    return paths
+
+
+def _jwt_rule_paths(config: dict[str, Any]) -> set[str]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    (jwt,) = [
+        f
+        for f in manager["typed_config"]["http_filters"]
+        if f["name"] == "envoy.filters.http.jwt_authn"
+    ]
+    return {rule["match"]["path"] for rule in jwt["typed_config"]["rules"]}
+
+
+def _routed_paths(config: dict[str, Any]) -> set[str]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    (host,) = manager["typed_config"]["route_config"]["virtual_hosts"]
+    return {r["match"]["path"] for r in host["routes"] if "path" in r["match"]}
+
+
+def test_routes_and_jwt_rules_are_the_contracts_visibility() -> None:
+    paths = _grpc_paths_by_visibility()
+    config = render(EdgeConfig(otlp_collector=None))
+    assert _routed_paths(config) == paths[PUBLIC] | paths[OWNER]
+    assert _jwt_rule_paths(config) == paths[OWNER]
+    assert not _routed_paths(config) & paths[INTERNAL]
+    assert {r.grpc_path for r in device_routes() if r.public} == paths[PUBLIC]
+
+
+def _edited_contracts(
+    tmp_path: Path, rpc: str, edit: Callable[[descriptor_pb2.MethodOptions], None]
+) -> EdgeConfig:
+    """A copy of gen/streammesh.pb with one RPC's options edited, as the renderer's input."""
+    files = descriptor_pb2.FileDescriptorSet()
+    files.ParseFromString(DESCRIPTOR_SET.read_bytes())
+    service_name, method_name = rpc.rsplit(".", 1)
+    found = [
+        method
+        for file in files.file
+        for service in file.service
+        if f"{file.package}.{service.name}" == service_name
+        for method in service.method
+        if method.name == method_name
+    ]
+    assert len(found) == 1, rpc
+    edit(found[0].options)
+    path = tmp_path / "edited.pb"
+    path.write_bytes(files.SerializeToString())
+    return EdgeConfig(contracts_descriptor_set=path, otlp_collector=None)
+
+
+def test_declaring_a_public_rpc_owner_puts_it_behind_the_jwt_check(tmp_path: Path) -> None:
+    def make_owner(options: descriptor_pb2.MethodOptions) -> None:
+        options.Extensions[EXTENSION] = OWNER
+
+    config = _edited_contracts(
+        tmp_path, "streammesh.catalog.v1.CatalogService.GetTitle", make_owner
+    )
+    rules = _jwt_rule_paths(render(config))
+    assert "/streammesh.catalog.v1.CatalogService/GetTitle" in rules
+    assert rules == _grpc_paths_by_visibility()[OWNER] | {
+        "/streammesh.catalog.v1.CatalogService/GetTitle"
+    }
+
+
+def test_an_internal_rpc_with_an_http_rule_fails_rendering(tmp_path: Path) -> None:
+    def add_rule(options: descriptor_pb2.MethodOptions) -> None:
+        options.Extensions[annotations_pb2.http].post = "/v1/titles"
+
+    config = _edited_contracts(
+        tmp_path, "streammesh.catalog.v1.CatalogService.CreateTitle", add_rule
+    )
+    with pytest.raises(
+        ContractError,
+        match=r"CatalogService\.CreateTitle is VISIBILITY_INTERNAL but has a google\.api\.http",
+    ):
+        render(config)
+
+
+def test_a_device_rpc_without_an_http_rule_fails_rendering(tmp_path: Path) -> None:
+    def drop_rule(options: descriptor_pb2.MethodOptions) -> None:
+        options.ClearExtension(annotations_pb2.http)
+
+    config = _edited_contracts(tmp_path, "streammesh.users.v1.UserService.GetAccount", drop_rule)
+    with pytest.raises(
+        ContractError, match=r"UserService\.GetAccount is VISIBILITY_OWNER but has no google"
+    ):
+        render(config)
+
+
+def test_an_rpc_without_a_visibility_fails_rendering(tmp_path: Path) -> None:
+    def undeclare(options: descriptor_pb2.MethodOptions) -> None:
+        options.ClearExtension(EXTENSION)
+
+    config = _edited_contracts(
+        tmp_path, "streammesh.history.v1.HistoryService.ListTrending", undeclare
+    )
+    with pytest.raises(ContractError, match=r"HistoryService\.ListTrending declares no visibility"):
+        render(config)
 
 
 @pytest.mark.parametrize("target", ["local", "k8s"])

@@ -10,7 +10,10 @@ import grpc
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devtools.echo.servicer import SERVICE_NAME as ECHO
+from devtools.echo.servicer import EchoServicer
 from interceptors.auth import (
     AuthInterceptor,
     GrpcJwksKeySource,
@@ -18,10 +21,17 @@ from interceptors.auth import (
     StaticKeySource,
     TokenVerifier,
 )
+from services.runtime import server as runtime
+from services.runtime.config import ServerConfig
 from services.runtime.errors import Unauthenticated
-from services.users.tokens import TokenIssuer, load_or_create_signing_key
+from services.runtime.visibility import INTERNAL, OWNER, PUBLIC, methods_with
+from services.users.servicer import SERVICE_NAME
+from services.users.tokens import SigningKey, TokenIssuer, load_or_create_signing_key, public_jwk
+from streammesh.catalog.v1 import catalog_pb2
+from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
+from streammesh.options.v1 import visibility_pb2
 from streammesh.users.v1 import users_pb2
-from tests.users.conftest import RunningUsers
+from tests.users.conftest import RunningUsers, unique_email
 from tests.users.helpers import rpc_error
 
 Metadata = tuple[tuple[str, str], ...]
@@ -76,6 +86,29 @@ OWNER_CALLS: dict[str, OwnerCall] = {
         metadata=md,
     ),
 }
+
+
+# Every public RPC, called without a token.
+PUBLIC_CALLS: dict[str, Callable[[RunningUsers, str], Awaitable[object]]] = {
+    "CreateAccount": lambda u, email: u.stub.CreateAccount(
+        users_pb2.CreateAccountRequest(
+            email=unique_email("anonymous"),
+            password="correct horse battery",
+            first_name="Grace",
+            last_name="Hopper",
+            country_code="US",
+        )
+    ),
+    "Login": lambda u, email: u.stub.Login(
+        users_pb2.LoginRequest(email=email, password="correct horse battery")
+    ),
+    "GetJwks": lambda u, email: u.stub.GetJwks(users_pb2.GetJwksRequest()),
+}
+
+
+def _methods(visibility: visibility_pb2.Visibility) -> set[str]:
+    """UserService's methods whose contract declares ``visibility``, by short name."""
+    return {m.rsplit("/", 1)[1] for m in methods_with(SERVICE_NAME, visibility)}
 
 
 async def assert_untouched(
@@ -155,8 +188,6 @@ async def test_missing_forged_or_expired_tokens_are_unauthenticated(
 
 
 async def test_health_reflection_and_public_methods_need_no_token(users: RunningUsers) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     health = health_pb2_grpc.HealthStub(users.channel)
     reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -184,17 +215,84 @@ async def test_the_jwks_file_verifies_the_same_tokens(users: RunningUsers) -> No
 def test_public_methods_are_exactly_the_anonymous_routes() -> None:
     from services.users.servicer import PUBLIC_METHODS
 
-    interceptor = AuthInterceptor(TokenVerifier(StaticKeySource({"keys": []})), PUBLIC_METHODS)
-    assert interceptor.is_public("/grpc.health.v1.Health/Check")
-    assert interceptor.is_public("/streammesh.users.v1.UserService/Login")
-    assert not interceptor.is_public("/streammesh.users.v1.UserService/GetAccount")
+    # Derived from users.proto's visibility options, not listed by hand.
+    assert methods_with(SERVICE_NAME, PUBLIC) == PUBLIC_METHODS
     assert {m.rsplit("/", 1)[1] for m in PUBLIC_METHODS} == {"CreateAccount", "Login", "GetJwks"}
+    verifier = TokenVerifier(StaticKeySource({"keys": []}))
+    listed = AuthInterceptor(verifier, PUBLIC_METHODS)
+    by_contract = AuthInterceptor(verifier)
+    for interceptor in (listed, by_contract):
+        assert interceptor.is_public("/grpc.health.v1.Health/Check")
+        assert interceptor.is_public("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+        assert interceptor.is_public("/streammesh.users.v1.UserService/Login")
+        assert not interceptor.is_public("/streammesh.users.v1.UserService/GetAccount")
+        assert not interceptor.is_public("/streammesh.users.v1.UserService/NoSuchMethod")
+        assert not interceptor.is_public("/not.a.Service/Call")
+    for method in users_pb2.DESCRIPTOR.services_by_name["UserService"].methods:
+        full = f"/{SERVICE_NAME}/{method.name}"
+        assert by_contract.is_public(full) == (full in PUBLIC_METHODS), full
+    # Any contract, not only the users service's: a public catalog read is
+    # public, an internal catalog write is not.
+    catalog = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+    assert by_contract.is_public(f"/{catalog}/GetTitle")
+    assert not by_contract.is_public(f"/{catalog}/CreateTitle")
+    # A stock service outside the contracts is not public unless always public.
+    assert not by_contract.is_public("/grpc.testing.TestService/UnaryCall")
+
+
+async def test_each_method_is_anonymous_iff_its_contract_declares_it_public(
+    users: RunningUsers,
+) -> None:
+    # The calls below must cover exactly what users.proto declares.
+    assert set(PUBLIC_CALLS) == _methods(PUBLIC)
+    assert set(OWNER_CALLS) == _methods(OWNER)
+    assert _methods(INTERNAL) == set()
+    email = unique_email("owner")
+    account, md = await users.signup(email)
+    profile_id = await primary_profile_id(users, account, md)
+    for method in sorted(OWNER_CALLS):
+        failure = await rpc_error(OWNER_CALLS[method](users, account, profile_id, ()))
+        assert (failure.code, failure.reason) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "TOKEN_MISSING",
+        ), method
+    for method in sorted(PUBLIC_CALLS):
+        assert await PUBLIC_CALLS[method](users, email), method
+    await assert_untouched(users, account, profile_id, md)
+
+
+async def test_an_internal_method_needs_a_token_on_a_service_port_with_the_interceptor() -> None:
+    """INTERNAL is not public: the interceptor never trusts a caller for being a peer."""
+    assert methods_with(ECHO, INTERNAL) == {f"/{ECHO}/Echo", f"/{ECHO}/EchoOnce"}
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = SigningKey(private, public_jwk(private.public_key()))
+    verifier = TokenVerifier(StaticKeySource(key.jwks()))
+    token, _ = TokenIssuer(key, issuer=verifier.issuer, ttl_seconds=60).issue(7)
+    server, port = await runtime.create_server(
+        ServerConfig(service="echo", port=0, metrics_port=0, shutdown_grace_seconds=0.5),
+        lambda s: echo_pb2_grpc.add_EchoServiceServicer_to_server(EchoServicer(), s),
+        [ECHO],
+        auth=AuthInterceptor(verifier),  # public methods: as the contracts declare
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            echo = echo_pb2_grpc.EchoServiceStub(channel)
+            failure = await rpc_error(echo.Echo(echo_pb2.EchoRequest(message="hi")))
+            assert (failure.code, failure.reason) == (
+                grpc.StatusCode.UNAUTHENTICATED,
+                "TOKEN_MISSING",
+            )
+            reply = await echo.Echo(echo_pb2.EchoRequest(message="hi"), metadata=bearer(token))
+            assert reply.message == "hi"
+            health = health_pb2_grpc.HealthStub(channel)
+            status = await health.Check(health_pb2.HealthCheckRequest(service=ECHO))
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await runtime.stop(server, 0)
 
 
 async def test_a_remembered_token_is_still_refused_once_it_expires() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
-    from services.users.tokens import SigningKey, public_jwk
-
     key = SigningKey(private, public_jwk(private.public_key()))
     verifier = TokenVerifier(StaticKeySource(key.jwks()), leeway_seconds=0)
     # Expires one second from now (iat/exp are whole seconds).

@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'streammesh/analytics/v1/analytics.proto\x12\x17streammesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\"{\n\nTitleStats\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0funique_profiles\x18\x04 \x01(\x03\x12\x17\n\x0f\x63ompletion_rate\x18\x05 \x01(\x01\"c\n\x0f\x44\x61ilyEngagement\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0f\x61\x63tive_profiles\x18\x04 \x01(\x03\"\xac\x01\n\x14GetTitleStatsRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\"\xf0\x01\n\x14ListTopTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"e\n\x15ListTopTitlesResponse\x12\x33\n\x06titles\x18\x01 \x03(\x0b\x32#.streammesh.analytics.v1.TitleStats\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcf\x01\n\x1aListDailyEngagementRequest\x12:\n\nstart_date\x18\x01 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"n\n\x1bListDailyEngagementResponse\x12\x36\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32(.streammesh.analytics.v1.DailyEngagement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf9\x02\n\x10\x41nalyticsService\x12h\n\rGetTitleStats\x12-.streammesh.analytics.v1.GetTitleStatsRequest\x1a#.streammesh.analytics.v1.TitleStats\"\x03\x90\x02\x01\x12s\n\rListTopTitles\x12-.streammesh.analytics.v1.ListTopTitlesRequest\x1a..streammesh.analytics.v1.ListTopTitlesResponse\"\x03\x90\x02\x01\x12\x85\x01\n\x13ListDailyEngagement\x12\x33.streammesh.analytics.v1.ListDailyEngagementRequest\x1a\x34.streammesh.analytics.v1.ListDailyEngagementResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'streammesh/analytics/v1/analytics.proto\x12\x17streammesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"{\n\nTitleStats\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0funique_profiles\x18\x04 \x01(\x03\x12\x17\n\x0f\x63ompletion_rate\x18\x05 \x01(\x01\"c\n\x0f\x44\x61ilyEngagement\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0f\x61\x63tive_profiles\x18\x04 \x01(\x03\"\xac\x01\n\x14GetTitleStatsRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\"\xf0\x01\n\x14ListTopTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"e\n\x15ListTopTitlesResponse\x12\x33\n\x06titles\x18\x01 \x03(\x0b\x32#.streammesh.analytics.v1.TitleStats\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcf\x01\n\x1aListDailyEngagementRequest\x12:\n\nstart_date\x18\x01 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"n\n\x1bListDailyEngagementResponse\x12\x36\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32(.streammesh.analytics.v1.DailyEngagement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x85\x03\n\x10\x41nalyticsService\x12l\n\rGetTitleStats\x12-.streammesh.analytics.v1.GetTitleStatsRequest\x1a#.streammesh.analytics.v1.TitleStats\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12w\n\rListTopTitles\x12-.streammesh.analytics.v1.ListTopTitlesRequest\x1a..streammesh.analytics.v1.ListTopTitlesResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12\x89\x01\n\x13ListDailyEngagement\x12\x33.streammesh.analytics.v1.ListDailyEngagementRequest\x1a\x34.streammesh.analytics.v1.ListDailyEngagementResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,25 +59,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDAILYENGAGEMENTREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTDAILYENGAGEMENTREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetTitleStats']._loaded_options = None
-  _globals['_ANALYTICSSERVICE'].methods_by_name['GetTitleStats']._serialized_options = b'\220\002\001'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['GetTitleStats']._serialized_options = b'\220\002\001\200\265\030\003'
   _globals['_ANALYTICSSERVICE'].methods_by_name['ListTopTitles']._loaded_options = None
-  _globals['_ANALYTICSSERVICE'].methods_by_name['ListTopTitles']._serialized_options = b'\220\002\001'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['ListTopTitles']._serialized_options = b'\220\002\001\200\265\030\003'
   _globals['_ANALYTICSSERVICE'].methods_by_name['ListDailyEngagement']._loaded_options = None
-  _globals['_ANALYTICSSERVICE'].methods_by_name['ListDailyEngagement']._serialized_options = b'\220\002\001'
-  _globals['_TITLESTATS']._serialized_start=130
-  _globals['_TITLESTATS']._serialized_end=253
-  _globals['_DAILYENGAGEMENT']._serialized_start=255
-  _globals['_DAILYENGAGEMENT']._serialized_end=354
-  _globals['_GETTITLESTATSREQUEST']._serialized_start=357
-  _globals['_GETTITLESTATSREQUEST']._serialized_end=529
-  _globals['_LISTTOPTITLESREQUEST']._serialized_start=532
-  _globals['_LISTTOPTITLESREQUEST']._serialized_end=772
-  _globals['_LISTTOPTITLESRESPONSE']._serialized_start=774
-  _globals['_LISTTOPTITLESRESPONSE']._serialized_end=875
-  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_start=878
-  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_end=1085
-  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_start=1087
-  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_end=1197
-  _globals['_ANALYTICSSERVICE']._serialized_start=1200
-  _globals['_ANALYTICSSERVICE']._serialized_end=1577
+  _globals['_ANALYTICSSERVICE'].methods_by_name['ListDailyEngagement']._serialized_options = b'\220\002\001\200\265\030\003'
+  _globals['_TITLESTATS']._serialized_start=170
+  _globals['_TITLESTATS']._serialized_end=293
+  _globals['_DAILYENGAGEMENT']._serialized_start=295
+  _globals['_DAILYENGAGEMENT']._serialized_end=394
+  _globals['_GETTITLESTATSREQUEST']._serialized_start=397
+  _globals['_GETTITLESTATSREQUEST']._serialized_end=569
+  _globals['_LISTTOPTITLESREQUEST']._serialized_start=572
+  _globals['_LISTTOPTITLESREQUEST']._serialized_end=812
+  _globals['_LISTTOPTITLESRESPONSE']._serialized_start=814
+  _globals['_LISTTOPTITLESRESPONSE']._serialized_end=915
+  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_start=918
+  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_end=1125
+  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_start=1127
+  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_end=1237
+  _globals['_ANALYTICSSERVICE']._serialized_start=1240
+  _globals['_ANALYTICSSERVICE']._serialized_end=1629
 # @@protoc_insertion_point(module_scope)

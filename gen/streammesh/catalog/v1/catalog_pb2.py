@@ -27,9 +27,10 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streammesh/catalog/v1/catalog.proto\x12\x15streammesh.catalog.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x05\n\x05Title\x12\x1d\n\x08title_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12!\n\x0crelease_year\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xb4\x10(\xd8\x0e\x12&\n\x10\x64uration_minutes\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xd0\x0f \x00H\x00\x12\x1d\n\x07seasons\x18\x06 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xc8\x01 \x00H\x00\x12+\n\x0c\x63ontent_type\x18\x07 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12 \n\x06genres\x18\x08 \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x14\"\x06r\x04\x10\x01\x18\x64\x12p\n\x0fmaturity_rating\x18\t \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12\x32\n\rcountry_codes\x18\n \x03(\tB\x1b\xbaH\x18\x92\x01\x15\x10\xac\x02\x18\x01\"\x0er\x0c\x32\n^[A-Z]{2}$\x12(\n\x0elanguage_codes\x18\x0b \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x64\"\x06r\x04\x10\x02\x18#\x12\x1e\n\x04\x63\x61st\x18\x0c \x03(\tB\x10\xbaH\r\x92\x01\n\x10\xf4\x03\"\x05r\x03\x18\xc8\x01\x12\"\n\tdirectors\x18\r \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05r\x03\x18\xc8\x01\x12,\n\x08\x61\x64\x64_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x08\n\x06length\"\x8a\x01\n\rTitleMetadata\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x1f\n\nposter_url\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12 \n\x0btrailer_url\x18\x03 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12\x1a\n\x08synopsis\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x90N\"\x8d\x01\n\x0c\x41vailability\x12\x14\n\x0c\x63ountry_code\x18\x01 \x01(\t\x12\x32\n\x0e\x61vailable_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61vailable_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x0fGetTitleRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"=\n\x15\x42\x61tchGetTitlesRequest\x12$\n\ttitle_ids\x18\x01 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x08\x01\x10\x64\"\x05r\x03\xb0\x01\x01\"a\n\x16\x42\x61tchGetTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x19\n\x11missing_title_ids\x18\x02 \x03(\t\"\xb1\x02\n\x11ListTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x02 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"[\n\x12ListTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcb\x01\n\x12\x43reateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x44\n\x0c\x61vailability\x18\x02 \x03(\x0b\x32#.streammesh.catalog.v1.AvailabilityB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x36\n\x08metadata\x18\x03 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadata\"\x95\x01\n\x12UpdateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\"9\n\x17GetTitleMetadataRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"`\n\x1aUpdateTitleMetadataRequest\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadataB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"{\n\x1cListTitleAvailabilityRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"s\n\x1dListTitleAvailabilityResponse\x12\x39\n\x0c\x61vailability\x18\x01 \x03(\x0b\x32#.streammesh.catalog.v1.Availability\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc1\x07\n\x0e\x43\x61talogService\x12r\n\x08GetTitle\x12&.streammesh.catalog.v1.GetTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/titles/{title_id}\x12r\n\x0e\x42\x61tchGetTitles\x12,.streammesh.catalog.v1.BatchGetTitlesRequest\x1a-.streammesh.catalog.v1.BatchGetTitlesResponse\"\x03\x90\x02\x01\x12x\n\nListTitles\x12(.streammesh.catalog.v1.ListTitlesRequest\x1a).streammesh.catalog.v1.ListTitlesResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/titles\x12[\n\x0b\x43reateTitle\x12).streammesh.catalog.v1.CreateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x03\x90\x02\x02\x12[\n\x0bUpdateTitle\x12).streammesh.catalog.v1.UpdateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x03\x90\x02\x02\x12\x93\x01\n\x10GetTitleMetadata\x12..streammesh.catalog.v1.GetTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/titles/{title_id}/metadata\x12s\n\x13UpdateTitleMetadata\x12\x31.streammesh.catalog.v1.UpdateTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"\x03\x90\x02\x02\x12\x87\x01\n\x15ListTitleAvailability\x12\x33.streammesh.catalog.v1.ListTitleAvailabilityRequest\x1a\x34.streammesh.catalog.v1.ListTitleAvailabilityResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streammesh/catalog/v1/catalog.proto\x12\x15streammesh.catalog.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"\xd3\x05\n\x05Title\x12\x1d\n\x08title_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12!\n\x0crelease_year\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xb4\x10(\xd8\x0e\x12&\n\x10\x64uration_minutes\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xd0\x0f \x00H\x00\x12\x1d\n\x07seasons\x18\x06 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xc8\x01 \x00H\x00\x12+\n\x0c\x63ontent_type\x18\x07 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12 \n\x06genres\x18\x08 \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x14\"\x06r\x04\x10\x01\x18\x64\x12p\n\x0fmaturity_rating\x18\t \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12\x32\n\rcountry_codes\x18\n \x03(\tB\x1b\xbaH\x18\x92\x01\x15\x10\xac\x02\x18\x01\"\x0er\x0c\x32\n^[A-Z]{2}$\x12(\n\x0elanguage_codes\x18\x0b \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x64\"\x06r\x04\x10\x02\x18#\x12\x1e\n\x04\x63\x61st\x18\x0c \x03(\tB\x10\xbaH\r\x92\x01\n\x10\xf4\x03\"\x05r\x03\x18\xc8\x01\x12\"\n\tdirectors\x18\r \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05r\x03\x18\xc8\x01\x12,\n\x08\x61\x64\x64_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x08\n\x06length\"\x8a\x01\n\rTitleMetadata\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x1f\n\nposter_url\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12 \n\x0btrailer_url\x18\x03 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12\x1a\n\x08synopsis\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x90N\"\x8d\x01\n\x0c\x41vailability\x12\x14\n\x0c\x63ountry_code\x18\x01 \x01(\t\x12\x32\n\x0e\x61vailable_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61vailable_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x0fGetTitleRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"=\n\x15\x42\x61tchGetTitlesRequest\x12$\n\ttitle_ids\x18\x01 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x08\x01\x10\x64\"\x05r\x03\xb0\x01\x01\"a\n\x16\x42\x61tchGetTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x19\n\x11missing_title_ids\x18\x02 \x03(\t\"\xb1\x02\n\x11ListTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x02 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"[\n\x12ListTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcb\x01\n\x12\x43reateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x44\n\x0c\x61vailability\x18\x02 \x03(\x0b\x32#.streammesh.catalog.v1.AvailabilityB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x36\n\x08metadata\x18\x03 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadata\"\x95\x01\n\x12UpdateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\"9\n\x17GetTitleMetadataRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"`\n\x1aUpdateTitleMetadataRequest\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadataB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"{\n\x1cListTitleAvailabilityRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"s\n\x1dListTitleAvailabilityResponse\x12\x39\n\x0c\x61vailability\x18\x01 \x03(\x0b\x32#.streammesh.catalog.v1.Availability\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe1\x07\n\x0e\x43\x61talogService\x12v\n\x08GetTitle\x12&.streammesh.catalog.v1.GetTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"$\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/titles/{title_id}\x12v\n\x0e\x42\x61tchGetTitles\x12,.streammesh.catalog.v1.BatchGetTitlesRequest\x1a-.streammesh.catalog.v1.BatchGetTitlesResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12|\n\nListTitles\x12(.streammesh.catalog.v1.ListTitlesRequest\x1a).streammesh.catalog.v1.ListTitlesResponse\"\x19\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/titles\x12_\n\x0b\x43reateTitle\x12).streammesh.catalog.v1.CreateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12_\n\x0bUpdateTitle\x12).streammesh.catalog.v1.UpdateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x97\x01\n\x10GetTitleMetadata\x12..streammesh.catalog.v1.GetTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"-\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/titles/{title_id}/metadata\x12w\n\x13UpdateTitleMetadata\x12\x31.streammesh.catalog.v1.UpdateTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x8b\x01\n\x15ListTitleAvailability\x12\x33.streammesh.catalog.v1.ListTitleAvailabilityRequest\x1a\x34.streammesh.catalog.v1.ListTitleAvailabilityResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -107,49 +108,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTITLEAVAILABILITYREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTTITLEAVAILABILITYREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_CATALOGSERVICE'].methods_by_name['GetTitle']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['GetTitle']._serialized_options = b'\220\002\001\202\323\344\223\002\027\022\025/v1/titles/{title_id}'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTitle']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002\027\022\025/v1/titles/{title_id}'
   _globals['_CATALOGSERVICE'].methods_by_name['BatchGetTitles']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['BatchGetTitles']._serialized_options = b'\220\002\001'
+  _globals['_CATALOGSERVICE'].methods_by_name['BatchGetTitles']._serialized_options = b'\220\002\001\200\265\030\003'
   _globals['_CATALOGSERVICE'].methods_by_name['ListTitles']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['ListTitles']._serialized_options = b'\220\002\001\202\323\344\223\002\014\022\n/v1/titles'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTitles']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002\014\022\n/v1/titles'
   _globals['_CATALOGSERVICE'].methods_by_name['CreateTitle']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['CreateTitle']._serialized_options = b'\220\002\002'
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateTitle']._serialized_options = b'\220\002\002\200\265\030\003'
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitle']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitle']._serialized_options = b'\220\002\002'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitle']._serialized_options = b'\220\002\002\200\265\030\003'
   _globals['_CATALOGSERVICE'].methods_by_name['GetTitleMetadata']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['GetTitleMetadata']._serialized_options = b'\220\002\001\202\323\344\223\002 \022\036/v1/titles/{title_id}/metadata'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetTitleMetadata']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002 \022\036/v1/titles/{title_id}/metadata'
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitleMetadata']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitleMetadata']._serialized_options = b'\220\002\002'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitleMetadata']._serialized_options = b'\220\002\002\200\265\030\003'
   _globals['_CATALOGSERVICE'].methods_by_name['ListTitleAvailability']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['ListTitleAvailability']._serialized_options = b'\220\002\001'
-  _globals['_TITLE']._serialized_start=222
-  _globals['_TITLE']._serialized_end=945
-  _globals['_TITLEMETADATA']._serialized_start=948
-  _globals['_TITLEMETADATA']._serialized_end=1086
-  _globals['_AVAILABILITY']._serialized_start=1089
-  _globals['_AVAILABILITY']._serialized_end=1230
-  _globals['_GETTITLEREQUEST']._serialized_start=1232
-  _globals['_GETTITLEREQUEST']._serialized_end=1281
-  _globals['_BATCHGETTITLESREQUEST']._serialized_start=1283
-  _globals['_BATCHGETTITLESREQUEST']._serialized_end=1344
-  _globals['_BATCHGETTITLESRESPONSE']._serialized_start=1346
-  _globals['_BATCHGETTITLESRESPONSE']._serialized_end=1443
-  _globals['_LISTTITLESREQUEST']._serialized_start=1446
-  _globals['_LISTTITLESREQUEST']._serialized_end=1751
-  _globals['_LISTTITLESRESPONSE']._serialized_start=1753
-  _globals['_LISTTITLESRESPONSE']._serialized_end=1844
-  _globals['_CREATETITLEREQUEST']._serialized_start=1847
-  _globals['_CREATETITLEREQUEST']._serialized_end=2050
-  _globals['_UPDATETITLEREQUEST']._serialized_start=2053
-  _globals['_UPDATETITLEREQUEST']._serialized_end=2202
-  _globals['_GETTITLEMETADATAREQUEST']._serialized_start=2204
-  _globals['_GETTITLEMETADATAREQUEST']._serialized_end=2261
-  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_start=2263
-  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_end=2359
-  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_start=2361
-  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_end=2484
-  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_start=2486
-  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_end=2601
-  _globals['_CATALOGSERVICE']._serialized_start=2604
-  _globals['_CATALOGSERVICE']._serialized_end=3565
+  _globals['_CATALOGSERVICE'].methods_by_name['ListTitleAvailability']._serialized_options = b'\220\002\001\200\265\030\003'
+  _globals['_TITLE']._serialized_start=262
+  _globals['_TITLE']._serialized_end=985
+  _globals['_TITLEMETADATA']._serialized_start=988
+  _globals['_TITLEMETADATA']._serialized_end=1126
+  _globals['_AVAILABILITY']._serialized_start=1129
+  _globals['_AVAILABILITY']._serialized_end=1270
+  _globals['_GETTITLEREQUEST']._serialized_start=1272
+  _globals['_GETTITLEREQUEST']._serialized_end=1321
+  _globals['_BATCHGETTITLESREQUEST']._serialized_start=1323
+  _globals['_BATCHGETTITLESREQUEST']._serialized_end=1384
+  _globals['_BATCHGETTITLESRESPONSE']._serialized_start=1386
+  _globals['_BATCHGETTITLESRESPONSE']._serialized_end=1483
+  _globals['_LISTTITLESREQUEST']._serialized_start=1486
+  _globals['_LISTTITLESREQUEST']._serialized_end=1791
+  _globals['_LISTTITLESRESPONSE']._serialized_start=1793
+  _globals['_LISTTITLESRESPONSE']._serialized_end=1884
+  _globals['_CREATETITLEREQUEST']._serialized_start=1887
+  _globals['_CREATETITLEREQUEST']._serialized_end=2090
+  _globals['_UPDATETITLEREQUEST']._serialized_start=2093
+  _globals['_UPDATETITLEREQUEST']._serialized_end=2242
+  _globals['_GETTITLEMETADATAREQUEST']._serialized_start=2244
+  _globals['_GETTITLEMETADATAREQUEST']._serialized_end=2301
+  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_start=2303
+  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_end=2399
+  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_start=2401
+  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_end=2524
+  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_start=2526
+  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_end=2641
+  _globals['_CATALOGSERVICE']._serialized_start=2644
+  _globals['_CATALOGSERVICE']._serialized_end=3637
 # @@protoc_insertion_point(module_scope)

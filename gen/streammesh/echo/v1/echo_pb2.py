@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dstreammesh/echo/v1/echo.proto\x12\x12streammesh.echo.v1\x1a\x1b\x62uf/validate/validate.proto\"*\n\x0b\x45\x63hoRequest\x12\x1b\n\x07message\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x08\"\x1f\n\x0c\x45\x63hoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\".\n\x0f\x45\x63hoOnceRequest\x12\x1b\n\x07message\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x08\"2\n\x10\x45\x63hoOnceResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x32\xb4\x01\n\x0b\x45\x63hoService\x12N\n\x04\x45\x63ho\x12\x1f.streammesh.echo.v1.EchoRequest\x1a .streammesh.echo.v1.EchoResponse\"\x03\x90\x02\x01\x12U\n\x08\x45\x63hoOnce\x12#.streammesh.echo.v1.EchoOnceRequest\x1a$.streammesh.echo.v1.EchoOnceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dstreammesh/echo/v1/echo.proto\x12\x12streammesh.echo.v1\x1a\x1b\x62uf/validate/validate.proto\x1a&streammesh/options/v1/visibility.proto\"*\n\x0b\x45\x63hoRequest\x12\x1b\n\x07message\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x08\"\x1f\n\x0c\x45\x63hoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\".\n\x0f\x45\x63hoOnceRequest\x12\x1b\n\x07message\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x08\"2\n\x10\x45\x63hoOnceResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x32\xbe\x01\n\x0b\x45\x63hoService\x12R\n\x04\x45\x63ho\x12\x1f.streammesh.echo.v1.EchoRequest\x1a .streammesh.echo.v1.EchoResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12[\n\x08\x45\x63hoOnce\x12#.streammesh.echo.v1.EchoOnceRequest\x1a$.streammesh.echo.v1.EchoOnceResponse\"\x04\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +38,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ECHOONCEREQUEST'].fields_by_name['message']._loaded_options = None
   _globals['_ECHOONCEREQUEST'].fields_by_name['message']._serialized_options = b'\272H\007r\005\020\001\030\200\010'
   _globals['_ECHOSERVICE'].methods_by_name['Echo']._loaded_options = None
-  _globals['_ECHOSERVICE'].methods_by_name['Echo']._serialized_options = b'\220\002\001'
-  _globals['_ECHOREQUEST']._serialized_start=82
-  _globals['_ECHOREQUEST']._serialized_end=124
-  _globals['_ECHORESPONSE']._serialized_start=126
-  _globals['_ECHORESPONSE']._serialized_end=157
-  _globals['_ECHOONCEREQUEST']._serialized_start=159
-  _globals['_ECHOONCEREQUEST']._serialized_end=205
-  _globals['_ECHOONCERESPONSE']._serialized_start=207
-  _globals['_ECHOONCERESPONSE']._serialized_end=257
-  _globals['_ECHOSERVICE']._serialized_start=260
-  _globals['_ECHOSERVICE']._serialized_end=440
+  _globals['_ECHOSERVICE'].methods_by_name['Echo']._serialized_options = b'\220\002\001\200\265\030\003'
+  _globals['_ECHOSERVICE'].methods_by_name['EchoOnce']._loaded_options = None
+  _globals['_ECHOSERVICE'].methods_by_name['EchoOnce']._serialized_options = b'\200\265\030\003'
+  _globals['_ECHOREQUEST']._serialized_start=122
+  _globals['_ECHOREQUEST']._serialized_end=164
+  _globals['_ECHORESPONSE']._serialized_start=166
+  _globals['_ECHORESPONSE']._serialized_end=197
+  _globals['_ECHOONCEREQUEST']._serialized_start=199
+  _globals['_ECHOONCEREQUEST']._serialized_end=245
+  _globals['_ECHOONCERESPONSE']._serialized_start=247
+  _globals['_ECHOONCERESPONSE']._serialized_end=297
+  _globals['_ECHOSERVICE']._serialized_start=300
+  _globals['_ECHOSERVICE']._serialized_end=490
 # @@protoc_insertion_point(module_scope)

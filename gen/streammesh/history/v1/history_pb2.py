@@ -26,9 +26,10 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streammesh/history/v1/history.proto\x12\x15streammesh.history.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\x04View\x12\x1c\n\x07view_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x08title_id\x18\x03 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12.\n\nwatch_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x10position_seconds\x18\x05 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\xc6\n(\x00\x12%\n\x10\x64uration_seconds\x18\x06 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\xc6\n(\x00\x12\x1c\n\x0b\x64\x65vice_type\x18\x07 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12*\n\x0c\x63ountry_code\x18\x08 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12\x17\n\tcompleted\x18\t \x01(\x08\x42\x04\xe2\x41\x01\x03\"\x91\x01\n\x14\x43ontinueWatchingItem\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x18\n\x10position_seconds\x18\x02 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x05\x12\x33\n\x0flast_watch_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\rTrendingTitle\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x16\n\x0eunique_viewers\x18\x04 \x01(\x03\x12\x0c\n\x04rank\x18\x05 \x01(\x05\"x\n\x11RecordViewRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x35\n\x04view\x18\x02 \x01(\x0b\x32\x1b.streammesh.history.v1.ViewB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x7f\n\x12ListHistoryRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"Z\n\x13ListHistoryResponse\x12*\n\x05views\x18\x01 \x03(\x0b\x32\x1b.streammesh.history.v1.View\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x88\x01\n\x1bListContinueWatchingRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"s\n\x1cListContinueWatchingResponse\x12:\n\x05items\x18\x01 \x03(\x0b\x32+.streammesh.history.v1.ContinueWatchingItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb0\x01\n\x13ListTrendingRequest\x12&\n\x07\x63ountry\x18\x01 \x01(\tB\x15\xe2\x41\x01\x02\xbaH\x0er\x0c\x32\n^[A-Z]{2}$\x12\x34\n\x04\x64\x61te\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"e\n\x14ListTrendingResponse\x12\x34\n\x06titles\x18\x01 \x03(\x0b\x32$.streammesh.history.v1.TrendingTitle\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xea\x04\n\x0eHistoryService\x12\x85\x01\n\nRecordView\x12(.streammesh.history.v1.RecordViewRequest\x1a\x1b.streammesh.history.v1.View\"0\x90\x02\x02\x82\xd3\xe4\x93\x02\'\"\x1f/v1/profiles/{profile_id}/views:\x04view\x12\x92\x01\n\x0bListHistory\x12).streammesh.history.v1.ListHistoryRequest\x1a*.streammesh.history.v1.ListHistoryResponse\",\x90\x02\x01\x82\xd3\xe4\x93\x02#\x12!/v1/profiles/{profile_id}/history\x12\xb7\x01\n\x14ListContinueWatching\x12\x32.streammesh.history.v1.ListContinueWatchingRequest\x1a\x33.streammesh.history.v1.ListContinueWatchingResponse\"6\x90\x02\x01\x82\xd3\xe4\x93\x02-\x12+/v1/profiles/{profile_id}/continue-watching\x12\x80\x01\n\x0cListTrending\x12*.streammesh.history.v1.ListTrendingRequest\x1a+.streammesh.history.v1.ListTrendingResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/trendingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streammesh/history/v1/history.proto\x12\x15streammesh.history.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"\xbf\x02\n\x04View\x12\x1c\n\x07view_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x08title_id\x18\x03 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12.\n\nwatch_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x10position_seconds\x18\x05 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\xc6\n(\x00\x12%\n\x10\x64uration_seconds\x18\x06 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\xc6\n(\x00\x12\x1c\n\x0b\x64\x65vice_type\x18\x07 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12*\n\x0c\x63ountry_code\x18\x08 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12\x17\n\tcompleted\x18\t \x01(\x08\x42\x04\xe2\x41\x01\x03\"\x91\x01\n\x14\x43ontinueWatchingItem\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x18\n\x10position_seconds\x18\x02 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x05\x12\x33\n\x0flast_watch_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\rTrendingTitle\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x16\n\x0eunique_viewers\x18\x04 \x01(\x03\x12\x0c\n\x04rank\x18\x05 \x01(\x05\"x\n\x11RecordViewRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x35\n\x04view\x18\x02 \x01(\x0b\x32\x1b.streammesh.history.v1.ViewB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x7f\n\x12ListHistoryRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"Z\n\x13ListHistoryResponse\x12*\n\x05views\x18\x01 \x03(\x0b\x32\x1b.streammesh.history.v1.View\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x88\x01\n\x1bListContinueWatchingRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"s\n\x1cListContinueWatchingResponse\x12:\n\x05items\x18\x01 \x03(\x0b\x32+.streammesh.history.v1.ContinueWatchingItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb0\x01\n\x13ListTrendingRequest\x12&\n\x07\x63ountry\x18\x01 \x01(\tB\x15\xe2\x41\x01\x02\xbaH\x0er\x0c\x32\n^[A-Z]{2}$\x12\x34\n\x04\x64\x61te\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"e\n\x14ListTrendingResponse\x12\x34\n\x06titles\x18\x01 \x03(\x0b\x32$.streammesh.history.v1.TrendingTitle\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xfa\x04\n\x0eHistoryService\x12\x89\x01\n\nRecordView\x12(.streammesh.history.v1.RecordViewRequest\x1a\x1b.streammesh.history.v1.View\"4\x90\x02\x02\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02\'\"\x1f/v1/profiles/{profile_id}/views:\x04view\x12\x96\x01\n\x0bListHistory\x12).streammesh.history.v1.ListHistoryRequest\x1a*.streammesh.history.v1.ListHistoryResponse\"0\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02#\x12!/v1/profiles/{profile_id}/history\x12\xbb\x01\n\x14ListContinueWatching\x12\x32.streammesh.history.v1.ListContinueWatchingRequest\x1a\x33.streammesh.history.v1.ListContinueWatchingResponse\":\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02-\x12+/v1/profiles/{profile_id}/continue-watching\x12\x84\x01\n\x0cListTrending\x12*.streammesh.history.v1.ListTrendingRequest\x1a+.streammesh.history.v1.ListTrendingResponse\"\x1b\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/trendingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -76,33 +77,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTRENDINGREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTTRENDINGREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_HISTORYSERVICE'].methods_by_name['RecordView']._loaded_options = None
-  _globals['_HISTORYSERVICE'].methods_by_name['RecordView']._serialized_options = b'\220\002\002\202\323\344\223\002\'\"\037/v1/profiles/{profile_id}/views:\004view'
+  _globals['_HISTORYSERVICE'].methods_by_name['RecordView']._serialized_options = b'\220\002\002\200\265\030\002\202\323\344\223\002\'\"\037/v1/profiles/{profile_id}/views:\004view'
   _globals['_HISTORYSERVICE'].methods_by_name['ListHistory']._loaded_options = None
-  _globals['_HISTORYSERVICE'].methods_by_name['ListHistory']._serialized_options = b'\220\002\001\202\323\344\223\002#\022!/v1/profiles/{profile_id}/history'
+  _globals['_HISTORYSERVICE'].methods_by_name['ListHistory']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002#\022!/v1/profiles/{profile_id}/history'
   _globals['_HISTORYSERVICE'].methods_by_name['ListContinueWatching']._loaded_options = None
-  _globals['_HISTORYSERVICE'].methods_by_name['ListContinueWatching']._serialized_options = b'\220\002\001\202\323\344\223\002-\022+/v1/profiles/{profile_id}/continue-watching'
+  _globals['_HISTORYSERVICE'].methods_by_name['ListContinueWatching']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002-\022+/v1/profiles/{profile_id}/continue-watching'
   _globals['_HISTORYSERVICE'].methods_by_name['ListTrending']._loaded_options = None
-  _globals['_HISTORYSERVICE'].methods_by_name['ListTrending']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/v1/trending'
-  _globals['_VIEW']._serialized_start=188
-  _globals['_VIEW']._serialized_end=507
-  _globals['_CONTINUEWATCHINGITEM']._serialized_start=510
-  _globals['_CONTINUEWATCHINGITEM']._serialized_end=655
-  _globals['_TRENDINGTITLE']._serialized_start=657
-  _globals['_TRENDINGTITLE']._serialized_end=771
-  _globals['_RECORDVIEWREQUEST']._serialized_start=773
-  _globals['_RECORDVIEWREQUEST']._serialized_end=893
-  _globals['_LISTHISTORYREQUEST']._serialized_start=895
-  _globals['_LISTHISTORYREQUEST']._serialized_end=1022
-  _globals['_LISTHISTORYRESPONSE']._serialized_start=1024
-  _globals['_LISTHISTORYRESPONSE']._serialized_end=1114
-  _globals['_LISTCONTINUEWATCHINGREQUEST']._serialized_start=1117
-  _globals['_LISTCONTINUEWATCHINGREQUEST']._serialized_end=1253
-  _globals['_LISTCONTINUEWATCHINGRESPONSE']._serialized_start=1255
-  _globals['_LISTCONTINUEWATCHINGRESPONSE']._serialized_end=1370
-  _globals['_LISTTRENDINGREQUEST']._serialized_start=1373
-  _globals['_LISTTRENDINGREQUEST']._serialized_end=1549
-  _globals['_LISTTRENDINGRESPONSE']._serialized_start=1551
-  _globals['_LISTTRENDINGRESPONSE']._serialized_end=1652
-  _globals['_HISTORYSERVICE']._serialized_start=1655
-  _globals['_HISTORYSERVICE']._serialized_end=2273
+  _globals['_HISTORYSERVICE'].methods_by_name['ListTrending']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002\016\022\014/v1/trending'
+  _globals['_VIEW']._serialized_start=228
+  _globals['_VIEW']._serialized_end=547
+  _globals['_CONTINUEWATCHINGITEM']._serialized_start=550
+  _globals['_CONTINUEWATCHINGITEM']._serialized_end=695
+  _globals['_TRENDINGTITLE']._serialized_start=697
+  _globals['_TRENDINGTITLE']._serialized_end=811
+  _globals['_RECORDVIEWREQUEST']._serialized_start=813
+  _globals['_RECORDVIEWREQUEST']._serialized_end=933
+  _globals['_LISTHISTORYREQUEST']._serialized_start=935
+  _globals['_LISTHISTORYREQUEST']._serialized_end=1062
+  _globals['_LISTHISTORYRESPONSE']._serialized_start=1064
+  _globals['_LISTHISTORYRESPONSE']._serialized_end=1154
+  _globals['_LISTCONTINUEWATCHINGREQUEST']._serialized_start=1157
+  _globals['_LISTCONTINUEWATCHINGREQUEST']._serialized_end=1293
+  _globals['_LISTCONTINUEWATCHINGRESPONSE']._serialized_start=1295
+  _globals['_LISTCONTINUEWATCHINGRESPONSE']._serialized_end=1410
+  _globals['_LISTTRENDINGREQUEST']._serialized_start=1413
+  _globals['_LISTTRENDINGREQUEST']._serialized_end=1589
+  _globals['_LISTTRENDINGRESPONSE']._serialized_start=1591
+  _globals['_LISTTRENDINGRESPONSE']._serialized_end=1692
+  _globals['_HISTORYSERVICE']._serialized_start=1695
+  _globals['_HISTORYSERVICE']._serialized_end=2329
 # @@protoc_insertion_point(module_scope)

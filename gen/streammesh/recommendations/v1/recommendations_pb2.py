@@ -26,9 +26,10 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3streammesh/recommendations/v1/recommendations.proto\x12\x1dstreammesh.recommendations.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\x0eRecommendation\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x0c\x63ompute_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x1aListRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"~\n\x1bListRecommendationsResponse\x12\x46\n\x0frecommendations\x18\x01 \x03(\x0b\x32-.streammesh.recommendations.v1.Recommendation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x1dRefreshRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"p\n\x1eRefreshRecommendationsResponse\x12\x1c\n\x14recommendation_count\x18\x01 \x01(\x05\x12\x30\n\x0c\x63ompute_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xf9\x02\n\x15RecommendationService\x12\xc2\x01\n\x13ListRecommendations\x12\x39.streammesh.recommendations.v1.ListRecommendationsRequest\x1a:.streammesh.recommendations.v1.ListRecommendationsResponse\"4\x90\x02\x01\x82\xd3\xe4\x93\x02+\x12)/v1/profiles/{profile_id}/recommendations\x12\x9a\x01\n\x16RefreshRecommendations\x12<.streammesh.recommendations.v1.RefreshRecommendationsRequest\x1a=.streammesh.recommendations.v1.RefreshRecommendationsResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3streammesh/recommendations/v1/recommendations.proto\x12\x1dstreammesh.recommendations.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"s\n\x0eRecommendation\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x0c\x63ompute_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x1aListRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"~\n\x1bListRecommendationsResponse\x12\x46\n\x0frecommendations\x18\x01 \x03(\x0b\x32-.streammesh.recommendations.v1.Recommendation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x1dRefreshRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"p\n\x1eRefreshRecommendationsResponse\x12\x1c\n\x14recommendation_count\x18\x01 \x01(\x05\x12\x30\n\x0c\x63ompute_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x81\x03\n\x15RecommendationService\x12\xc6\x01\n\x13ListRecommendations\x12\x39.streammesh.recommendations.v1.ListRecommendationsRequest\x1a:.streammesh.recommendations.v1.ListRecommendationsResponse\"8\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02+\x12)/v1/profiles/{profile_id}/recommendations\x12\x9e\x01\n\x16RefreshRecommendations\x12<.streammesh.recommendations.v1.RefreshRecommendationsRequest\x1a=.streammesh.recommendations.v1.RefreshRecommendationsResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,19 +45,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFRESHRECOMMENDATIONSREQUEST'].fields_by_name['profile_id']._loaded_options = None
   _globals['_REFRESHRECOMMENDATIONSREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002\272H\021r\0172\r^[0-9]{1,19}$'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListRecommendations']._loaded_options = None
-  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListRecommendations']._serialized_options = b'\220\002\001\202\323\344\223\002+\022)/v1/profiles/{profile_id}/recommendations'
+  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListRecommendations']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002+\022)/v1/profiles/{profile_id}/recommendations'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['RefreshRecommendations']._loaded_options = None
-  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['RefreshRecommendations']._serialized_options = b'\220\002\002'
-  _globals['_RECOMMENDATION']._serialized_start=211
-  _globals['_RECOMMENDATION']._serialized_end=326
-  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_start=329
-  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_end=464
-  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_start=466
-  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_end=592
-  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_start=594
-  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_end=671
-  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_start=673
-  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_end=785
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=788
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1165
+  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['RefreshRecommendations']._serialized_options = b'\220\002\002\200\265\030\003'
+  _globals['_RECOMMENDATION']._serialized_start=251
+  _globals['_RECOMMENDATION']._serialized_end=366
+  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_start=369
+  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_end=504
+  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_start=506
+  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_end=632
+  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_start=634
+  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_end=711
+  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_start=713
+  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_end=825
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=828
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1213
 # @@protoc_insertion_point(module_scope)

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streammesh/search/v1/search.proto\x12\x14streammesh.search.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8c\x03\n\rTitleDocument\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12+\n\x0c\x63ontent_type\x18\x05 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12\x18\n\x06genres\x18\x06 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x14\x12p\n\x0fmaturity_rating\x18\x07 \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12 \n\rcountry_codes\x18\x08 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x17\n\x04\x63\x61st\x18\t \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x1b\n\tdirectors\x18\n \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x32\"\x96\x01\n\x0cSearchResult\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12\x17\n\x0fmaturity_rating\x18\x05 \x01(\t\x12\x11\n\thighlight\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x01\"\xc7\x02\n\rSearchRequest\x12\x19\n\x01q\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12%\n\x07\x63ountry\x18\x02 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x03 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x04 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1c\n\tpage_size\x18\x06 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1c\n\npage_token\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"r\n\x0eSearchResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".streammesh.search.v1.SearchResult\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"M\n\x0eSuggestRequest\x12\x1d\n\x06prefix\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x32(\x00\",\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08title_id\x18\x02 \x01(\t\"H\n\x0fSuggestResponse\x12\x35\n\x0bsuggestions\x18\x01 \x03(\x0b\x32 .streammesh.search.v1.Suggestion\"V\n\x11IndexTitleRequest\x12\x41\n\x08\x64ocument\x18\x01 \x01(\x0b\x32#.streammesh.search.v1.TitleDocumentB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x14\n\x12IndexTitleResponse\"<\n\x1a\x44\x65leteTitleDocumentRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"\x1d\n\x1b\x44\x65leteTitleDocumentResponse2\xdd\x03\n\rSearchService\x12j\n\x06Search\x12#.streammesh.search.v1.SearchRequest\x1a$.streammesh.search.v1.SearchResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/search\x12y\n\x07Suggest\x12$.streammesh.search.v1.SuggestRequest\x1a%.streammesh.search.v1.SuggestResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/search/suggestions\x12\x64\n\nIndexTitle\x12\'.streammesh.search.v1.IndexTitleRequest\x1a(.streammesh.search.v1.IndexTitleResponse\"\x03\x90\x02\x02\x12\x7f\n\x13\x44\x65leteTitleDocument\x12\x30.streammesh.search.v1.DeleteTitleDocumentRequest\x1a\x31.streammesh.search.v1.DeleteTitleDocumentResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streammesh/search/v1/search.proto\x12\x14streammesh.search.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"\x8c\x03\n\rTitleDocument\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12+\n\x0c\x63ontent_type\x18\x05 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12\x18\n\x06genres\x18\x06 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x14\x12p\n\x0fmaturity_rating\x18\x07 \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12 \n\rcountry_codes\x18\x08 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x17\n\x04\x63\x61st\x18\t \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x1b\n\tdirectors\x18\n \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x32\"\x96\x01\n\x0cSearchResult\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12\x17\n\x0fmaturity_rating\x18\x05 \x01(\t\x12\x11\n\thighlight\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x01\"\xc7\x02\n\rSearchRequest\x12\x19\n\x01q\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12%\n\x07\x63ountry\x18\x02 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x03 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x04 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1c\n\tpage_size\x18\x06 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1c\n\npage_token\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"r\n\x0eSearchResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".streammesh.search.v1.SearchResult\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"M\n\x0eSuggestRequest\x12\x1d\n\x06prefix\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x32(\x00\",\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08title_id\x18\x02 \x01(\t\"H\n\x0fSuggestResponse\x12\x35\n\x0bsuggestions\x18\x01 \x03(\x0b\x32 .streammesh.search.v1.Suggestion\"V\n\x11IndexTitleRequest\x12\x41\n\x08\x64ocument\x18\x01 \x01(\x0b\x32#.streammesh.search.v1.TitleDocumentB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x14\n\x12IndexTitleResponse\"<\n\x1a\x44\x65leteTitleDocumentRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"\x1d\n\x1b\x44\x65leteTitleDocumentResponse2\xee\x03\n\rSearchService\x12n\n\x06Search\x12#.streammesh.search.v1.SearchRequest\x1a$.streammesh.search.v1.SearchResponse\"\x19\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/search\x12}\n\x07Suggest\x12$.streammesh.search.v1.SuggestRequest\x1a%.streammesh.search.v1.SuggestResponse\"%\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/search/suggestions\x12h\n\nIndexTitle\x12\'.streammesh.search.v1.IndexTitleRequest\x1a(.streammesh.search.v1.IndexTitleResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x83\x01\n\x13\x44\x65leteTitleDocument\x12\x30.streammesh.search.v1.DeleteTitleDocumentRequest\x1a\x31.streammesh.search.v1.DeleteTitleDocumentResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -75,35 +76,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETETITLEDOCUMENTREQUEST'].fields_by_name['title_id']._loaded_options = None
   _globals['_DELETETITLEDOCUMENTREQUEST'].fields_by_name['title_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
   _globals['_SEARCHSERVICE'].methods_by_name['Search']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['Search']._serialized_options = b'\220\002\001\202\323\344\223\002\014\022\n/v1/search'
+  _globals['_SEARCHSERVICE'].methods_by_name['Search']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002\014\022\n/v1/search'
   _globals['_SEARCHSERVICE'].methods_by_name['Suggest']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['Suggest']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/v1/search/suggestions'
+  _globals['_SEARCHSERVICE'].methods_by_name['Suggest']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002\030\022\026/v1/search/suggestions'
   _globals['_SEARCHSERVICE'].methods_by_name['IndexTitle']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['IndexTitle']._serialized_options = b'\220\002\002'
+  _globals['_SEARCHSERVICE'].methods_by_name['IndexTitle']._serialized_options = b'\220\002\002\200\265\030\003'
   _globals['_SEARCHSERVICE'].methods_by_name['DeleteTitleDocument']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['DeleteTitleDocument']._serialized_options = b'\220\002\002'
-  _globals['_TITLEDOCUMENT']._serialized_start=152
-  _globals['_TITLEDOCUMENT']._serialized_end=548
-  _globals['_SEARCHRESULT']._serialized_start=551
-  _globals['_SEARCHRESULT']._serialized_end=701
-  _globals['_SEARCHREQUEST']._serialized_start=704
-  _globals['_SEARCHREQUEST']._serialized_end=1031
-  _globals['_SEARCHRESPONSE']._serialized_start=1033
-  _globals['_SEARCHRESPONSE']._serialized_end=1147
-  _globals['_SUGGESTREQUEST']._serialized_start=1149
-  _globals['_SUGGESTREQUEST']._serialized_end=1226
-  _globals['_SUGGESTION']._serialized_start=1228
-  _globals['_SUGGESTION']._serialized_end=1272
-  _globals['_SUGGESTRESPONSE']._serialized_start=1274
-  _globals['_SUGGESTRESPONSE']._serialized_end=1346
-  _globals['_INDEXTITLEREQUEST']._serialized_start=1348
-  _globals['_INDEXTITLEREQUEST']._serialized_end=1434
-  _globals['_INDEXTITLERESPONSE']._serialized_start=1436
-  _globals['_INDEXTITLERESPONSE']._serialized_end=1456
-  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_start=1458
-  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_end=1518
-  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_start=1520
-  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_end=1549
-  _globals['_SEARCHSERVICE']._serialized_start=1552
-  _globals['_SEARCHSERVICE']._serialized_end=2029
+  _globals['_SEARCHSERVICE'].methods_by_name['DeleteTitleDocument']._serialized_options = b'\220\002\002\200\265\030\003'
+  _globals['_TITLEDOCUMENT']._serialized_start=192
+  _globals['_TITLEDOCUMENT']._serialized_end=588
+  _globals['_SEARCHRESULT']._serialized_start=591
+  _globals['_SEARCHRESULT']._serialized_end=741
+  _globals['_SEARCHREQUEST']._serialized_start=744
+  _globals['_SEARCHREQUEST']._serialized_end=1071
+  _globals['_SEARCHRESPONSE']._serialized_start=1073
+  _globals['_SEARCHRESPONSE']._serialized_end=1187
+  _globals['_SUGGESTREQUEST']._serialized_start=1189
+  _globals['_SUGGESTREQUEST']._serialized_end=1266
+  _globals['_SUGGESTION']._serialized_start=1268
+  _globals['_SUGGESTION']._serialized_end=1312
+  _globals['_SUGGESTRESPONSE']._serialized_start=1314
+  _globals['_SUGGESTRESPONSE']._serialized_end=1386
+  _globals['_INDEXTITLEREQUEST']._serialized_start=1388
+  _globals['_INDEXTITLEREQUEST']._serialized_end=1474
+  _globals['_INDEXTITLERESPONSE']._serialized_start=1476
+  _globals['_INDEXTITLERESPONSE']._serialized_end=1496
+  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_start=1498
+  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_end=1558
+  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_start=1560
+  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_end=1589
+  _globals['_SEARCHSERVICE']._serialized_start=1592
+  _globals['_SEARCHSERVICE']._serialized_end=2086
 # @@protoc_insertion_point(module_scope)

@@ -27,9 +27,10 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fstreammesh/users/v1/users.proto\x12\x13streammesh.users.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x01\n\x07\x41\x63\x63ount\x12\x18\n\naccount_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\nfirst_name\x18\x03 \x01(\t\x12\x11\n\tlast_name\x18\x04 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x05 \x01(\t\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x95\x03\n\x07Profile\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\naccount_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x0cprofile_name\x18\x03 \x01(\tB\x0c\xbaH\tr\x04\x10\x01\x18\x32\xd8\x01\x01\x12\"\n\navatar_url\x18\x04 \x01(\tB\x0e\xbaH\x0br\x06\x18\x80\x10\x88\x01\x01\xd8\x01\x01\x12s\n\x0fmaturity_rating\x18\x05 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12\x14\n\x0ckids_profile\x18\x06 \x01(\x08\x12\x15\n\x07primary\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb4\x01\n\nPreference\x12(\n\nprofile_id\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12,\n\x03key\x18\x02 \x01(\tB\x1f\xbaH\x1cr\x1a\x32\x18^[a-z][a-z0-9_.-]{0,63}$\x12\x17\n\x05value\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x8c\x02\n\x14\x43reateAccountRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x18\xfe\x01`\x01\x12 \n\x08password\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\n\x18\x80\x01\x12!\n\nfirst_name\x18\x03 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12 \n\tlast_name\x18\x04 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12+\n\x0c\x63ountry_code\x18\x05 \x01(\tB\x15\xe2\x41\x01\x02\xbaH\x0er\x0c\x32\n^[A-Z]{2}$\x12\x41\n\rlanguage_code\x18\x06 \x01(\tB*\xbaH\'r\"2 ^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$\xd8\x01\x01\"O\n\x0cLoginRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x03\x18\xfe\x01\x12 \n\x08password\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x01\"~\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccount_id\x18\x04 \x01(\t\"A\n\x11GetAccountRequest\x12,\n\naccount_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"\x80\x01\n\x13ListProfilesRequest\x12,\n\naccount_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"_\n\x14ListProfilesResponse\x12.\n\x08profiles\x18\x01 \x03(\x0b\x32\x1c.streammesh.users.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd5\x01\n\x14\x43reateProfileRequest\x12,\n\naccount_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x8e\x01\n\x07profile\x18\x02 \x01(\x0b\x32\x1c.streammesh.users.v1.ProfileB_\xe2\x41\x01\x02\xbaHX\xba\x01R\n\x1dprofile.profile_name.required\x12\x18profile_name is required\x1a\x17this.profile_name != \'\'\xc8\x01\x01\"A\n\x11GetProfileRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"\xee\x01\n\x14UpdateProfileRequest\x12\xa4\x01\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.ProfileBu\xe2\x41\x01\x02\xbaHn\xba\x01h\n\x1bprofile.profile_id.required\x12\x1fprofile_id must be a decimal id\x1a(this.profile_id.matches(\'^[0-9]{1,19}$\')\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"D\n\x14\x44\x65leteProfileRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"\x83\x01\n\x16ListPreferencesRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"h\n\x17ListPreferencesResponse\x12\x34\n\x0bpreferences\x18\x01 \x03(\x0b\x32\x1f.streammesh.users.v1.Preference\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"W\n\x14SetPreferenceRequest\x12?\n\npreference\x18\x01 \x01(\x0b\x32\x1f.streammesh.users.v1.PreferenceB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x10\n\x0eGetJwksRequest\"\x17\n\x15\x44\x65leteProfileResponse\"c\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03\x61lg\x18\x06 \x01(\t\x12\x0b\n\x03use\x18\x07 \x01(\t\"@\n\x0fGetJwksResponse\x12-\n\x04keys\x18\x01 \x03(\x0b\x32\x1f.streammesh.users.v1.JsonWebKey2\xf5\x0b\n\x0bUserService\x12q\n\rCreateAccount\x12).streammesh.users.v1.CreateAccountRequest\x1a\x1c.streammesh.users.v1.Account\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/accounts:\x01*\x12g\n\x05Login\x12!.streammesh.users.v1.LoginRequest\x1a\".streammesh.users.v1.LoginResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/sessions:\x01*\x12x\n\nGetAccount\x12&.streammesh.users.v1.GetAccountRequest\x1a\x1c.streammesh.users.v1.Account\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/accounts/{account_id}\x12\x92\x01\n\x0cListProfiles\x12(.streammesh.users.v1.ListProfilesRequest\x1a).streammesh.users.v1.ListProfilesResponse\"-\x90\x02\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/accounts/{account_id}/profiles\x12\x8d\x01\n\rCreateProfile\x12).streammesh.users.v1.CreateProfileRequest\x1a\x1c.streammesh.users.v1.Profile\"3\x82\xd3\xe4\x93\x02-\"\"/v1/accounts/{account_id}/profiles:\x07profile\x12x\n\nGetProfile\x12&.streammesh.users.v1.GetProfileRequest\x1a\x1c.streammesh.users.v1.Profile\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/profiles/{profile_id}\x12\x8f\x01\n\rUpdateProfile\x12).streammesh.users.v1.UpdateProfileRequest\x1a\x1c.streammesh.users.v1.Profile\"5\x90\x02\x02\x82\xd3\xe4\x93\x02,2!/v1/profiles/{profile.profile_id}:\x07profile\x12\x8c\x01\n\rDeleteProfile\x12).streammesh.users.v1.DeleteProfileRequest\x1a*.streammesh.users.v1.DeleteProfileResponse\"$\x90\x02\x02\x82\xd3\xe4\x93\x02\x1b*\x19/v1/profiles/{profile_id}\x12\x9e\x01\n\x0fListPreferences\x12+.streammesh.users.v1.ListPreferencesRequest\x1a,.streammesh.users.v1.ListPreferencesResponse\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/v1/profiles/{profile_id}/preferences\x12\xb5\x01\n\rSetPreference\x12).streammesh.users.v1.SetPreferenceRequest\x1a\x1f.streammesh.users.v1.Preference\"X\x90\x02\x02\x82\xd3\xe4\x93\x02O\x1a\x41/v1/profiles/{preference.profile_id}/preferences/{preference.key}:\npreference\x12w\n\x07GetJwks\x12#.streammesh.users.v1.GetJwksRequest\x1a$.streammesh.users.v1.GetJwksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.jsonb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fstreammesh/users/v1/users.proto\x12\x13streammesh.users.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"\xf4\x01\n\x07\x41\x63\x63ount\x12\x18\n\naccount_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\nfirst_name\x18\x03 \x01(\t\x12\x11\n\tlast_name\x18\x04 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x05 \x01(\t\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x95\x03\n\x07Profile\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\naccount_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x0cprofile_name\x18\x03 \x01(\tB\x0c\xbaH\tr\x04\x10\x01\x18\x32\xd8\x01\x01\x12\"\n\navatar_url\x18\x04 \x01(\tB\x0e\xbaH\x0br\x06\x18\x80\x10\x88\x01\x01\xd8\x01\x01\x12s\n\x0fmaturity_rating\x18\x05 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12\x14\n\x0ckids_profile\x18\x06 \x01(\x08\x12\x15\n\x07primary\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb4\x01\n\nPreference\x12(\n\nprofile_id\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12,\n\x03key\x18\x02 \x01(\tB\x1f\xbaH\x1cr\x1a\x32\x18^[a-z][a-z0-9_.-]{0,63}$\x12\x17\n\x05value\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x8c\x02\n\x14\x43reateAccountRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x18\xfe\x01`\x01\x12 \n\x08password\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\n\x18\x80\x01\x12!\n\nfirst_name\x18\x03 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12 \n\tlast_name\x18\x04 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12+\n\x0c\x63ountry_code\x18\x05 \x01(\tB\x15\xe2\x41\x01\x02\xbaH\x0er\x0c\x32\n^[A-Z]{2}$\x12\x41\n\rlanguage_code\x18\x06 \x01(\tB*\xbaH\'r\"2 ^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$\xd8\x01\x01\"O\n\x0cLoginRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x03\x18\xfe\x01\x12 \n\x08password\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x01\"~\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccount_id\x18\x04 \x01(\t\"A\n\x11GetAccountRequest\x12,\n\naccount_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"\x80\x01\n\x13ListProfilesRequest\x12,\n\naccount_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"_\n\x14ListProfilesResponse\x12.\n\x08profiles\x18\x01 \x03(\x0b\x32\x1c.streammesh.users.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd5\x01\n\x14\x43reateProfileRequest\x12,\n\naccount_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x8e\x01\n\x07profile\x18\x02 \x01(\x0b\x32\x1c.streammesh.users.v1.ProfileB_\xe2\x41\x01\x02\xbaHX\xba\x01R\n\x1dprofile.profile_name.required\x12\x18profile_name is required\x1a\x17this.profile_name != \'\'\xc8\x01\x01\"A\n\x11GetProfileRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"\xee\x01\n\x14UpdateProfileRequest\x12\xa4\x01\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.ProfileBu\xe2\x41\x01\x02\xbaHn\xba\x01h\n\x1bprofile.profile_id.required\x12\x1fprofile_id must be a decimal id\x1a(this.profile_id.matches(\'^[0-9]{1,19}$\')\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"D\n\x14\x44\x65leteProfileRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"\x83\x01\n\x16ListPreferencesRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"h\n\x17ListPreferencesResponse\x12\x34\n\x0bpreferences\x18\x01 \x03(\x0b\x32\x1f.streammesh.users.v1.Preference\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"W\n\x14SetPreferenceRequest\x12?\n\npreference\x18\x01 \x01(\x0b\x32\x1f.streammesh.users.v1.PreferenceB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x10\n\x0eGetJwksRequest\"\x17\n\x15\x44\x65leteProfileResponse\"c\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03\x61lg\x18\x06 \x01(\t\x12\x0b\n\x03use\x18\x07 \x01(\t\"@\n\x0fGetJwksResponse\x12-\n\x04keys\x18\x01 \x03(\x0b\x32\x1f.streammesh.users.v1.JsonWebKey2\xa1\x0c\n\x0bUserService\x12u\n\rCreateAccount\x12).streammesh.users.v1.CreateAccountRequest\x1a\x1c.streammesh.users.v1.Account\"\x1b\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/accounts:\x01*\x12k\n\x05Login\x12!.streammesh.users.v1.LoginRequest\x1a\".streammesh.users.v1.LoginResponse\"\x1b\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/sessions:\x01*\x12|\n\nGetAccount\x12&.streammesh.users.v1.GetAccountRequest\x1a\x1c.streammesh.users.v1.Account\"(\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/accounts/{account_id}\x12\x96\x01\n\x0cListProfiles\x12(.streammesh.users.v1.ListProfilesRequest\x1a).streammesh.users.v1.ListProfilesResponse\"1\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02$\x12\"/v1/accounts/{account_id}/profiles\x12\x91\x01\n\rCreateProfile\x12).streammesh.users.v1.CreateProfileRequest\x1a\x1c.streammesh.users.v1.Profile\"7\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02-\"\"/v1/accounts/{account_id}/profiles:\x07profile\x12|\n\nGetProfile\x12&.streammesh.users.v1.GetProfileRequest\x1a\x1c.streammesh.users.v1.Profile\"(\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/profiles/{profile_id}\x12\x93\x01\n\rUpdateProfile\x12).streammesh.users.v1.UpdateProfileRequest\x1a\x1c.streammesh.users.v1.Profile\"9\x90\x02\x02\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02,2!/v1/profiles/{profile.profile_id}:\x07profile\x12\x90\x01\n\rDeleteProfile\x12).streammesh.users.v1.DeleteProfileRequest\x1a*.streammesh.users.v1.DeleteProfileResponse\"(\x90\x02\x02\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1b*\x19/v1/profiles/{profile_id}\x12\xa2\x01\n\x0fListPreferences\x12+.streammesh.users.v1.ListPreferencesRequest\x1a,.streammesh.users.v1.ListPreferencesResponse\"4\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02\'\x12%/v1/profiles/{profile_id}/preferences\x12\xb9\x01\n\rSetPreference\x12).streammesh.users.v1.SetPreferenceRequest\x1a\x1f.streammesh.users.v1.Preference\"\\\x90\x02\x02\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02O\x1a\x41/v1/profiles/{preference.profile_id}/preferences/{preference.key}:\npreference\x12{\n\x07GetJwks\x12#.streammesh.users.v1.GetJwksRequest\x1a$.streammesh.users.v1.GetJwksResponse\"%\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.jsonb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -109,67 +110,67 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETPREFERENCEREQUEST'].fields_by_name['preference']._loaded_options = None
   _globals['_SETPREFERENCEREQUEST'].fields_by_name['preference']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_USERSERVICE'].methods_by_name['CreateAccount']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['CreateAccount']._serialized_options = b'\202\323\344\223\002\021\"\014/v1/accounts:\001*'
+  _globals['_USERSERVICE'].methods_by_name['CreateAccount']._serialized_options = b'\200\265\030\001\202\323\344\223\002\021\"\014/v1/accounts:\001*'
   _globals['_USERSERVICE'].methods_by_name['Login']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\021\"\014/v1/sessions:\001*'
+  _globals['_USERSERVICE'].methods_by_name['Login']._serialized_options = b'\200\265\030\001\202\323\344\223\002\021\"\014/v1/sessions:\001*'
   _globals['_USERSERVICE'].methods_by_name['GetAccount']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetAccount']._serialized_options = b'\220\002\001\202\323\344\223\002\033\022\031/v1/accounts/{account_id}'
+  _globals['_USERSERVICE'].methods_by_name['GetAccount']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002\033\022\031/v1/accounts/{account_id}'
   _globals['_USERSERVICE'].methods_by_name['ListProfiles']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['ListProfiles']._serialized_options = b'\220\002\001\202\323\344\223\002$\022\"/v1/accounts/{account_id}/profiles'
+  _globals['_USERSERVICE'].methods_by_name['ListProfiles']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002$\022\"/v1/accounts/{account_id}/profiles'
   _globals['_USERSERVICE'].methods_by_name['CreateProfile']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['CreateProfile']._serialized_options = b'\202\323\344\223\002-\"\"/v1/accounts/{account_id}/profiles:\007profile'
+  _globals['_USERSERVICE'].methods_by_name['CreateProfile']._serialized_options = b'\200\265\030\002\202\323\344\223\002-\"\"/v1/accounts/{account_id}/profiles:\007profile'
   _globals['_USERSERVICE'].methods_by_name['GetProfile']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetProfile']._serialized_options = b'\220\002\001\202\323\344\223\002\033\022\031/v1/profiles/{profile_id}'
+  _globals['_USERSERVICE'].methods_by_name['GetProfile']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002\033\022\031/v1/profiles/{profile_id}'
   _globals['_USERSERVICE'].methods_by_name['UpdateProfile']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['UpdateProfile']._serialized_options = b'\220\002\002\202\323\344\223\002,2!/v1/profiles/{profile.profile_id}:\007profile'
+  _globals['_USERSERVICE'].methods_by_name['UpdateProfile']._serialized_options = b'\220\002\002\200\265\030\002\202\323\344\223\002,2!/v1/profiles/{profile.profile_id}:\007profile'
   _globals['_USERSERVICE'].methods_by_name['DeleteProfile']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['DeleteProfile']._serialized_options = b'\220\002\002\202\323\344\223\002\033*\031/v1/profiles/{profile_id}'
+  _globals['_USERSERVICE'].methods_by_name['DeleteProfile']._serialized_options = b'\220\002\002\200\265\030\002\202\323\344\223\002\033*\031/v1/profiles/{profile_id}'
   _globals['_USERSERVICE'].methods_by_name['ListPreferences']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['ListPreferences']._serialized_options = b'\220\002\001\202\323\344\223\002\'\022%/v1/profiles/{profile_id}/preferences'
+  _globals['_USERSERVICE'].methods_by_name['ListPreferences']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002\'\022%/v1/profiles/{profile_id}/preferences'
   _globals['_USERSERVICE'].methods_by_name['SetPreference']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['SetPreference']._serialized_options = b'\220\002\002\202\323\344\223\002O\032A/v1/profiles/{preference.profile_id}/preferences/{preference.key}:\npreference'
+  _globals['_USERSERVICE'].methods_by_name['SetPreference']._serialized_options = b'\220\002\002\200\265\030\002\202\323\344\223\002O\032A/v1/profiles/{preference.profile_id}/preferences/{preference.key}:\npreference'
   _globals['_USERSERVICE'].methods_by_name['GetJwks']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/.well-known/jwks.json'
-  _globals['_ACCOUNT']._serialized_start=216
-  _globals['_ACCOUNT']._serialized_end=460
-  _globals['_PROFILE']._serialized_start=463
-  _globals['_PROFILE']._serialized_end=868
-  _globals['_PREFERENCE']._serialized_start=871
-  _globals['_PREFERENCE']._serialized_end=1051
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=1054
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=1322
-  _globals['_LOGINREQUEST']._serialized_start=1324
-  _globals['_LOGINREQUEST']._serialized_end=1403
-  _globals['_LOGINRESPONSE']._serialized_start=1405
-  _globals['_LOGINRESPONSE']._serialized_end=1531
-  _globals['_GETACCOUNTREQUEST']._serialized_start=1533
-  _globals['_GETACCOUNTREQUEST']._serialized_end=1598
-  _globals['_LISTPROFILESREQUEST']._serialized_start=1601
-  _globals['_LISTPROFILESREQUEST']._serialized_end=1729
-  _globals['_LISTPROFILESRESPONSE']._serialized_start=1731
-  _globals['_LISTPROFILESRESPONSE']._serialized_end=1826
-  _globals['_CREATEPROFILEREQUEST']._serialized_start=1829
-  _globals['_CREATEPROFILEREQUEST']._serialized_end=2042
-  _globals['_GETPROFILEREQUEST']._serialized_start=2044
-  _globals['_GETPROFILEREQUEST']._serialized_end=2109
-  _globals['_UPDATEPROFILEREQUEST']._serialized_start=2112
-  _globals['_UPDATEPROFILEREQUEST']._serialized_end=2350
-  _globals['_DELETEPROFILEREQUEST']._serialized_start=2352
-  _globals['_DELETEPROFILEREQUEST']._serialized_end=2420
-  _globals['_LISTPREFERENCESREQUEST']._serialized_start=2423
-  _globals['_LISTPREFERENCESREQUEST']._serialized_end=2554
-  _globals['_LISTPREFERENCESRESPONSE']._serialized_start=2556
-  _globals['_LISTPREFERENCESRESPONSE']._serialized_end=2660
-  _globals['_SETPREFERENCEREQUEST']._serialized_start=2662
-  _globals['_SETPREFERENCEREQUEST']._serialized_end=2749
-  _globals['_GETJWKSREQUEST']._serialized_start=2751
-  _globals['_GETJWKSREQUEST']._serialized_end=2767
-  _globals['_DELETEPROFILERESPONSE']._serialized_start=2769
-  _globals['_DELETEPROFILERESPONSE']._serialized_end=2792
-  _globals['_JSONWEBKEY']._serialized_start=2794
-  _globals['_JSONWEBKEY']._serialized_end=2893
-  _globals['_GETJWKSRESPONSE']._serialized_start=2895
-  _globals['_GETJWKSRESPONSE']._serialized_end=2959
-  _globals['_USERSERVICE']._serialized_start=2962
-  _globals['_USERSERVICE']._serialized_end=4487
+  _globals['_USERSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002\030\022\026/.well-known/jwks.json'
+  _globals['_ACCOUNT']._serialized_start=256
+  _globals['_ACCOUNT']._serialized_end=500
+  _globals['_PROFILE']._serialized_start=503
+  _globals['_PROFILE']._serialized_end=908
+  _globals['_PREFERENCE']._serialized_start=911
+  _globals['_PREFERENCE']._serialized_end=1091
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=1094
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=1362
+  _globals['_LOGINREQUEST']._serialized_start=1364
+  _globals['_LOGINREQUEST']._serialized_end=1443
+  _globals['_LOGINRESPONSE']._serialized_start=1445
+  _globals['_LOGINRESPONSE']._serialized_end=1571
+  _globals['_GETACCOUNTREQUEST']._serialized_start=1573
+  _globals['_GETACCOUNTREQUEST']._serialized_end=1638
+  _globals['_LISTPROFILESREQUEST']._serialized_start=1641
+  _globals['_LISTPROFILESREQUEST']._serialized_end=1769
+  _globals['_LISTPROFILESRESPONSE']._serialized_start=1771
+  _globals['_LISTPROFILESRESPONSE']._serialized_end=1866
+  _globals['_CREATEPROFILEREQUEST']._serialized_start=1869
+  _globals['_CREATEPROFILEREQUEST']._serialized_end=2082
+  _globals['_GETPROFILEREQUEST']._serialized_start=2084
+  _globals['_GETPROFILEREQUEST']._serialized_end=2149
+  _globals['_UPDATEPROFILEREQUEST']._serialized_start=2152
+  _globals['_UPDATEPROFILEREQUEST']._serialized_end=2390
+  _globals['_DELETEPROFILEREQUEST']._serialized_start=2392
+  _globals['_DELETEPROFILEREQUEST']._serialized_end=2460
+  _globals['_LISTPREFERENCESREQUEST']._serialized_start=2463
+  _globals['_LISTPREFERENCESREQUEST']._serialized_end=2594
+  _globals['_LISTPREFERENCESRESPONSE']._serialized_start=2596
+  _globals['_LISTPREFERENCESRESPONSE']._serialized_end=2700
+  _globals['_SETPREFERENCEREQUEST']._serialized_start=2702
+  _globals['_SETPREFERENCEREQUEST']._serialized_end=2789
+  _globals['_GETJWKSREQUEST']._serialized_start=2791
+  _globals['_GETJWKSREQUEST']._serialized_end=2807
+  _globals['_DELETEPROFILERESPONSE']._serialized_start=2809
+  _globals['_DELETEPROFILERESPONSE']._serialized_end=2832
+  _globals['_JSONWEBKEY']._serialized_start=2834
+  _globals['_JSONWEBKEY']._serialized_end=2933
+  _globals['_GETJWKSRESPONSE']._serialized_start=2935
+  _globals['_GETJWKSRESPONSE']._serialized_end=2999
+  _globals['_USERSERVICE']._serialized_start=3002
+  _globals['_USERSERVICE']._serialized_end=4571
 # @@protoc_insertion_point(module_scope)
