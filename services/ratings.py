@@ -1,10 +1,11 @@
 """Maturity ratings and the one rule every service applies to them.
 
-The order is DESIGN.md section 3's: TV-Y < TV-Y7 (TV-Y7-FV) < G, TV-G < PG,
-TV-PG < PG-13, TV-14 < R, TV-MA < NC-17; NR and UR (not rated, unrated) count
-as the most restrictive. Ratings in one tier are equivalent: a PG limit admits
-a TV-PG title. A rating nobody knows (dirty catalog data) is treated like NR,
-so a filter fails closed: only a profile whose limit is NR/UR may see it.
+The order (docs/architecture.md, Maturity ratings): TV-Y < TV-Y7 (TV-Y7-FV)
+< G, TV-G < PG, TV-PG < PG-13, TV-14 < R, TV-MA < NC-17; NR and UR (not rated,
+unrated) count as the most restrictive. Ratings in one tier are equivalent: a
+PG limit admits a TV-PG title. A rating nobody knows (dirty catalog data) is
+treated like NR, so a filter fails closed: only a profile whose limit is NR/UR
+may see it.
 
 Kids profiles are capped at :data:`KIDS_LIMIT` (the PG / TV-PG tier: family
 viewing, as the kids sections of streaming services are; nothing rated PG-13,

@@ -15,7 +15,8 @@ where the catalog depends on a value and lenient where it does not:
   a title where it is not licensed, or everywhere when no name is left).
 * cleaned: list fields (director, cast, country, listed_in) are split on
   commas with blanks and repeats dropped, so stray commas are harmless; an
-  empty country list means "available everywhere" (DESIGN.md section 7).
+  empty country list means "available everywhere" (docs/architecture.md,
+  Catalog data).
 
 Every limit is the contract's (catalog.proto's protovalidate rules): checking
 them here gives a row-level reason instead of a failed write later.

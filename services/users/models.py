@@ -1,4 +1,5 @@
-"""The users database schema (DESIGN.md section 4) as SQLAlchemy 2 models.
+"""The users database schema as SQLAlchemy 2 models (docs/architecture.md, Services
+and their stores: one database per service, embedded and real backends).
 
 One set of models serves MariaDB (aiomysql) and SQLite (aiosqlite); the few
 dialect differences are type variants here, not separate schemas:

@@ -1,4 +1,4 @@
-"""The device REST surface of DESIGN.md section 3, as data.
+"""The device REST surface (docs/architecture.md, Contracts first), as data.
 
 The contract tests check every row against the ``google.api.http`` rules in
 the descriptor set; the end-to-end tests drive the same rows through Envoy.

@@ -1,4 +1,5 @@
-"""The contracts say what DESIGN.md section 3 and the AIP rules require.
+"""The contracts say what the REST table (rest_table.py) and the AIP rules require
+(docs/architecture.md, Contracts first).
 
 Everything here reads the generated descriptor set, so it also proves that
 ``gen/streammesh.pb`` carries the options Envoy and the interceptors rely on.

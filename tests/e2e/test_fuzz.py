@@ -1,14 +1,15 @@
 """Fuzzes the devices' REST table through the real Envoy from its OpenAPI document.
 
-DESIGN.md section 8: every invalid request gets a 4xx with field-level
-details, never a 5xx. Schemathesis reads gen/openapi/streammesh.swagger.json
-(OpenAPI 2, as protoc-gen-openapiv2 writes it; schemathesis reads version 2
-itself, so nothing is converted; only dotted path-parameter names are renamed,
-see ``_schemathesis_path_names``) and generates, for every operation, valid
-and invalid requests. They are sent to the edge with the token of an account
-signed up for this run, and about half of them aim at that account's own
-resources (and a real title), so owner routes are exercised beyond 401/403;
-query parameters get a value the contracts accept about half of the time.
+The quality bar (docs/architecture.md, Quality bars): every invalid request
+gets a 4xx with field-level details, never a 5xx. Schemathesis reads
+gen/openapi/streammesh.swagger.json (OpenAPI 2, as protoc-gen-openapiv2 writes
+it; schemathesis reads version 2 itself, so nothing is converted; only dotted
+path-parameter names are renamed, see ``_schemathesis_path_names``) and
+generates, for every operation, valid and invalid requests. They are sent to
+the edge with the token of an account signed up for this run, and about half
+of them aim at that account's own resources (and a real title), so owner
+routes are exercised beyond 401/403; query parameters get a value the
+contracts accept about half of the time.
 
 For every answer:
 - no 5xx, except 503 (UNAVAILABLE) on the routes of services this mesh does
