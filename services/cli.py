@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "services.migrate",
     "services.catalog.importer",
     "services.events.cli",
+    "services.config_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

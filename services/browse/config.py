@@ -1,4 +1,9 @@
-"""Configuration of the browse service, read from the environment."""
+"""Configuration of the browse service, read from the environment.
+
+Each field ``x`` is read from ``STREAMMESH_BROWSE_X``, then ``STREAMMESH_X``,
+then the default below (services/runtime/settings.py); ``streammesh config
+browse`` shows what is in effect.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.runtime import settings
 from services.runtime.config import ServerConfig
-from services.runtime.env import ServiceEnv, parse_list
+from services.runtime.settings import nested
 
 DEFAULT_GENRES = ("International TV Shows", "Dramas", "Comedies", "Documentaries")
 
@@ -18,10 +24,13 @@ class Config:
 
     Environment: ``STREAMMESH_BROWSE_CARDS_PER_ROW``, ``STREAMMESH_BROWSE_GENRES``
     (comma-separated catalog genres, one row each), ``STREAMMESH_BROWSE_ROW_TIMEOUT_SECONDS``,
-    plus the ``ServerConfig`` variables.
+    ``STREAMMESH_BROWSE_PROFILE_TIMEOUT_SECONDS``, plus the ``ServerConfig`` variables.
     """
 
-    server: ServerConfig = field(default_factory=lambda: ServerConfig(service="browse"))
+    # gRPC server and client settings (services/runtime/config.py).
+    server: ServerConfig = field(
+        default_factory=lambda: ServerConfig(service="browse"), metadata=nested()
+    )
     # Tiles per row when the request does not say.
     cards_per_row: int = 20
     # Genre rows, in screen order.
@@ -34,13 +43,4 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        env = ServiceEnv("browse", environ)
-        return cls(
-            server=ServerConfig.from_env("browse", environ),
-            cards_per_row=env.get("CARDS_PER_ROW", int, cls.cards_per_row),
-            genres=env.get("GENRES", parse_list, DEFAULT_GENRES),
-            row_timeout_seconds=env.get("ROW_TIMEOUT_SECONDS", float, cls.row_timeout_seconds),
-            profile_timeout_seconds=env.get(
-                "PROFILE_TIMEOUT_SECONDS", float, cls.profile_timeout_seconds
-            ),
-        )
+        return settings.from_env(cls, "browse", environ)

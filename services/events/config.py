@@ -1,42 +1,36 @@
 """Where the events backbone finds Redis, and the stream key prefix.
 
-``STREAMMESH_REDIS_URL`` names the Redis that holds the streams; without it,
-``STREAMMESH_BACKENDS`` (``embedded``, the default of ``streammesh up``, or
-``real``) picks the embedded redis-server on 6380 or the real one on 6379, as
-every service does. ``STREAMMESH_EVENTS_PREFIX`` (empty by default) is put in
-front of every stream name; tests use it to keep runs apart.
+These are settings of the mesh, not of one service: ``STREAMMESH_REDIS_URL``
+names the Redis that holds the streams; without it, ``STREAMMESH_BACKENDS``
+(``embedded``, the default of ``streammesh up``, or ``real``) picks the
+embedded redis-server or the real one, as every service does
+(services/runtime/backends.py). ``STREAMMESH_EVENTS_PREFIX`` (empty by
+default) is put in front of every stream name; tests use it to keep runs apart.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
 
 from services.events import streams
-
-REAL_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
-EMBEDDED_REDIS_URL: Final = "redis://127.0.0.1:6380/0"
+from services.runtime import backends, settings
+from services.runtime.settings import setting
 
 
 @dataclass(frozen=True)
 class EventsConfig:
-    """redis_url: the Redis of the streams; stream_prefix: put before every stream name."""
+    """Bound with no service: only the mesh-wide ``STREAMMESH_<X>`` variables."""
 
-    redis_url: str
-    stream_prefix: str = ""
+    # The Redis of the streams; may hold a password: secret. Defaults to the backends' Redis.
+    redis_url: str = field(metadata=setting(secret=True, default_from=backends.redis_url))
+    # Put before every stream name (STREAMMESH_EVENTS_PREFIX).
+    stream_prefix: str = field(default="", metadata=setting("EVENTS_PREFIX"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EventsConfig:
-        backends = environ.get("STREAMMESH_BACKENDS", "embedded")
-        if backends not in ("embedded", "real"):
-            raise ValueError(f"STREAMMESH_BACKENDS={backends!r}: expected embedded or real")
-        default = REAL_REDIS_URL if backends == "real" else EMBEDDED_REDIS_URL
-        return cls(
-            redis_url=environ.get("STREAMMESH_REDIS_URL", default),
-            stream_prefix=environ.get("STREAMMESH_EVENTS_PREFIX", ""),
-        )
+        return settings.from_env(cls, None, environ)
 
     def stream(self, domain_or_stream: str) -> str:
         """``users`` or ``streammesh.users`` -> the prefixed stream name."""

@@ -15,12 +15,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services import registry
-from services.runtime.env import ServiceEnv, parse_bool
+from services.runtime import settings
+from services.runtime.settings import Context, derived, nested, setting
 
 # A service that is not in the registry (the diagnostic echo service, a test
 # server) binds these unless told otherwise.
 FALLBACK_PORT = 50050
 FALLBACK_METRICS_PORT = 9100
+
+
+def _registry_ports(context: Context) -> tuple[int, int]:
+    """(gRPC, metrics) port of the service in services/registry.py, or the fallbacks."""
+    try:
+        spec = registry.service(context.service or "")
+    except KeyError:
+        return FALLBACK_PORT, FALLBACK_METRICS_PORT
+    return spec.grpc_port, spec.metrics_port
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class RetryPolicy:
     loses 1 per retryable failure and gains ``budget_token_ratio`` per success;
     retries stop while it holds half or less, so a failing backend sees at most
     about ``1 + budget_max_tokens / 2`` extra attempts before retries pause.
+
+    Environment: ``STREAMMESH_[<SVC>_]RETRY_<FIELD>`` (nested under ``RETRY_``).
     """
 
     # Total attempts per call, the first included (gRFC A6 caps it at 5).
@@ -46,6 +58,8 @@ class RetryPolicy:
     # Deadline of one attempt; None lets an attempt use the whole remaining
     # deadline (then DEADLINE_EXCEEDED is final, never retried).
     per_attempt_timeout_seconds: float | None = None
+    # Retry throttling per target (gRFC A6): the token bucket's size and what
+    # a success gives back (see above).
     budget_max_tokens: float = 10.0
     budget_token_ratio: float = 0.1
     # A server's pushback longer than this is treated as "do not retry".
@@ -58,14 +72,19 @@ class ServerConfig:
 
     # Short service name as in services/registry.py ("users"); labels metrics,
     # logs, the tracing resource and the ErrorInfo domain ("streammesh.users").
-    service: str
+    service: str = field(metadata=derived(lambda context: context.service))
     # Address to bind. Loopback by default; containers set STREAMMESH_HOST=0.0.0.0.
     host: str = "127.0.0.1"
     # gRPC port; 0 binds an ephemeral port (tests), create_server returns it.
-    port: int = FALLBACK_PORT
+    # From the environment it defaults to the service's row of services/registry.py.
+    port: int = field(
+        default=FALLBACK_PORT, metadata=setting(default_from=lambda c: _registry_ports(c)[0])
+    )
     # Prometheus /metrics HTTP port; 0 turns the endpoint off (tests read the
-    # registry in-process instead).
-    metrics_port: int = 0
+    # registry in-process instead). From the environment: the registry's row.
+    metrics_port: int = field(
+        default=0, metadata=setting(default_from=lambda c: _registry_ports(c)[1])
+    )
     # After SIGTERM: health reports NOT_SERVING, then the server waits
     # ``shutdown_drain_seconds`` so load balancers see it, then stops accepting
     # calls and gives in-flight calls ``shutdown_grace_seconds`` to finish.
@@ -93,10 +112,12 @@ class ServerConfig:
     deadline_margin_seconds: float = 0.02
     # Worker processes sharing the port with SO_REUSEPORT (one per core).
     processes: int = 1
-    log_level: str = "INFO"
+    # Python logging level name, any case.
+    log_level: str = field(default="INFO", metadata=setting(parse=str.upper))
     # One JSON line per served RPC (health checks excluded).
     access_log: bool = True
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # How outgoing calls are retried; STREAMMESH_[<SVC>_]RETRY_<FIELD>.
+    retry: RetryPolicy = field(default_factory=RetryPolicy, metadata=nested("RETRY_"))
 
     @property
     def address(self) -> str:
@@ -111,69 +132,4 @@ class ServerConfig:
         Ports default to the service's row in ``services/registry.py``.
         A malformed value raises ValueError naming the variable.
         """
-        try:
-            spec = registry.service(service)
-            default_port, default_metrics = spec.grpc_port, spec.metrics_port
-        except KeyError:
-            default_port, default_metrics = FALLBACK_PORT, FALLBACK_METRICS_PORT
-        env = ServiceEnv(service, environ)
-        retry_defaults = RetryPolicy()
-        retry = RetryPolicy(
-            max_attempts=env.get("RETRY_MAX_ATTEMPTS", int, retry_defaults.max_attempts),
-            initial_backoff_seconds=env.get(
-                "RETRY_INITIAL_BACKOFF_SECONDS", float, retry_defaults.initial_backoff_seconds
-            ),
-            max_backoff_seconds=env.get(
-                "RETRY_MAX_BACKOFF_SECONDS", float, retry_defaults.max_backoff_seconds
-            ),
-            backoff_multiplier=env.get(
-                "RETRY_BACKOFF_MULTIPLIER", float, retry_defaults.backoff_multiplier
-            ),
-            per_attempt_timeout_seconds=env.get(
-                "RETRY_PER_ATTEMPT_TIMEOUT_SECONDS",
-                float,
-                retry_defaults.per_attempt_timeout_seconds,
-            ),
-            budget_max_tokens=env.get(
-                "RETRY_BUDGET_MAX_TOKENS", float, retry_defaults.budget_max_tokens
-            ),
-            budget_token_ratio=env.get(
-                "RETRY_BUDGET_TOKEN_RATIO", float, retry_defaults.budget_token_ratio
-            ),
-        )
-        defaults = cls(service=service)
-        return cls(
-            service=service,
-            host=env.get("HOST", str, defaults.host),
-            port=env.get("PORT", int, default_port),
-            metrics_port=env.get("METRICS_PORT", int, default_metrics),
-            shutdown_grace_seconds=env.get(
-                "SHUTDOWN_GRACE_SECONDS", float, defaults.shutdown_grace_seconds
-            ),
-            shutdown_drain_seconds=env.get(
-                "SHUTDOWN_DRAIN_SECONDS", float, defaults.shutdown_drain_seconds
-            ),
-            keepalive_time_seconds=env.get(
-                "KEEPALIVE_TIME_SECONDS", float, defaults.keepalive_time_seconds
-            ),
-            keepalive_timeout_seconds=env.get(
-                "KEEPALIVE_TIMEOUT_SECONDS", float, defaults.keepalive_timeout_seconds
-            ),
-            max_receive_message_bytes=env.get(
-                "MAX_RECEIVE_MESSAGE_BYTES", int, defaults.max_receive_message_bytes
-            ),
-            max_send_message_bytes=env.get(
-                "MAX_SEND_MESSAGE_BYTES", int, defaults.max_send_message_bytes
-            ),
-            max_concurrent_rpcs=env.get("MAX_CONCURRENT_RPCS", int, defaults.max_concurrent_rpcs),
-            default_deadline_seconds=env.get(
-                "DEFAULT_DEADLINE_SECONDS", float, defaults.default_deadline_seconds
-            ),
-            deadline_margin_seconds=env.get(
-                "DEADLINE_MARGIN_SECONDS", float, defaults.deadline_margin_seconds
-            ),
-            processes=env.get("PROCESSES", int, defaults.processes),
-            log_level=env.get("LOG_LEVEL", str, defaults.log_level).upper(),
-            access_log=env.get("ACCESS_LOG", parse_bool, defaults.access_log),
-            retry=retry,
-        )
+        return settings.from_env(cls, service, environ)

