@@ -138,10 +138,11 @@ buf-lint: $(TOOLS_BIN)/buf $(THIRD_PARTY)/.stamp ## buf lint + buf breaking agai
 
 # ---------------------------------------------------------------- quality
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
+lint: $(VENV)/.installed ## ruff (lint + format check), mypy and the package layers (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## apply ruff fixes and formatting

@@ -48,17 +48,13 @@ from bench.loadgen import Result  # noqa: E402
 from services.catalog.config import Config  # noqa: E402
 from services.catalog.importer import import_parsed, parse_file  # noqa: E402
 from services.catalog.listing import TitleFilter, encode_page_token  # noqa: E402
-from services.catalog.migrations import apply_cql  # noqa: E402
+from services.catalog.migrations import CQL  # noqa: E402
 from services.catalog.server import create_server  # noqa: E402
 from services.catalog.store import CatalogStore  # noqa: E402
-from services.catalog.stores.cassandra import (  # noqa: E402
-    CassandraCatalogStore,
-    connect,
-    execute,
-    shutdown,
-)
+from services.catalog.stores.cassandra import CassandraCatalogStore  # noqa: E402
 from services.catalog.stores.sqlite import SqliteCatalogStore  # noqa: E402
 from services.runtime import server as runtime  # noqa: E402
+from services.runtime.cassandra import CassandraSettings, open_migrated  # noqa: E402
 from services.runtime.config import ServerConfig  # noqa: E402
 
 CATALOG = REPO / "services" / "catalog" / "data" / "netflix_titles.csv"
@@ -123,19 +119,18 @@ async def scratch_store(backend: str, work: Path) -> AsyncIterator[tuple[Catalog
     config = Config(
         server=server,
         backend="real",
-        cassandra_keyspace=keyspace,
+        cassandra=CassandraSettings(keyspace=keyspace),
         redis_url=REDIS_URL,
         redis_prefix=prefix,
         migrate_on_start=False,
     )
-    cluster, session = await connect(config)
+    session = await open_migrated(config.cassandra, CQL, migrate=True)
     try:
-        await apply_cql(session, keyspace)
-        cassandra = await CassandraCatalogStore.on_session(session, keyspace)
+        cassandra = await CassandraCatalogStore.on_session(session)
         yield cassandra, config
     finally:
-        await execute(session, f"DROP KEYSPACE IF EXISTS {keyspace}")
-        await shutdown(cluster)
+        await session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+        await session.close()
 
 
 async def bench_backend(backend: str, args: argparse.Namespace, work: Path) -> list[str]:
@@ -206,10 +201,9 @@ async def bench_backend(backend: str, args: argparse.Namespace, work: Path) -> l
 
 async def compare_listing(store: CassandraCatalogStore, config: Config) -> list[str]:
     """Scanning with the filters applied in the service against SAI, same table and filters."""
-    keyspace = config.cassandra_keyspace
     # Both on the same table; the SAI indexes come with the migrations.
-    scanning = await CassandraCatalogStore.on_session(store._session, keyspace, listing="scan")
-    indexed = await CassandraCatalogStore.on_session(store._session, keyspace, listing="sai")
+    scanning = await CassandraCatalogStore.on_session(store.session, listing="scan")
+    indexed = await CassandraCatalogStore.on_session(store.session, listing="sai")
     now = time.time_ns() // 10**6
     rows = [
         f"{'listing':<10}{'filter (5 pages of 20)':<46}"

@@ -20,6 +20,10 @@ class ServiceSpec:
     grpc_service: str
     grpc_port: int
     metrics_port: int
+    # Writes events to an outbox that a relay publishes to the stream
+    # ``streammesh.<name>``; the service's ``outbox`` module opens it
+    # (services/events/sources.py).
+    produces_events: bool = False
 
     @property
     def package(self) -> str:
@@ -43,8 +47,10 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("users", "streammesh.users.v1.UserService", 50051, 9101),
-    ServiceSpec("catalog", "streammesh.catalog.v1.CatalogService", 50052, 9102),
+    ServiceSpec("users", "streammesh.users.v1.UserService", 50051, 9101, produces_events=True),
+    ServiceSpec(
+        "catalog", "streammesh.catalog.v1.CatalogService", 50052, 9102, produces_events=True
+    ),
     ServiceSpec("history", "streammesh.history.v1.HistoryService", 50053, 9103),
     ServiceSpec(
         "recommendations", "streammesh.recommendations.v1.RecommendationService", 50054, 9104

@@ -108,7 +108,7 @@ async def _run(config: Config, path: Path, concurrency: int, console: Console) -
     where = (
         str(config.sqlite_path)
         if config.backend == "embedded"
-        else f"Cassandra keyspace {config.cassandra_keyspace}"
+        else f"Cassandra keyspace {config.cassandra.keyspace}"
     )
     console.print(f"Importing {len(parsed.accepted)} titles from {path} into {where}")
     # The importer is a one-off process: it may bring the schema up to date.

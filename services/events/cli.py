@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import pkgutil
 import signal
@@ -37,9 +38,13 @@ from rich.console import Console
 
 from services.events import streams
 from services.events.config import EventsConfig
-from services.events.outbox import OutboxSource
 from services.events.relay import Relay, RelayConfig
-from services.events.sources import SOURCES, sql_source
+from services.events.sources import (
+    ProducerOutbox,
+    open_producer_outbox,
+    producers,
+    sql_source,
+)
 from streammesh.events.v1 import event_pb2
 
 # Bounds of the operator commands.
@@ -105,7 +110,7 @@ def register(subparsers: Any) -> None:
     again.set_defaults(handler=_runner(_dlq_replay))
 
     relay = commands.add_parser("relay", help="publish a service's outbox to its stream")
-    relay.add_argument("--source", choices=sorted(SOURCES), help="a producing service")
+    relay.add_argument("--source", choices=producers(), help="a producing service")
     relay.add_argument("--sql-url", help="any SQL outbox: SQLAlchemy async URL")
     relay.add_argument("--table", default="outbox", help="its table (with --sql-url)")
     relay.add_argument("--domain", help="its stream's domain (with --sql-url)")
@@ -332,20 +337,29 @@ async def _dlq_replay(
 
 
 async def _relay(args: argparse.Namespace, redis: Redis, config: EventsConfig, out: Console) -> int:
-    opened: AbstractAsyncContextManager[OutboxSource]
+    opened: AbstractAsyncContextManager[ProducerOutbox]
     if args.source:
-        opened, domain = SOURCES[args.source](), args.source
+        opened, domain = open_producer_outbox(args.source), args.source
     elif args.sql_url and args.domain:
-        opened, domain = sql_source(args.sql_url, args.table, args.domain), args.domain
+        opened, domain = _any_sql_outbox(args.sql_url, args.table, args.domain), args.domain
     else:
         out.print("[red]error:[/red] pass --source, or --sql-url with --domain")
         return 2
-    relay_config = RelayConfig(batch_size=args.batch_size, lease_ttl_ms=args.lease_ttl_ms)
-    async with opened as source, _stop_on_signals() as stop:
+    async with opened as outbox, _stop_on_signals() as stop:
+        source = outbox.source
+        relay_config = dataclasses.replace(
+            outbox.relay, batch_size=args.batch_size, lease_ttl_ms=args.lease_ttl_ms
+        )
         relay = Relay(source, redis, config.stream(domain), relay_config)
         out.print(f"relaying outbox {source.name} to {relay.stream}")
         await relay.run(stop)
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _any_sql_outbox(url: str, table: str, domain: str) -> AsyncIterator[ProducerOutbox]:
+    async with sql_source(url, table, domain) as source:
+        yield ProducerOutbox(source)
 
 
 @contextlib.asynccontextmanager

@@ -93,9 +93,6 @@ class UsersDomain:
         self._tokens = tokens
         self._max_profiles = max_profiles
 
-    async def close(self) -> None:
-        self._passwords.close()
-
     # -- accounts ---------------------------------------------------------
 
     async def create_account(

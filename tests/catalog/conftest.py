@@ -9,10 +9,11 @@ import pytest
 import pytest_asyncio
 
 from services.catalog.config import Config
-from services.catalog.migrations import apply_cql
+from services.catalog.migrations import CQL
 from services.catalog.store import CatalogStore
-from services.catalog.stores.cassandra import CassandraCatalogStore, connect
+from services.catalog.stores.cassandra import CassandraCatalogStore
 from services.catalog.stores.sqlite import SqliteCatalogStore
+from services.runtime.cassandra import CassandraSettings, open_migrated
 from services.runtime.config import ServerConfig
 
 SMALL_SCAN_BUDGET = 25
@@ -25,12 +26,18 @@ def cassandra_config(contact: tuple[str, int], keyspace: str) -> Config:
     return Config(
         server=ServerConfig(service="catalog", port=0),
         backend="real",
-        cassandra_contact_points=(host,),
-        cassandra_port=port,
-        cassandra_keyspace=keyspace,
+        cassandra=CassandraSettings(keyspace=keyspace, contact_points=(host,), port=port),
         migrate_on_start=False,
         seed_catalog="",
     )
+
+
+async def migrated_cassandra_store(
+    contact: tuple[str, int], keyspace: str
+) -> CassandraCatalogStore:
+    """A store on ``keyspace``, created and migrated; closing the store closes its session."""
+    session = await open_migrated(cassandra_config(contact, keyspace).cassandra, CQL, migrate=True)
+    return await CassandraCatalogStore.on_session(session)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -39,9 +46,7 @@ async def cassandra_store(
 ) -> AsyncIterator[CassandraCatalogStore]:
     """One store on the run's keyspace, migrated once; tests keep apart by
     using their own ids and a genre of their own."""
-    cluster, session = await connect(cassandra_config(cassandra_contact, cassandra_keyspace))
-    await apply_cql(session, cassandra_keyspace)
-    store = await CassandraCatalogStore.on_session(session, cassandra_keyspace, cluster=cluster)
+    store = await migrated_cassandra_store(cassandra_contact, cassandra_keyspace)
     yield store
     await store.close()
 
@@ -54,8 +59,7 @@ async def cassandra_scan_store(
     alternative). A small scan budget makes short pages (and their tokens)
     happen in every listing test, not only on catalogs of thousands of titles."""
     return await CassandraCatalogStore.on_session(
-        cassandra_store._session,
-        cassandra_store._keyspace,
+        cassandra_store.session,
         listing="scan",
         scan_budget=SMALL_SCAN_BUDGET,
     )

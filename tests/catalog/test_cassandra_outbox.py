@@ -12,14 +12,13 @@ import pytest_asyncio
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.catalog.migrations import apply_cql
-from services.catalog.stores.cassandra import CassandraCatalogStore, connect, execute
-from services.catalog.stores.cassandra_outbox import CassandraOutboxSource
+from services.catalog.stores.cassandra import CassandraCatalogStore
 from services.catalog.stores.sqlite import SqliteCatalogStore
+from services.events.cassandra_outbox import CassandraOutboxSource
 from services.events.outbox import SqlOutboxSource, define_outbox_table
 from streammesh.catalog.v1 import catalog_pb2
 from streammesh.events.v1 import event_pb2
-from tests.catalog.conftest import cassandra_config
+from tests.catalog.conftest import migrated_cassandra_store
 
 
 def a_title() -> catalog_pb2.Title:
@@ -38,13 +37,11 @@ async def outbox_store(
     cassandra_contact: tuple[str, int], cassandra_keyspace: str
 ) -> AsyncIterator[tuple[CassandraCatalogStore, CassandraOutboxSource]]:
     keyspace = f"{cassandra_keyspace}_outbox"
-    cluster, session = await connect(cassandra_config(cassandra_contact, keyspace))
-    await apply_cql(session, keyspace)
-    store = await CassandraCatalogStore.on_session(session, keyspace, cluster=cluster)
+    store = await migrated_cassandra_store(cassandra_contact, keyspace)
     try:
-        yield store, CassandraOutboxSource(session, keyspace)
+        yield store, store.outbox_source()
     finally:
-        await execute(session, f"DROP KEYSPACE IF EXISTS {keyspace}")
+        await store.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         await store.close()
 
 

@@ -14,11 +14,10 @@ import pytest_asyncio
 
 from services.catalog import netflix_csv
 from services.catalog.importer import import_parsed, parse_file
-from services.catalog.migrations import apply_cql
 from services.catalog.store import CatalogStore
-from services.catalog.stores.cassandra import CassandraCatalogStore, connect, execute
+from services.catalog.stores.cassandra import CassandraCatalogStore
 from services.catalog.stores.sqlite import SqliteCatalogStore
-from tests.catalog.conftest import DATA, REAL_CATALOG, cassandra_config
+from tests.catalog.conftest import DATA, REAL_CATALOG, migrated_cassandra_store
 
 
 def own_copy(tmp_path: Path, text: str) -> Path:
@@ -80,13 +79,11 @@ async def empty_cassandra_store(
 ) -> AsyncIterator[CassandraCatalogStore]:
     """A keyspace of its own: the whole catalog would crowd the shared one."""
     keyspace = f"{cassandra_keyspace}_full"
-    cluster, session = await connect(cassandra_config(cassandra_contact, keyspace))
-    await apply_cql(session, keyspace)
-    store = await CassandraCatalogStore.on_session(session, keyspace, cluster=cluster)
+    store = await migrated_cassandra_store(cassandra_contact, keyspace)
     try:
         yield store
     finally:
-        await execute(session, f"DROP KEYSPACE IF EXISTS {keyspace}")
+        await store.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         await store.close()
 
 

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.catalog.listing import TitleFilter
 from services.catalog.store import CatalogStore
-from services.catalog.stores.cassandra import CassandraCatalogStore, execute
+from services.catalog.stores.cassandra import CassandraCatalogStore
 from services.catalog.stores.sqlite import SqliteCatalogStore
 from services.runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from streammesh.catalog.v1 import catalog_pb2, events_pb2
@@ -58,9 +58,8 @@ async def outbox_events(store: CatalogStore, title_id: str) -> list[event_pb2.Ev
             payloads = [row[0] for row in await cursor.fetchall()]
     else:
         assert isinstance(store, CassandraCatalogStore)
-        rows = await execute(
-            store._session,
-            f"SELECT aggregate_id, payload FROM {store._keyspace}.outbox WHERE shard = 0",
+        rows = await store.session.execute(
+            f"SELECT aggregate_id, payload FROM {store.session.keyspace}.outbox WHERE shard = 0"
         )
         payloads = [row.payload for row in rows if row.aggregate_id == title_id]
     return [event_pb2.Event.FromString(payload) for payload in payloads]

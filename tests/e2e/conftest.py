@@ -138,7 +138,7 @@ async def mesh(
         catalog_config = replace(
             catalog_config,
             backend="real",
-            cassandra_keyspace=backend.cassandra_keyspace,
+            cassandra=replace(catalog_config.cassandra, keyspace=backend.cassandra_keyspace),
             migrate_on_start=True,
         )
 

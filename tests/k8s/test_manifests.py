@@ -373,7 +373,7 @@ def test_services_read_their_settings_from_the_pod_environment(
             assert config.backend == "real"
             assert config.migrate_on_start is False
             addresses = [
-                *((host, config.cassandra_port) for host in config.cassandra_contact_points),
+                *((host, config.cassandra.port) for host in config.cassandra.contact_points),
                 _backend_address(config.redis_url),
             ]
         else:

@@ -18,20 +18,15 @@ async def open_store(config: Config, *, migrate: bool | None = None) -> CatalogS
 
         # The SQLite store creates its schema when it opens.
         return await SqliteCatalogStore.open(config.sqlite_path)
-    from services.catalog.migrations import apply_cql
-    from services.catalog.stores.cassandra import CassandraCatalogStore, connect, shutdown
+    from services.catalog.migrations import CQL
+    from services.catalog.stores.cassandra import CassandraCatalogStore
+    from services.runtime.cassandra import open_migrated
 
-    cluster, session = await connect(config)
+    session = await open_migrated(
+        config.cassandra, CQL, migrate=config.migrate_on_start if migrate is None else migrate
+    )
     try:
-        if config.migrate_on_start if migrate is None else migrate:
-            await apply_cql(session, config.cassandra_keyspace, config.cassandra_replication_factor)
-        return await CassandraCatalogStore.on_session(
-            session,
-            config.cassandra_keyspace,
-            consistency=config.cassandra_consistency,
-            max_in_flight=config.cassandra_max_in_flight,
-            cluster=cluster,
-        )
+        return await CassandraCatalogStore.on_session(session)
     except BaseException:
-        await shutdown(cluster)
+        await session.close()
         raise

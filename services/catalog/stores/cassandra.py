@@ -1,10 +1,9 @@
 """The catalog on Cassandra 5, through the DataStax driver.
 
-Bridging: every statement goes through ``Session.execute_async``; the driver's
-callbacks (on its I/O thread) complete an asyncio future with
-``call_soon_threadsafe``, so the event loop never waits on the driver.
-Statements on the hot path are prepared once, when the store opens; at most
-``cassandra_max_in_flight`` requests are in flight per store (a semaphore).
+The session (the asyncio bridge over ``execute_async``, the in-flight bound,
+driver outages as UNAVAILABLE) is the runtime's
+(services/runtime/cassandra.py). Statements on the hot path are prepared once,
+when the store opens.
 
 Tables (migrations/0001_catalog_tables.cql), one per query: ``content`` by id,
 ``content_availability`` per title, ``content_metadata`` per title and
@@ -61,11 +60,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from services.catalog import events
@@ -81,12 +78,11 @@ from services.catalog.titles import (
     listing_partitions,
     prepare_new,
 )
+from services.events.cassandra_outbox import CassandraOutboxSource
 from services.ratings import rank
+from services.runtime.cassandra import CassandraSession
 from services.runtime.errors import AlreadyExists, NotFound
 from streammesh.catalog.v1 import catalog_pb2
-
-if TYPE_CHECKING:
-    from services.catalog.stores.cassandra_outbox import CassandraOutboxSource
 
 # Rows of one partition read per ListTitles call at most; a sparse filter then
 # returns a short page with a token instead of reading the whole partition.
@@ -95,8 +91,6 @@ FIRST_CHUNK: Final = 32
 # Ids per multi-partition read (BatchGetTitles asks for at most 100).
 BATCH_READ: Final = 100
 MAX_CHUNK: Final = 1_000
-# Per request, so a stuck node fails the call instead of holding it.
-REQUEST_TIMEOUT_SECONDS: Final = 10.0
 _EPOCH: Final = datetime(1970, 1, 1)
 # Sorts before every real key in (add_time DESC, title_id DESC) order.
 _START: Final = Cursor(253_402_300_799_999, "~")
@@ -106,55 +100,6 @@ _CONTENT_COLUMNS: Final = (
     "genres, maturity_rating, country_codes, language_codes, cast_members, directors, "
     "add_time, created_at, updated_at"
 )
-
-
-async def connect(config: Any) -> tuple[Cluster, Session]:
-    """A cluster and a keyspace-less session for ``config`` (a catalog Config)."""
-    profile = ExecutionProfile(
-        consistency_level=ConsistencyLevel.name_to_value[config.cassandra_consistency],
-        request_timeout=REQUEST_TIMEOUT_SECONDS,
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-    )
-    cluster = Cluster(
-        list(config.cassandra_contact_points),
-        port=config.cassandra_port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        # Cassandra 4+ speaks v5; naming it skips the downgrade dance and its warnings.
-        protocol_version=5,
-    )
-    # connect() blocks while it discovers the cluster: keep it off the loop.
-    session = await asyncio.to_thread(cluster.connect)
-    return cluster, session
-
-
-async def shutdown(cluster: Cluster) -> None:
-    await asyncio.to_thread(cluster.shutdown)
-
-
-async def execute(session: Session, statement: Any, parameters: Any = None) -> list[Any]:
-    """Runs one statement through ``execute_async`` and awaits its rows."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[list[Any]] = loop.create_future()
-
-    def done(rows: Any) -> None:
-        loop.call_soon_threadsafe(_resolve, future, list(rows or ()))
-
-    def failed(error: BaseException) -> None:
-        loop.call_soon_threadsafe(_fail, future, error)
-
-    response = session.execute_async(statement, parameters)
-    response.add_callbacks(done, failed)
-    return await future
-
-
-def _resolve(future: asyncio.Future[list[Any]], rows: list[Any]) -> None:
-    if not future.done():
-        future.set_result(rows)
-
-
-def _fail(future: asyncio.Future[list[Any]], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
 
 
 def _ms(value: datetime | None) -> int | None:
@@ -191,62 +136,32 @@ class _Key:
 class CassandraCatalogStore:
     def __init__(
         self,
-        session: Session,
-        keyspace: str,
+        session: CassandraSession,
         statements: _Statements,
         *,
-        consistency: str = "ONE",
-        max_in_flight: int = 256,
         listing: str = "sai",
         scan_budget: int = SCAN_BUDGET,
         sai_statements: dict[_Variant, PreparedStatement] | None = None,
-        cluster: Cluster | None = None,
     ) -> None:
         self._session = session
-        self._keyspace = keyspace
         self._q = statements
-        self._consistency = ConsistencyLevel.name_to_value[consistency]
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._consistency = ConsistencyLevel.name_to_value[session.settings.consistency]
         self._listing = listing
         self._scan_budget = scan_budget
-        self._cluster = cluster
         self._sai_statements = sai_statements or {}
         self._title_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._last_write_us = 0
 
     @classmethod
-    async def open(cls, config: Any, *, listing: str = "scan") -> CassandraCatalogStore:
-        """Connects with ``config`` (a catalog Config); the schema must exist."""
-        cluster, session = await connect(config)
-        try:
-            return await cls.on_session(
-                session,
-                config.cassandra_keyspace,
-                consistency=config.cassandra_consistency,
-                max_in_flight=config.cassandra_max_in_flight,
-                listing=listing,
-                cluster=cluster,
-            )
-        except BaseException:
-            await shutdown(cluster)
-            raise
-
-    @classmethod
     async def on_session(
         cls,
-        session: Session,
-        keyspace: str,
+        session: CassandraSession,
         *,
-        consistency: str = "ONE",
-        max_in_flight: int = 256,
         listing: str = "sai",
         scan_budget: int = SCAN_BUDGET,
-        cluster: Cluster | None = None,
     ) -> CassandraCatalogStore:
-        async def prepare(cql: str) -> PreparedStatement:
-            # prepare() waits on the network: run it beside the loop.
-            return await asyncio.to_thread(session.prepare, cql.format(ks=keyspace))
-
+        """The store on ``session``'s keyspace (migrated); closing the store closes the session."""
+        prepare = session.prepare
         statements = _Statements(
             get_content=await prepare(
                 f"SELECT {_CONTENT_COLUMNS} FROM {{ks}}.content WHERE content_id = ?"
@@ -312,23 +227,21 @@ class CassandraCatalogStore:
                 sai_statements[variant] = await prepare(_sai_query(variant))
         return cls(
             session,
-            keyspace,
             statements,
-            consistency=consistency,
-            max_in_flight=max_in_flight,
             listing=listing,
             scan_budget=scan_budget,
             sai_statements=sai_statements,
-            cluster=cluster,
         )
 
+    @property
+    def session(self) -> CassandraSession:
+        return self._session
+
     async def close(self) -> None:
-        if self._cluster is not None:
-            await shutdown(self._cluster)
+        await self._session.close()
 
     async def _run(self, statement: Any, parameters: Any = None) -> list[Any]:
-        async with self._slots:
-            return await execute(self._session, statement, parameters)
+        return await self._session.execute(statement, parameters)
 
     # ------------------------------------------------------------------ reads
     async def get_title(self, title_id: str) -> catalog_pb2.Title | None:
@@ -602,9 +515,7 @@ class CassandraCatalogStore:
 
     def outbox_source(self) -> CassandraOutboxSource:
         """The relay's view of this store's outbox (services/events/relay.py)."""
-        from services.catalog.stores.cassandra_outbox import CassandraOutboxSource
-
-        return CassandraOutboxSource(self._session, self._keyspace)
+        return CassandraOutboxSource(self._session, name="catalog")
 
     def _write_timestamp(self) -> int:
         """Microseconds, strictly increasing in this process (so a quick second

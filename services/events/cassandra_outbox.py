@@ -1,8 +1,9 @@
-"""The relay's view of the catalog's Cassandra outbox (services/events/outbox.py's
-``OutboxSource``).
+"""The relay's view of an outbox table in a Cassandra keyspace (services/events/outbox.py's
+``OutboxSource``), for producers whose store is Cassandra (the catalog's).
 
 The outbox is one partition (``shard`` 0) clustered by (created_at, event_id),
-written in the same logged batch as the title change. The relay's calls scan
+written by the producer in the same logged batch as the change it announces
+(for the catalog: services/catalog/migrations/*.cql and its store). The relay's calls scan
 that partition in clustering order, in chunks of ``CHUNK`` rows; published rows
 are purged by the relay, which keeps the partition short.
 
@@ -11,30 +12,34 @@ writing process (a lock per title), and ``created_at`` is that process's clock,
 so one title's events sort in write order. Two processes writing one title
 with skewed clocks could sort out of order; the catalog's writers are the
 importer and the internal UpdateTitle RPC, so this is accepted and noted.
+
+Scanning from the start of the partition on every step is why a Cassandra
+outbox's relay polls less often and keeps fewer published rows
+(:data:`RELAY_CONFIG`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from cassandra.cluster import Session
-
-from services.catalog.stores.cassandra import execute
 from services.events.outbox import OutboxRow
+from services.events.relay import RelayConfig
+from services.runtime.cassandra import CassandraSession
 
 # Rows read per query while scanning the outbox partition.
 CHUNK: Final = 500
 _FAR_PAST: Final = datetime(1970, 1, 1)
 _MIN_UUID: Final = uuid.UUID(int=0)
+RELAY_CONFIG: Final = RelayConfig(idle_poll_seconds=0.5, retention=timedelta(hours=1))
 
 
 class CassandraOutboxSource:
-    def __init__(self, session: Session, keyspace: str, *, name: str = "catalog") -> None:
+    def __init__(self, session: CassandraSession, *, name: str) -> None:
         self._session = session
-        self._keyspace = keyspace
+        self._keyspace = session.keyspace
         self._name = name
 
     @property
@@ -45,8 +50,7 @@ class CassandraOutboxSource:
         """Every row of the outbox, oldest first, read in bounded chunks."""
         after: tuple[datetime, uuid.UUID] = (_FAR_PAST, _MIN_UUID)
         while True:
-            rows = await execute(
-                self._session,
+            rows = await self._session.execute(
                 "SELECT created_at, event_id, aggregate_type, aggregate_id, event_type, payload, "
                 f"published_at FROM {self._keyspace}.outbox WHERE shard = 0 "
                 "AND (created_at, event_id) > (%s, %s) LIMIT %s",
@@ -101,8 +105,7 @@ class CassandraOutboxSource:
         count = 0
         async for row in self._scan():
             if row.published_at is not None and row.published_at < threshold:
-                await execute(
-                    self._session,
+                await self._session.execute(
                     f"DELETE FROM {self._keyspace}.outbox "
                     "WHERE shard = 0 AND created_at = %s AND event_id = %s",
                     (row.created_at, row.event_id),
@@ -113,8 +116,7 @@ class CassandraOutboxSource:
         return count
 
     async def _set_published(self, row: Any, published_at: datetime | None) -> None:
-        await execute(
-            self._session,
+        await self._session.execute(
             f"UPDATE {self._keyspace}.outbox SET published_at = %s "
             "WHERE shard = 0 AND created_at = %s AND event_id = %s",
             (

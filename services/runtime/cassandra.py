@@ -1,0 +1,329 @@
+"""Cassandra for every service that keeps a keyspace: one session bridge, one migration runner.
+
+Bridging: every statement goes through ``Session.execute_async``; the driver's
+callbacks (on its I/O thread) complete an asyncio future with
+``call_soon_threadsafe``, so the event loop never waits on the driver. At
+most ``max_in_flight`` requests are in flight per session (a semaphore), so a
+slow node queues callers in this process instead of piling up requests on it.
+
+Outages: a node that cannot be reached, a timeout, too few replicas alive or
+an overloaded coordinator is :class:`~services.runtime.errors.Unavailable`,
+so the error layer answers UNAVAILABLE and callers' retry policy covers it.
+Everything else the driver raises (a CQL syntax error, an invalid request) is
+a bug and stays what it is.
+
+Migrations: a service keeps ``NNNN_<name>.cql`` files in a folder of its own;
+:class:`CqlMigrations` runs the pending ones in order, each once, recording
+each version with a checksum in the keyspace's ``schema_migrations`` table.
+A recorded file whose text has changed stops the run: write a new migration
+instead of editing an applied one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import cassandra
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+from cassandra.cluster import Session as DriverSession
+from cassandra.connection import ConnectionException
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
+from cassandra.query import PreparedStatement
+
+from services.runtime.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+CONSISTENCY_LEVELS: Final = ("ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL")
+# Per request, so a stuck node fails the call instead of holding it.
+REQUEST_TIMEOUT_SECONDS: Final = 10.0
+# A new storage-attached index on a table that holds rows builds in the
+# background; queries that need it fail until then.
+INDEX_BUILD_TIMEOUT_SECONDS: Final = 120.0
+INDEX_POLL_SECONDS: Final = 0.5
+
+# What the driver raises when the cluster, not the statement, is the problem.
+# FunctionFailure (a UDF threw) and the RequestValidationException family
+# (syntax, invalid query, unauthorized) are not outages and are not here.
+OUTAGES: Final[tuple[type[BaseException], ...]] = (
+    NoHostAvailable,
+    cassandra.OperationTimedOut,
+    cassandra.Unavailable,
+    cassandra.Timeout,
+    cassandra.CoordinationFailure,
+    ConnectionException,
+    OverloadedErrorMessage,
+    IsBootstrappingErrorMessage,
+)
+
+_FILE_NAME: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.cql$")
+_KEYSPACE_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+@dataclass(frozen=True)
+class CassandraSettings:
+    """Where a service's keyspace lives and how its statements are sent."""
+
+    keyspace: str
+    contact_points: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 9042
+    # ONE on a single node; LOCAL_QUORUM in a cluster (reads and writes both,
+    # so a read always overlaps the last acknowledged write).
+    consistency: str = "ONE"
+    # Used only when the migrations create the keyspace (SimpleStrategy).
+    replication_factor: int = 1
+    # Driver requests in flight per process beyond which calls wait.
+    max_in_flight: int = 256
+
+    def __post_init__(self) -> None:
+        if self.consistency not in CONSISTENCY_LEVELS:
+            raise ValueError(
+                f"consistency {self.consistency!r}: expected one of {', '.join(CONSISTENCY_LEVELS)}"
+            )
+        if not _KEYSPACE_NAME.match(self.keyspace):
+            raise ValueError(
+                f"keyspace {self.keyspace!r}: lowercase letters, digits and _, "
+                "starting with a letter, at most 48 characters"
+            )
+
+
+class CassandraSession:
+    """A connected cluster and its session, with the asyncio bridge and the outage mapping.
+
+    ``{ks}`` in a prepared statement's text is replaced by the keyspace, so
+    tests can point a service at a keyspace of their own.
+    """
+
+    def __init__(
+        self, settings: CassandraSettings, cluster: Cluster | None, session: DriverSession
+    ) -> None:
+        self.settings = settings
+        self._cluster = cluster
+        self.driver_session = session
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+
+    @property
+    def keyspace(self) -> str:
+        return self.settings.keyspace
+
+    @classmethod
+    async def connect(cls, settings: CassandraSettings) -> CassandraSession:
+        """Connects to the cluster (keyspace-less: migrations may create the keyspace).
+
+        Raises Unavailable when no contact point answers.
+        """
+        profile = ExecutionProfile(
+            consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
+            request_timeout=REQUEST_TIMEOUT_SECONDS,
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        )
+        cluster = Cluster(
+            list(settings.contact_points),
+            port=settings.port,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            # Cassandra 4+ speaks v5; naming it skips the downgrade dance and its warnings.
+            protocol_version=5,
+        )
+        try:
+            # connect() blocks while it discovers the cluster: keep it off the loop.
+            session = await asyncio.to_thread(cluster.connect)
+        except OUTAGES as error:
+            await asyncio.to_thread(cluster.shutdown)
+            raise _unavailable(settings, error) from error
+        return cls(settings, cluster, session)
+
+    async def close(self) -> None:
+        if self._cluster is not None:
+            await asyncio.to_thread(self._cluster.shutdown)
+
+    async def prepare(self, cql: str) -> PreparedStatement:
+        """Prepares ``cql`` (``{ks}`` filled in) once; statements on a hot path are prepared
+        when the store opens."""
+        try:
+            # prepare() waits on the network: run it beside the loop.
+            return await asyncio.to_thread(
+                self.driver_session.prepare, cql.format(ks=self.keyspace)
+            )
+        except OUTAGES as error:
+            raise _unavailable(self.settings, error) from error
+
+    async def execute(self, statement: Any, parameters: Any = None) -> list[Any]:
+        """Runs one statement (CQL text, a prepared or a batch statement) within the
+        in-flight bound; returns its rows."""
+        async with self._slots:
+            try:
+                return await execute(self.driver_session, statement, parameters)
+            except OUTAGES as error:
+                raise _unavailable(self.settings, error) from error
+
+
+def _unavailable(settings: CassandraSettings, error: BaseException) -> Unavailable:
+    log.warning(
+        "cassandra %s unavailable: %s: %s",
+        settings.keyspace,
+        type(error).__name__,
+        error,
+    )
+    return Unavailable(
+        f"the {settings.keyspace} store is unavailable; retry later",
+        reason="STORE_UNAVAILABLE",
+    )
+
+
+async def execute(session: DriverSession, statement: Any, parameters: Any = None) -> list[Any]:
+    """Runs one statement through ``execute_async``; awaits its rows (driver errors as raised)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[Any]] = loop.create_future()
+
+    def done(rows: Any) -> None:
+        loop.call_soon_threadsafe(_resolve, future, list(rows or ()))
+
+    def failed(error: BaseException) -> None:
+        loop.call_soon_threadsafe(_fail, future, error)
+
+    response = session.execute_async(statement, parameters)
+    response.add_callbacks(done, failed)
+    return await future
+
+
+def _resolve(future: asyncio.Future[list[Any]], rows: list[Any]) -> None:
+    if not future.done():
+        future.set_result(rows)
+
+
+def _fail(future: asyncio.Future[list[Any]], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+# ---------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    statements: tuple[str, ...]
+    checksum: str
+
+
+def split_statements(text: str) -> tuple[str, ...]:
+    """Statements end with ``;`` at the end of a line; ``--`` lines are comments."""
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return tuple(s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";"))
+
+
+class CqlMigrations:
+    """The versioned CQL files of one service's keyspace, in ``directory``.
+
+    Statements use unqualified table names: they run in the keyspace, which
+    :meth:`apply` creates when missing.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def migrations(self) -> list[Migration]:
+        """Every migration file, in version order."""
+        found = []
+        for path in sorted(self.directory.glob("*.cql")):
+            match = _FILE_NAME.match(path.name)
+            if match is None:
+                raise RuntimeError(f"{path.name}: migration files are named NNNN_name.cql")
+            text = path.read_text(encoding="utf-8")
+            found.append(
+                Migration(
+                    version=match[1],
+                    name=path.stem,
+                    statements=split_statements(text),
+                    checksum=hashlib.sha256(text.encode()).hexdigest(),
+                )
+            )
+        versions = [m.version for m in found]
+        if len(set(versions)) != len(versions):
+            raise RuntimeError(f"two migrations share a version: {versions}")
+        return found
+
+    async def apply(self, session: CassandraSession) -> list[str]:
+        """Applies the pending migrations to the session's keyspace; returns their names."""
+        keyspace = session.keyspace
+        replication = {
+            "class": "SimpleStrategy",
+            "replication_factor": int(session.settings.replication_factor),
+        }
+        # CQL's map literal is Python's repr of a dict of str and int.
+        await session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication!r}"
+        )
+        await session.execute(
+            f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_migrations ("
+            "version text PRIMARY KEY, name text, checksum text, applied_at timestamp)"
+        )
+        rows = await session.execute(f"SELECT version, checksum FROM {keyspace}.schema_migrations")
+        recorded = {row.version: row.checksum for row in rows}
+        applied = []
+        for migration in self.migrations():
+            if migration.version in recorded:
+                if recorded[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.name} changed after it was applied; "
+                        "add a new migration instead"
+                    )
+                continue
+            await session.execute(f"USE {keyspace}")
+            for statement in migration.statements:
+                await session.execute(statement)
+            await session.execute(
+                f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
+                "VALUES (%s, %s, %s, toTimestamp(now()))",
+                (migration.version, migration.name, migration.checksum),
+            )
+            applied.append(migration.name)
+        await wait_for_indexes(session)
+        return applied
+
+
+async def wait_for_indexes(session: CassandraSession) -> None:
+    """Waits until every storage-attached index of the keyspace answers queries.
+
+    Bounded by INDEX_BUILD_TIMEOUT_SECONDS.
+    """
+    deadline = time.monotonic() + INDEX_BUILD_TIMEOUT_SECONDS
+    while True:
+        rows = await session.execute(
+            "SELECT index_name, is_queryable FROM system_views.sai_column_indexes "
+            "WHERE keyspace_name = %s",
+            (session.keyspace,),
+        )
+        building = sorted(row.index_name for row in rows if not row.is_queryable)
+        if not building:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"indexes {building} of {session.keyspace} still building after "
+                f"{INDEX_BUILD_TIMEOUT_SECONDS:.0f} s"
+            )
+        await asyncio.sleep(INDEX_POLL_SECONDS)
+
+
+async def open_migrated(
+    settings: CassandraSettings, migrations: CqlMigrations, *, migrate: bool
+) -> CassandraSession:
+    """A session on ``settings``' keyspace, its schema brought up to date first when ``migrate``."""
+    session = await CassandraSession.connect(settings)
+    try:
+        if migrate:
+            await migrations.apply(session)
+    except BaseException:
+        await session.close()
+        raise
+    return session
