@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from streammesh.history.v1 import history_pb2 as streammesh_dot_history_dot_v1_dot_history__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"streammesh/history/v1/events.proto\x12\x15streammesh.history.v1\x1a#streammesh/history/v1/history.proto\"R\n\x11ViewRecordedEvent\x12)\n\x04view\x18\x01 \x01(\x0b\x32\x1b.streammesh.history.v1.View\x12\x12\n\naccount_id\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"streammesh/history/v1/events.proto\x12\x15streammesh.history.v1\x1a#streammesh/history/v1/history.proto\"k\n\x11ViewRecordedEvent\x12)\n\x04view\x18\x01 \x01(\x0b\x32\x1b.streammesh.history.v1.View\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x17\n\x0fmaturity_rating\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streammesh.history.v1.event
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VIEWRECORDEDEVENT']._serialized_start=98
-  _globals['_VIEWRECORDEDEVENT']._serialized_end=180
+  _globals['_VIEWRECORDEDEVENT']._serialized_end=205
 # @@protoc_insertion_point(module_scope)

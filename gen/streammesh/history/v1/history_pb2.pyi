@@ -6,12 +6,22 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from streammesh.options.v1 import visibility_pb2 as _visibility_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TrendingWindow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRENDING_WINDOW_UNSPECIFIED: _ClassVar[TrendingWindow]
+    TRENDING_WINDOW_DAY: _ClassVar[TrendingWindow]
+    TRENDING_WINDOW_WEEK: _ClassVar[TrendingWindow]
+TRENDING_WINDOW_UNSPECIFIED: TrendingWindow
+TRENDING_WINDOW_DAY: TrendingWindow
+TRENDING_WINDOW_WEEK: TrendingWindow
 
 class View(_message.Message):
     __slots__ = ("view_id", "profile_id", "title_id", "watch_time", "position_seconds", "duration_seconds", "device_type", "country_code", "completed")
@@ -106,16 +116,20 @@ class ListContinueWatchingResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[ContinueWatchingItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListTrendingRequest(_message.Message):
-    __slots__ = ("country", "date", "page_size", "page_token")
+    __slots__ = ("country", "date", "page_size", "page_token", "window", "max_maturity")
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     DATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_MATURITY_FIELD_NUMBER: _ClassVar[int]
     country: str
     date: str
     page_size: int
     page_token: str
-    def __init__(self, country: _Optional[str] = ..., date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    window: TrendingWindow
+    max_maturity: str
+    def __init__(self, country: _Optional[str] = ..., date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., window: _Optional[_Union[TrendingWindow, str]] = ..., max_maturity: _Optional[str] = ...) -> None: ...
 
 class ListTrendingResponse(_message.Message):
     __slots__ = ("titles", "next_page_token")
