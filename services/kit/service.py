@@ -25,6 +25,7 @@ signals, worker processes) is services/runtime/server.py's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -39,6 +40,7 @@ from interceptors.auth import AuthInterceptor, GrpcJwksKeySource, TokenVerifier
 from services import registry
 from services.events import streams
 from services.events.config import stream_prefix_for
+from services.events.consumer import ConsumerRunner
 from services.events.outbox import OutboxSource
 from services.events.relay import BackgroundRelay, Relay, RelayConfig
 from services.runtime import clients, visibility
@@ -51,6 +53,9 @@ from services.runtime.redis import redis_client
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A consumer finishing its in-flight handlers at shutdown gets this long.
+CONSUMER_STOP_TIMEOUT_SECONDS = 10.0
 
 
 class ServiceConfig(Protocol):
@@ -140,6 +145,27 @@ class Kit:
         relay = BackgroundRelay(Relay(source, redis, stream, config or RelayConfig()))
         relay.start()
         return self.closing(relay, relay.stop)
+
+    def consume(self, runner: ConsumerRunner) -> ConsumerRunner:
+        """Runs a consumer group beside the server; it stops before what its handler uses closes.
+
+        Every worker process runs one; the group's lease makes one of them active.
+        """
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop), name=f"consumer-{runner.group}")
+
+        async def stopped() -> None:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, CONSUMER_STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "consumer %s did not stop within %ss",
+                    runner.group,
+                    CONSUMER_STOP_TIMEOUT_SECONDS,
+                )
+
+        return self.closing(runner, stopped)
 
 
 Register = Callable[[Any, grpc.aio.Server], None]

@@ -1,0 +1,1 @@
+"""The history service: what each profile watches, continue watching, popularity and trending."""
