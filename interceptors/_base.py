@@ -1,14 +1,22 @@
-"""The shape shared by our server interceptors: wrap a method's behavior once.
+"""The shape of a server-side concern: wrap a unary method's behavior once.
 
-grpc.aio asks every interceptor for the handler on every call. Wrapping the
-handler anew each time (what most examples do) allocates a handler and a
-closure per call per interceptor; :class:`UnaryServerInterceptor` wraps each
-method once and reuses the wrapper while the inner handler stays the same
-object, so a layer costs one extra coroutine per call.
+A layer is a :data:`Wrap` (``behavior, full method -> behavior``);
+interceptors/chain.py composes the layers (tracing, deadlines, metrics,
+access log, errors, auth, validation) into ONE grpc.aio interceptor, once
+per method. :class:`UnaryServerInterceptor` is the same idea for an
+interceptor that must also stand alone: interceptors/auth.py, the chain's
+auth slot, which checks streaming methods too. grpc.aio asks every
+interceptor for the handler on every call; wrapping the handler anew each
+time (what most examples do) allocates a handler and a closure per call per
+interceptor, so both wrap each method once and reuse the wrapper while the
+inner handler stays the same object.
 
-Only unary-unary behaviors are wrapped: every RPC in the mesh's contracts is
-unary. Streaming handlers (the stock health ``Watch`` and reflection) pass
-through unchanged; tracing, which comes from OpenTelemetry, covers them.
+What is covered: unary-unary behaviors only. Every RPC of our contracts is
+unary, and the chain enforces it (interceptors/chain.py: a service of ours
+with a streaming method is refused at start, and answered UNIMPLEMENTED if
+it is reached anyway). Streaming handlers of stock services (the health
+``Watch``, reflection) pass through the layers unchanged: not traced,
+timed, logged or error-mapped.
 """
 
 from __future__ import annotations
@@ -32,7 +40,11 @@ def split_method(full_method: str) -> tuple[str, str]:
 
 
 class UnaryServerInterceptor(grpc.aio.ServerInterceptor):
-    """Base class: subclasses implement :meth:`wrap` for one concern."""
+    """Base of a standalone interceptor for one concern: subclasses implement :meth:`wrap`.
+
+    Streaming handlers are returned as they are; a subclass that must see
+    them (auth) overrides :meth:`intercept_service` as well.
+    """
 
     def __init__(self) -> None:
         # method -> (inner handler, our wrapper); bounded by the registered methods

@@ -24,7 +24,7 @@ import grpc
 import grpc.aio
 from opentelemetry import trace
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap
+from interceptors._base import UnaryBehavior, Wrap
 from interceptors.metrics import status_code
 from interceptors.tracing import served_span
 from services.runtime.logs import emit_line
@@ -152,14 +152,3 @@ class _JsonStrings:
                 self._quoted.clear()
             quoted = self._quoted[text] = json.dumps(text, ensure_ascii=False)
         return quoted
-
-
-class AccessLogInterceptor(UnaryServerInterceptor):
-    """Logs every call's method, status code, duration and peer (as its own interceptor)."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self._wrap = wrapper(service)
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        return self._wrap(behavior, full_method)

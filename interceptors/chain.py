@@ -27,6 +27,16 @@ work is one dict lookup plus the layers themselves. An auth interceptor
 that is not built on :class:`interceptors._base.UnaryServerInterceptor`
 (so has no ``wrap``) still works: the chain is then split around it.
 
+What it covers: unary-unary RPCs, all seven layers. Every RPC of our
+contracts is unary, and that is enforced rather than assumed:
+:func:`require_unary` (called by the server runtime before it serves)
+refuses a service of ours (``streammesh.*``) with a streaming method, and a
+streaming method of ours that reaches the chain anyway (registered without
+being named to the runtime) is answered UNIMPLEMENTED, never served
+outside the layers. Streaming methods of stock services (health ``Watch``,
+reflection) pass through the layers untouched; only the auth slot checks
+them (both are public there).
+
 Client chain, outermost first:
 
 1. tracing      the client span; injects ``traceparent`` into the metadata.
@@ -39,11 +49,12 @@ Client chain, outermost first:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf import descriptor_pool
 
 from interceptors import access_log, deadlines, errors, metrics, tracing, validation
 from interceptors._base import Continuation, UnaryServerInterceptor, Wrap
@@ -54,6 +65,50 @@ from services.runtime.config import ServerConfig
 
 # (name, wrap): the name lets benchmarks leave one layer out.
 Layer = tuple[str, Wrap]
+
+# Full names of our services start with this; stock ones (grpc.health.v1...) do not.
+OUR_SERVICES_PREFIX = "streammesh."
+_UNARY_ONLY = (
+    "the server chain (tracing, deadlines, metrics, access log, errors, auth, "
+    "validation) covers unary RPCs only"
+)
+
+
+class StreamingNotCovered(ValueError):
+    """A service of ours has a streaming method, which the chain would not cover."""
+
+
+def require_unary(
+    service_names: Iterable[str], pool: descriptor_pool.DescriptorPool | None = None
+) -> None:
+    """Raises :class:`StreamingNotCovered` naming the first streaming method of a service
+    of ours among ``service_names``, looked up in ``pool`` (default: the default pool,
+    which the generated ``*_pb2`` modules fill); other services are not checked.
+    A service of ours missing from the pool cannot be checked, so it is refused too.
+    """
+    pool = descriptor_pool.Default() if pool is None else pool
+    for name in service_names:
+        if not name.startswith(OUR_SERVICES_PREFIX):
+            continue
+        try:
+            service = pool.FindServiceByName(name)
+        except KeyError:
+            raise StreamingNotCovered(
+                f"{name}: no descriptor in the descriptor pool, so its methods cannot be "
+                f"checked ({_UNARY_ONLY}); import its generated _pb2 module first"
+            ) from None
+        for method in service.methods:
+            if method.client_streaming or method.server_streaming:
+                raise StreamingNotCovered(
+                    f"{name}/{method.name} is a {_shape(method)} streaming RPC: {_UNARY_ONLY}; "
+                    "make it unary, or extend interceptors/chain.py to streaming first"
+                )
+
+
+def _shape(method: Any) -> str:
+    if method.client_streaming and method.server_streaming:
+        return "bidirectional"
+    return "client" if method.client_streaming else "server"
 
 
 def server_layers(
@@ -82,9 +137,10 @@ def server_layers(
 class ChainInterceptor(grpc.aio.ServerInterceptor):
     """Runs ``layers`` (outermost first) around every unary method, composed once per method.
 
-    Streaming methods (the stock health Watch and reflection) pass through
-    the layers untouched; ``streaming_auth`` (the auth slot's interceptor)
-    still checks them, so a future streaming RPC cannot be left open.
+    A streaming method of ours is refused with UNIMPLEMENTED (see the module
+    docstring). Other streaming methods (the stock health Watch and
+    reflection) pass through the layers untouched; ``streaming_auth`` (the
+    auth slot's interceptor) still checks them.
     """
 
     def __init__(
@@ -114,6 +170,10 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
         if cached is not None and cached[0] is handler:
             return cached[1]
         if handler.request_streaming or handler.response_streaming:
+            if method.startswith("/" + OUR_SERVICES_PREFIX):
+                refused = _refused(handler, method)
+                self._composed[method] = (handler, refused)
+                return refused
             if self._streaming_auth is None:
                 return handler
             return await self._streaming_auth.intercept_service(
@@ -133,6 +193,24 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
 
 async def _ready(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     return handler
+
+
+def _refused(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape that answers UNIMPLEMENTED without running the behavior."""
+    message = f"{method.lstrip('/')} is not served: {_UNARY_ONLY}"
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, message)
+
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(refuse, **serializers)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(refuse, **serializers)
+    return grpc.stream_stream_rpc_method_handler(refuse, **serializers)
 
 
 def server_interceptors(

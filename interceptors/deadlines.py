@@ -1,7 +1,8 @@
 """Deadlines: an incoming call's deadline bounds every call it makes.
 
-Server side, :class:`DeadlineServerInterceptor` records when the incoming call
-expires (``time.monotonic()`` clock) in a contextvar for the handler's task.
+Server side, :func:`wrap_server` (a layer of interceptors/chain.py) records
+when the incoming call expires (``time.monotonic()`` clock) in a contextvar
+for the handler's task.
 Client side, :class:`DeadlineClientInterceptor` gives each outgoing call the
 smallest of: the timeout the caller passed, and the incoming deadline less a
 margin (so our own reply still makes it back). A call made outside any
@@ -19,7 +20,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor
+from interceptors._base import UnaryBehavior
 
 # Absolute monotonic time at which the call being served expires.
 incoming_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -51,13 +52,6 @@ def wrap_server(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
             incoming_deadline.reset(token)
 
     return bounded
-
-
-class DeadlineServerInterceptor(UnaryServerInterceptor):
-    """Publishes the incoming deadline to the handler's outgoing calls (as its own interceptor)."""
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        return wrap_server(behavior, full_method)
 
 
 def outgoing_timeout(requested: float | None, default: float, margin: float) -> float:

@@ -11,6 +11,10 @@
   code becomes INTERNAL, because the downstream's NOT_FOUND is not ours.
 - Anything else is a bug: the stack is logged with the trace id, and the
   caller gets INTERNAL "internal error (trace <id>)" and nothing more.
+
+The inverse, a failed call back to a domain error on the calling side, is
+:func:`services.runtime.rpc_errors.from_rpc_error`; tests/runtime/
+test_error_roundtrip.py holds the two to each other.
 """
 
 from __future__ import annotations
@@ -24,13 +28,12 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap
+from interceptors._base import UnaryBehavior, Wrap
 from services.runtime import errors
+from services.runtime.rpc_errors import PUSHBACK_TRAILER
 from services.runtime.telemetry import current_trace_id
 
 log = logging.getLogger("streammesh.errors")
-
-PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
 
 # Downstream codes a handler may let escape as they are.
 _PASS_THROUGH = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -110,17 +113,6 @@ def wrapper(service: str) -> Wrap:
         return mapped
 
     return wrap
-
-
-class ErrorMappingInterceptor(UnaryServerInterceptor):
-    """Maps what a handler raises to a status (as its own interceptor)."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self._wrap = wrapper(service)
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        return self._wrap(behavior, full_method)
 
 
 async def _abort_internal(

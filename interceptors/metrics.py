@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 from prometheus_client import Counter, Histogram
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor, Wrap, split_method
+from interceptors._base import UnaryBehavior, Wrap, split_method
 
 _LABELS = ("grpc_service", "grpc_method", "grpc_code")
 # RPC latencies in a mesh on one machine: sub-millisecond to the 5 s default deadline.
@@ -114,17 +114,6 @@ def server_wrapper() -> Wrap:
         return measured
 
     return wrap
-
-
-class ServerMetricsInterceptor(UnaryServerInterceptor):
-    """Counts and times every served call by its final status code (as its own interceptor)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._wrap = server_wrapper()
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        return self._wrap(behavior, full_method)
 
 
 async def call_code(call: Any) -> grpc.StatusCode:

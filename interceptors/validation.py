@@ -24,7 +24,7 @@ import grpc.aio
 import protovalidate
 from google.protobuf.message import Message
 
-from interceptors._base import UnaryBehavior, UnaryServerInterceptor
+from interceptors._base import UnaryBehavior
 from interceptors.validation_fastpath import FastValidator
 from services.runtime.errors import FieldViolation, InvalidArgument
 
@@ -82,10 +82,3 @@ def wrap(behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
         return await behavior(request, context)
 
     return validated
-
-
-class ValidationInterceptor(UnaryServerInterceptor):
-    """Rejects a request that breaks its contract's field rules (as its own interceptor)."""
-
-    def wrap(self, behavior: UnaryBehavior, full_method: str) -> UnaryBehavior:
-        return wrap(behavior, full_method)

@@ -17,24 +17,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+import grpc.aio
 
-from services.runtime import errors
+from services.runtime.rpc_errors import from_rpc_error
 from streammesh.browse.v1 import browse_pb2
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
 Metadata = Sequence[tuple[str, str]]
 T = TypeVar("T")
-
-_DOMAIN_ERRORS: dict[grpc.StatusCode, type[errors.DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
-    grpc.StatusCode.NOT_FOUND: errors.NotFound,
-    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
-    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
-}
 
 
 @dataclass(frozen=True)
@@ -132,50 +123,20 @@ class HomeComposer:
         )
 
     async def _call(self, call: Awaitable[T]) -> T:
+        """The users service's answer. Its refusals (a foreign profile, a bad
+        id) stay the caller's, with their field violations; any other failure
+        is this call's dependency failing (see services.runtime.rpc_errors)."""
         try:
             return await call
         except grpc.aio.AioRpcError as err:
-            raise _domain_error(err) from err
-
-
-def _domain_error(err: grpc.aio.AioRpcError) -> Exception:
-    """The caller's own mistakes (a foreign profile, a bad id) keep their code,
-    and their field violations; anything else from the users service is this
-    call's dependency failing."""
-    kind = _DOMAIN_ERRORS.get(err.code())
-    if kind is None:
-        return errors.Unavailable(f"users service: {err.code().name}", reason="PROFILE_UNAVAILABLE")
-    message, reason = err.details() or err.code().name, f"USERS_{err.code().name}"
-    if kind is errors.InvalidArgument:
-        return errors.InvalidArgument(message, reason=reason, violations=_field_violations(err))
-    if kind is errors.FailedPrecondition:
-        return errors.FailedPrecondition(message, reason=reason, violations=_field_violations(err))
-    return kind(message, reason=reason)
-
-
-def _field_violations(err: grpc.aio.AioRpcError) -> list[errors.FieldViolation]:
-    """The ``google.rpc.BadRequest`` violations the users service sent, if any."""
-    try:
-        status = rpc_status.from_call(err)
-    except ValueError:
-        # The details trailer disagrees with the call's code or message: not
-        # trustworthy, so the error goes on without field details.
-        return []
-    violations: list[errors.FieldViolation] = []
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            violations.extend(
-                errors.FieldViolation(v.field, v.description, v.reason)
-                for v in bad_request.field_violations
-            )
-    return violations
+            raise from_rpc_error(err, service="users") from err
 
 
 def _failure(plan: RowPlan, error: BaseException) -> browse_pb2.RowFailure:
     if isinstance(error, grpc.aio.AioRpcError):
-        code, reason = error.code().name, error.details() or ""
+        # The code as it was; the reason as the one mapping words it, so a
+        # catalog's internal message never reaches the screen.
+        code, reason = error.code().name, from_rpc_error(error, service="catalog").message
     elif isinstance(error, TimeoutError):
         code, reason = "DEADLINE_EXCEEDED", "row timed out"
     else:

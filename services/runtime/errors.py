@@ -1,8 +1,10 @@
 """Domain errors: what handlers and stores raise instead of touching gRPC status.
 
 One interceptor (``interceptors.errors``) turns these into a gRPC status with
-``google.rpc`` details; nothing else maps errors. Each class names the status
-it becomes, so a handler reads as domain logic::
+``google.rpc`` details, and on the calling side
+:func:`services.runtime.rpc_errors.from_rpc_error` turns a failed call back
+into one; nothing else maps errors. Each class names the status it becomes,
+so a handler reads as domain logic::
 
     raise FailedPrecondition("an account has at most 5 profiles",
                              reason="PROFILE_LIMIT_REACHED")

@@ -61,7 +61,7 @@ from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE_NAME
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from interceptors.chain import server_interceptors
+from interceptors.chain import require_unary, server_interceptors
 from services.runtime.config import ServerConfig
 from services.runtime.logs import configure_logging, flush_logging
 from services.runtime.telemetry import setup_tracing, shutdown_tracing
@@ -120,8 +120,11 @@ async def create_server(
     (``streammesh.users.v1.UserService``) for health and reflection.
     ``interceptors`` replaces the standard chain (benchmarks pass ``[]``);
     ``auth`` fills the chain's auth slot (see interceptors/chain.py).
-    Raises RuntimeError when the address cannot be bound.
+    Raises RuntimeError when the address cannot be bound, and
+    interceptors.chain.StreamingNotCovered (before anything starts) when a
+    service of ours has a streaming method the chain would not cover.
     """
+    require_unary(service_names)
     setup_tracing(config.service)
     chain = server_interceptors(config, auth=auth) if interceptors is None else list(interceptors)
     server = grpc.aio.server(

@@ -1,14 +1,16 @@
 """How the browse service passes on the users service's refusals.
 
 Real servers on port 0: a users server (embedded SQLite, the real Redis) and
-the browse server in front of it; no catalog is needed, the calls fail before
-any row is fetched.
+the browse server in front of it. No catalog runs: its address is a port
+nothing listens on, so every row fails, and the page still renders.
 """
 
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -31,10 +33,26 @@ PASSWORD = "correct horse battery"
 Caller = tuple[tuple[str, str], ...]
 
 
+@dataclass
+class Browse:
+    stub: browse_pb2_grpc.BrowseServiceStub
+    caller: Caller
+    profile_id: str
+    users_server: grpc.aio.Server
+    catalog_port: int
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 @pytest.fixture
 async def browse(
     tmp_path: Path, redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[browse_pb2_grpc.BrowseServiceStub, Caller]]:
+) -> AsyncIterator[Browse]:
     users_server, users_port = await create_users(
         UsersConfig(
             server=ServerConfig(service="users", port=0, access_log=False),
@@ -48,6 +66,8 @@ async def browse(
         )
     )
     monkeypatch.setenv("STREAMMESH_USERS_ADDR", f"127.0.0.1:{users_port}")
+    catalog_port = unused_port()
+    monkeypatch.setenv("STREAMMESH_CATALOG_ADDR", f"127.0.0.1:{catalog_port}")
     browse_server, browse_port = await create_browse(
         BrowseConfig(server=ServerConfig(service="browse", port=0, access_log=False))
     )
@@ -67,20 +87,36 @@ async def browse(
             )
         )
         login = await users.Login(users_pb2.LoginRequest(email=email, password=PASSWORD))
-        yield (
+        caller = (("authorization", f"Bearer {login.access_token}"),)
+        profiles = await users.ListProfiles(
+            users_pb2.ListProfilesRequest(account_id=login.account_id), metadata=caller
+        )
+        yield Browse(
             browse_pb2_grpc.BrowseServiceStub(browse_channel),
-            (("authorization", f"Bearer {login.access_token}"),),
+            caller,
+            profiles.profiles[0].profile_id,
+            users_server,
+            catalog_port,
         )
     await runtime.stop(browse_server, 0)
     await runtime.stop(users_server, 0)
 
 
-async def test_an_invalid_profile_id_keeps_the_users_field_violations(
-    browse: tuple[browse_pb2_grpc.BrowseServiceStub, Caller],
-) -> None:
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError(f"no ErrorInfo in {status}")
+
+
+async def test_an_invalid_profile_id_keeps_the_users_field_violations(browse: Browse) -> None:
     # Found by the REST fuzzer (tests/e2e/test_fuzz.py): the users service
     # named the bad field, the home screen's answer did not.
-    stub, caller = browse
+    stub, caller = browse.stub, browse.caller
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.GetHome(browse_pb2.GetHomeRequest(profile_id="0"), metadata=caller, timeout=10)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -94,3 +130,37 @@ async def test_an_invalid_profile_id_keeps_the_users_field_violations(
             fields.extend((v.field, v.description) for v in bad_request.field_violations)
     assert [field for field, _ in fields] == ["profile_id"], status
     assert all(description for _, description in fields)
+
+
+async def test_rows_the_catalog_cannot_serve_are_listed_without_its_address(
+    browse: Browse,
+) -> None:
+    home = await browse.stub.GetHome(
+        browse_pb2.GetHomeRequest(profile_id=browse.profile_id), metadata=browse.caller, timeout=10
+    )
+    assert home.profile_id == browse.profile_id
+    assert not home.rows
+    assert home.failed_rows
+    for failure in home.failed_rows:
+        assert failure.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), failure
+        assert failure.reason == f"catalog failed ({failure.code})", failure
+        assert str(browse.catalog_port) not in failure.reason
+
+
+async def test_the_users_service_down_is_unavailable_so_the_caller_retries(
+    browse: Browse,
+) -> None:
+    request = browse_pb2.GetHomeRequest(profile_id=browse.profile_id)
+    # One call while users is up: the token's keys are fetched and kept.
+    await browse.stub.GetHome(request, metadata=browse.caller, timeout=10)
+    await runtime.stop(browse.users_server, 0)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await browse.stub.GetHome(request, metadata=browse.caller, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert raised.value.details() in (
+        "users failed (UNAVAILABLE)",
+        "users failed (DEADLINE_EXCEEDED)",
+    )
+    info = error_info(raised.value)
+    assert info.reason == "DEPENDENCY_FAILED"
+    assert info.metadata["dependency"] == "users"

@@ -6,11 +6,22 @@ in (add_time DESC, title_id DESC) order. Every write (title, availability,
 genres, outbox event) is one ``BEGIN IMMEDIATE`` transaction on the single
 writer connection; readers use their own connection, which WAL mode lets run
 beside the writer.
+
+An outage of the file (locked by another process past the busy timeout, a
+disk I/O error, a file that cannot be opened or is not a database) raises
+Unavailable from every operation, through the runtime's one guard
+(services/runtime/stores.py); the next operation after the cause is gone
+works again. Constraint and programming errors are not outages: they stay
+bugs (INTERNAL). Python's sqlite3 reports a statement SQLite rejects
+(SQLITE_ERROR, for example a missing table) as OperationalError too, so a
+file without our tables counts as an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,10 +40,28 @@ from services.catalog.titles import (
     prepare_new,
 )
 from services.runtime.errors import AlreadyExists, NotFound
+from services.runtime.stores import unavailable_on
 from streammesh.catalog.v1 import catalog_pb2
+
+log = logging.getLogger(__name__)
 
 # How long a statement waits for the file lock held by another process.
 BUSY_TIMEOUT_MS: Final = 5_000
+
+# What the driver raises when the file, not the statement, fails: sqlite3's
+# OperationalError (locked, disk I/O error, unable to open) and DatabaseError
+# itself (not a database, malformed), but none of its other subclasses.
+_outage = unavailable_on(
+    sqlite3.DatabaseError,
+    what="the catalog store",
+    unless=(
+        sqlite3.IntegrityError,
+        sqlite3.ProgrammingError,
+        sqlite3.DataError,
+        sqlite3.NotSupportedError,
+        sqlite3.InternalError,
+    ),
+)
 
 # The embedded schema's version, kept in SQLite's user_version: each later
 # version adds a step to _migrate; a file from a newer build is refused.
@@ -115,15 +144,32 @@ class SqliteCatalogStore:
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteCatalogStore:
+    @_outage
+    async def open(
+        cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> SqliteCatalogStore:
+        """The store on ``path``, its schema created or brought up to date.
+
+        ``busy_timeout_ms`` bounds each statement's wait for a lock another
+        process holds; past it the operation is Unavailable.
+        """
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
-        await writer.execute("PRAGMA journal_mode=WAL")
-        await writer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await writer.execute("PRAGMA synchronous=NORMAL")
-        await _migrate(writer)
-        reader = await aiosqlite.connect(path, isolation_level=None)
-        await reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        opened: list[aiosqlite.Connection] = []
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(writer)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await _migrate(writer)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(reader)
+            await reader.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        except BaseException:
+            # Each connection owns a thread: none may outlive a failed open.
+            for connection in opened:
+                await connection.close()
+            raise
         return cls(writer, reader)
 
     async def close(self) -> None:
@@ -131,6 +177,7 @@ class SqliteCatalogStore:
         await self._writer.close()
 
     # ------------------------------------------------------------------ reads
+    @_outage
     async def get_title(self, title_id: str) -> catalog_pb2.Title | None:
         async with self._reader.execute(
             "SELECT body FROM titles WHERE title_id = ?", (title_id,)
@@ -138,6 +185,7 @@ class SqliteCatalogStore:
             row = await cursor.fetchone()
         return None if row is None else catalog_pb2.Title.FromString(row[0])
 
+    @_outage
     async def batch_get_titles(self, title_ids: Sequence[str]) -> dict[str, catalog_pb2.Title]:
         if not title_ids:
             return {}
@@ -150,6 +198,7 @@ class SqliteCatalogStore:
         titles = (catalog_pb2.Title.FromString(row[0]) for row in rows)
         return {title.title_id: title for title in titles}
 
+    @_outage
     async def list_titles(
         self, title_filter: TitleFilter, page_size: int, after: Cursor | None, now_ms: int
     ) -> TitlePage:
@@ -177,6 +226,7 @@ class SqliteCatalogStore:
             next_cursor = Cursor(last.add_time.ToMilliseconds(), last.title_id)
         return TitlePage(titles, next_cursor)
 
+    @_outage
     async def get_metadata(self, title_id: str) -> catalog_pb2.TitleMetadata | None:
         async with self._reader.execute(
             "SELECT t.title_id, m.poster_url, m.trailer_url, m.synopsis FROM titles t "
@@ -193,6 +243,7 @@ class SqliteCatalogStore:
             synopsis=row[3] or "",
         )
 
+    @_outage
     async def list_availability(
         self, title_id: str, page_size: int, after_country: str = ""
     ) -> AvailabilityPage:
@@ -208,6 +259,7 @@ class SqliteCatalogStore:
         )
 
     # ----------------------------------------------------------------- writes
+    @_outage
     async def create_title(
         self,
         title: catalog_pb2.Title,
@@ -228,6 +280,7 @@ class SqliteCatalogStore:
             await _write_event(db, event)
         return stored
 
+    @_outage
     async def update_title(
         self, patch: catalog_pb2.Title, paths: Sequence[str], *, allow_missing: bool = False
     ) -> tuple[catalog_pb2.Title, bool]:
@@ -254,6 +307,7 @@ class SqliteCatalogStore:
             await _write_event(db, events.title_updated(updated, paths, now))
         return updated, False
 
+    @_outage
     async def put_metadata(self, metadata: catalog_pb2.TitleMetadata) -> catalog_pb2.TitleMetadata:
         async with self._transaction() as db:
             if not await _exists(db, metadata.title_id):
@@ -292,6 +346,7 @@ class _Transaction:
     async def __aenter__(self) -> aiosqlite.Connection:
         await self._lock.acquire()
         try:
+            await self._rollback()  # a transaction a failed ROLLBACK left open
             await self._db.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._lock.release()
@@ -300,9 +355,26 @@ class _Transaction:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         try:
-            await self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            if exc_type is None:
+                try:
+                    await self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    await self._rollback()
+                    raise
+            else:
+                await self._rollback()
         finally:
             self._lock.release()
+
+    async def _rollback(self) -> None:
+        """Ends the transaction if SQLite has not already (it does on some I/O errors),
+        so the next one can begin; a failure here leaves the error that caused it."""
+        if not self._db.in_transaction:
+            return
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            log.warning("catalog store: rollback failed: %s", type(error).__name__)
 
 
 async def _exists(db: aiosqlite.Connection, title_id: str) -> bool:

@@ -16,9 +16,8 @@ excludes concurrent writers:
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, cast
@@ -30,7 +29,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
+from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.runtime.stores import unavailable_on
 from services.users.models import OutboxRow, PreferenceRow, ProfileRow, UserRow
 from services.users.store import (
     AccountCreatedEventFactory,
@@ -45,8 +45,6 @@ from services.users.store import (
     ProfileRecord,
     ProfileUpdate,
 )
-
-log = logging.getLogger(__name__)
 
 users = cast(sa.Table, UserRow.__table__)
 profiles = cast(sa.Table, ProfileRow.__table__)
@@ -131,18 +129,26 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-@contextmanager
-def _database_errors() -> Iterator[None]:
-    """Turns "the database cannot be reached / is busy" into UNAVAILABLE.
-
-    Programming errors (bad SQL, a missing table) are not caught: they are bugs
-    and surface as INTERNAL through the error interceptor.
-    """
-    try:
-        yield
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as err:
-        log.warning("users database unavailable", extra={"error": type(err).__name__})
-        raise Unavailable("the users database is unavailable; retry later") from err
+# "The database cannot be reached / is busy / is not a database" becomes
+# UNAVAILABLE. SQLAlchemy wraps the driver's errors: aiosqlite's "database is
+# locked", "disk I/O error" and "unable to open database file" arrive as
+# OperationalError, "file is not a database" as plain DatabaseError. The
+# other DatabaseErrors are not outages: IntegrityError is handled where it
+# means a domain error (create_account), and programming errors are bugs
+# that surface as INTERNAL through the error interceptor.
+_database_errors = unavailable_on(
+    sa_exc.DatabaseError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    what="the users database",
+    unless=(
+        sa_exc.IntegrityError,
+        sa_exc.ProgrammingError,
+        sa_exc.DataError,
+        sa_exc.NotSupportedError,
+        sa_exc.InternalError,
+    ),
+)
 
 
 def _now() -> datetime:
@@ -221,14 +227,14 @@ class SqlUserStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with _database_errors():
+        with _database_errors:
             async with self._engine.connect() as connection:
                 yield connection
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with _database_errors():
+        with _database_errors:
             async with self._write_engine.begin() as connection:
                 yield connection
 
