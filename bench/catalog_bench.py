@@ -53,7 +53,7 @@ from services.catalog.server import create_server  # noqa: E402
 from services.catalog.store import CatalogStore  # noqa: E402
 from services.catalog.stores.cassandra import CassandraCatalogStore  # noqa: E402
 from services.catalog.stores.sqlite import SqliteCatalogStore  # noqa: E402
-from services.runtime import server as runtime  # noqa: E402
+from services.kit import server as runtime  # noqa: E402
 from services.runtime.cassandra import CassandraSettings, open_migrated  # noqa: E402
 from services.runtime.config import ServerConfig  # noqa: E402
 

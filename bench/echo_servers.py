@@ -22,7 +22,7 @@ from devtools.echo.config import Config
 from devtools.echo.server import create_server
 from devtools.echo.servicer import SERVICE_NAME, EchoServicer
 from interceptors.chain import ChainInterceptor, server_layers
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.logs import configure_logging
 from streammesh.echo.v1 import echo_pb2_grpc
 

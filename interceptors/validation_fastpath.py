@@ -16,8 +16,8 @@ compiled into plain Python checks (a tuple of closures). Supported: string
 ``not_in``/``prefix``; int32/int64/uint32/uint64 ``gt``/``gte``/``lt``/``lte``
 (with protovalidate's exclusive ranges when the upper bound is below the
 lower)/``in``/``not_in``; repeated ``min_items``/``max_items``/``unique``/
-``items``; ``required``; ``ignore``; oneof ``required``; nested, repeated and
-map-valued messages. Anything else (CEL expressions, message-level rules,
+``items``; enum ``defined_only``/``in``/``not_in``; ``required``; ``ignore``;
+oneof ``required``; nested, repeated and map-valued messages. Anything else (CEL expressions, message-level rules,
 map key/value rules, wrapper types, unknown rule fields) makes the whole
 type *unsupported*: :meth:`FastValidator.is_valid` returns None and the
 caller asks protovalidate.
@@ -99,7 +99,9 @@ _STRING_KEYS = frozenset(
 )
 _INT_KEYS = frozenset({"gt", "gte", "lt", "lte", "in", "not_in"})
 _REPEATED_KEYS = frozenset({"min_items", "max_items", "unique", "items"})
-_FIELD_KEYS = frozenset({"required", "ignore", "string", "repeated", *_INT_RULE_FOR_TYPE.values()})
+_FIELD_KEYS = frozenset(
+    {"required", "ignore", "string", "enum", "repeated", *_INT_RULE_FOR_TYPE.values()}
+)
 
 
 class Unsupported(Exception):
@@ -217,7 +219,26 @@ def _value_checks(
         return _string_checks(rules.string)
     if kind == _INT_RULE_FOR_TYPE.get(field.type):
         return _int_checks(getattr(rules, kind))
+    if kind == "enum" and field.enum_type is not None:
+        return _enum_checks(rules.enum, field.enum_type)
     raise Unsupported(f"{kind} rules on {field.full_name}")
+
+
+def _enum_checks(rules: validate_pb2.EnumRules, enum: pb_descriptor.EnumDescriptor) -> list[Check]:
+    keys = _set_keys(rules)
+    if not keys <= {"defined_only", "in", "not_in"}:
+        raise Unsupported(f"enum rules {sorted(keys - {'defined_only', 'in', 'not_in'})}")
+    checks: list[Check] = []
+    if rules.defined_only:
+        defined = frozenset(value.number for value in enum.values)
+        checks.append(lambda n: n in defined)
+    if "in" in keys:
+        allowed = frozenset(getattr(rules, "in"))
+        checks.append(lambda n: n in allowed)
+    if "not_in" in keys:
+        banned = frozenset(rules.not_in)
+        checks.append(lambda n: n not in banned)
+    return checks
 
 
 def _is_empty(field: pb_descriptor.FieldDescriptor) -> Check:

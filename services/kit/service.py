@@ -20,7 +20,7 @@ Everything ``build`` opens through the :class:`Kit` is entered on ONE
 has stopped (health NOT_SERVING, drain, ``stop(grace)``), and also when
 ``build`` or the bind fails half-way, so a service never writes its own
 shutdown ordering. The server itself (interceptor chain, health, reflection,
-signals, worker processes) is services/runtime/server.py's.
+signals, worker processes) is services/kit/server.py's.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ from services.events.config import stream_prefix_for
 from services.events.consumer import ConsumerRunner
 from services.events.outbox import OutboxSource
 from services.events.relay import BackgroundRelay, Relay, RelayConfig
-from services.runtime import clients, visibility
-from services.runtime import server as runtime
+from services.kit import clients
+from services.kit import server as runtime
+from services.runtime import visibility
 from services.runtime.cassandra import CassandraSession, CassandraSettings, CqlMigrations
 from services.runtime.config import ServerConfig
 from services.runtime.logs import SECRET_LEAKING_LOGGERS

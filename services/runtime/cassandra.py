@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 import time
 from dataclasses import dataclass
@@ -39,9 +38,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import PreparedStatement
 
-from services.runtime.errors import Unavailable
-
-log = logging.getLogger(__name__)
+from services.runtime.stores import Outage, unavailable_on
 
 CONSISTENCY_LEVELS: Final = ("ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL")
 # Per request, so a stuck node fails the call instead of holding it.
@@ -110,6 +107,7 @@ class CassandraSession:
         self._cluster = cluster
         self.driver_session = session
         self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._outage = _outage_of(settings)
 
     @property
     def keyspace(self) -> str:
@@ -134,11 +132,12 @@ class CassandraSession:
             protocol_version=5,
         )
         try:
-            # connect() blocks while it discovers the cluster: keep it off the loop.
-            session = await asyncio.to_thread(cluster.connect)
-        except OUTAGES as error:
+            with _outage_of(settings):
+                # connect() blocks while it discovers the cluster: keep it off the loop.
+                session = await asyncio.to_thread(cluster.connect)
+        except BaseException:
             await asyncio.to_thread(cluster.shutdown)
-            raise _unavailable(settings, error) from error
+            raise
         return cls(settings, cluster, session)
 
     async def close(self) -> None:
@@ -148,35 +147,22 @@ class CassandraSession:
     async def prepare(self, cql: str) -> PreparedStatement:
         """Prepares ``cql`` (``{ks}`` filled in) once; statements on a hot path are prepared
         when the store opens."""
-        try:
+        with self._outage:
             # prepare() waits on the network: run it beside the loop.
             return await asyncio.to_thread(
                 self.driver_session.prepare, cql.format(ks=self.keyspace)
             )
-        except OUTAGES as error:
-            raise _unavailable(self.settings, error) from error
 
     async def execute(self, statement: Any, parameters: Any = None) -> list[Any]:
         """Runs one statement (CQL text, a prepared or a batch statement) within the
         in-flight bound; returns its rows."""
         async with self._slots:
-            try:
+            with self._outage:
                 return await execute(self.driver_session, statement, parameters)
-            except OUTAGES as error:
-                raise _unavailable(self.settings, error) from error
 
 
-def _unavailable(settings: CassandraSettings, error: BaseException) -> Unavailable:
-    log.warning(
-        "cassandra %s unavailable: %s: %s",
-        settings.keyspace,
-        type(error).__name__,
-        error,
-    )
-    return Unavailable(
-        f"the {settings.keyspace} store is unavailable; retry later",
-        reason="STORE_UNAVAILABLE",
-    )
+def _outage_of(settings: CassandraSettings) -> Outage:
+    return unavailable_on(*OUTAGES, what=f"the {settings.keyspace} store")
 
 
 async def execute(session: DriverSession, statement: Any, parameters: Any = None) -> list[Any]:

@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 
 from services.browse.config import Config as BrowseConfig
 from services.browse.server import create_server as create_browse
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from services.users.config import Config as UsersConfig
 from services.users.config import PasswordHashing

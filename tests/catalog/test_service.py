@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from services.catalog.config import Config
 from services.catalog.server import create_server
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.catalog.conftest import DATA, cassandra_config

@@ -26,7 +26,7 @@ from services.catalog.server import create_server as create_catalog
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from services.runtime.telemetry import setup_tracing
 from services.users.config import Config as UsersConfig

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from services.events import streams
 from services.events.envelope import unpack
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.users import migrations
 from services.users.server import create_server
 from streammesh.users.v1 import events_pb2, users_pb2, users_pb2_grpc

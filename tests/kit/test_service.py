@@ -13,7 +13,7 @@ import pytest
 from devtools.echo.config import Config as EchoConfig
 from devtools.echo.servicer import SERVICE_NAME, EchoServicer
 from services.kit import Kit, Served, Service
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 

@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devtools.echo.servicer import SERVICE_NAME
+from services.kit import server as runtime
 from services.runtime import logs
-from services.runtime import server as runtime
 from services.runtime.config import RetryPolicy, ServerConfig
 from services.runtime.telemetry import setup_tracing
 from streammesh.echo.v1 import echo_pb2_grpc

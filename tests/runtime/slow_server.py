@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc.aio
 
 from devtools.echo.servicer import SERVICE_NAME
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from streammesh.echo.v1 import echo_pb2_grpc
 from tests.runtime.scripted import ScriptedEcho

@@ -6,7 +6,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from services.runtime import clients
+from services.kit import clients
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.runtime.conftest import StartEcho, server_config
 

@@ -17,8 +17,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from devtools.echo.servicer import SERVICE_NAME
+from services.kit import server as runtime
 from services.runtime import errors
-from services.runtime import server as runtime
 from services.runtime.errors import FieldViolation
 from services.runtime.rpc_errors import DEPENDENCY_FAILED, DETAILS_TRAILER, from_rpc_error
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc

@@ -12,7 +12,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from interceptors.retry import is_retry_safe
-from services.runtime import clients, errors
+from services.kit import clients
+from services.runtime import errors
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.runtime.conftest import FAST_RETRY, StartEcho, server_config
 

@@ -15,7 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from devtools.echo.servicer import SERVICE_NAME
-from services.runtime import clients, errors
+from services.kit import clients
+from services.runtime import errors
 from services.runtime.errors import FieldViolation
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.runtime.conftest import LogCapture, StartEcho, server_config

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devtools.echo.servicer import SERVICE_NAME, EchoServicer
 from interceptors.chain import StreamingNotCovered, require_unary
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from streammesh.echo.v1 import echo_pb2_grpc
 from tests.contracts.descriptors import descriptor_set, streammesh_files
 from tests.runtime.conftest import server_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from services.runtime import clients
+from services.kit import clients
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.runtime.conftest import LogCapture, StartEcho, server_config
 

@@ -9,7 +9,7 @@ from opentelemetry.trace import SpanContext
 from devtools.echo.servicer import SERVICE_NAME
 from interceptors import tracing
 from interceptors.chain import ChainInterceptor
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.telemetry import StreamMeshTracerProvider
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.runtime.conftest import server_config

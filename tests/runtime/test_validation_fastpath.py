@@ -112,6 +112,8 @@ def _valid_scalar(field: Field, rules: validate_pb2.FieldRules) -> Any:
         return _valid_scalar(field, rules.repeated.items)
     if kind == "string":
         return _valid_string(rules.string)
+    if kind == "enum":
+        return field.enum_type.values[-1].number
     if kind is not None and kind != "repeated":
         return _valid_int(getattr(rules, kind))
     if field.type == _FD.TYPE_STRING:
@@ -194,6 +196,9 @@ def _value_candidates(field: Field, rules: validate_pb2.FieldRules) -> list[Any]
         return _value_candidates(field, rules.repeated.items)
     if kind == "string" or (kind is None and field.type == _FD.TYPE_STRING):
         return list(_string_candidates(rules.string))
+    if kind == "enum":
+        defined = [value.number for value in field.enum_type.values]
+        return [*defined, max(defined) + 1, -1]
     if kind is not None:
         return list(_int_candidates(getattr(rules, kind)))
     return []

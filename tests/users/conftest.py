@@ -12,7 +12,7 @@ import grpc.aio
 import pytest
 import pytest_asyncio
 
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from services.users import migrations
 from services.users.config import Config, LoginLimits, PasswordHashing

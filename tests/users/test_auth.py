@@ -21,7 +21,7 @@ from interceptors.auth import (
     StaticKeySource,
     TokenVerifier,
 )
-from services.runtime import server as runtime
+from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from services.runtime.errors import Unauthenticated
 from services.runtime.visibility import INTERNAL, OWNER, PUBLIC, methods_with

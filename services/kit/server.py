@@ -1,18 +1,10 @@
 """The one server runtime: build, serve and stop a grpc.aio server the same way everywhere.
 
-A service's ``server.py`` wraps :func:`create_server`::
-
-    async def create_server(config: Config) -> tuple[grpc.aio.Server, int]:
-        servicer = UserServicer(await open_store(config))
-        return await runtime.create_server(
-            config.server,
-            lambda server: users_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
-            [USER_SERVICE_NAME],
-        )
-
-    def main() -> None:
-        config = Config.from_env()
-        runtime.run(lambda: create_server(config), config.server)
+Services do not call it directly: their ``server.py`` declares a
+:class:`services.kit.service.Service`, which builds the service's parts and
+then calls :func:`create_server` and :func:`run`. Benchmarks and tests call
+:func:`create_server` with a bare servicer (and ``interceptors=[]`` to measure
+the chain's cost).
 
 What every server gets (tests bind port 0 and get the real port back):
 - the interceptor chain of interceptors/chain.py;
