@@ -15,15 +15,11 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from interceptors.auth import require_account_id
-from services.runtime.visibility import PUBLIC, methods_with
 from services.users import events
 from services.users.domain import UsersDomain
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
 SERVICE_NAME: Final = users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
-# Methods anyone may call: those the contract declares VISIBILITY_PUBLIC
-# (users.proto); every other method needs an access token.
-PUBLIC_METHODS: Final = methods_with(SERVICE_NAME, PUBLIC)
 
 R = TypeVar("R")
 
