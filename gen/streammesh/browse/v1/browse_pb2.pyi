@@ -27,7 +27,7 @@ ROW_KIND_NEW_IN_COUNTRY: RowKind
 ROW_KIND_GENRE: RowKind
 
 class TitleCard(_message.Message):
-    __slots__ = ("title_id", "title", "content_type", "release_year", "maturity_rating", "genres", "position_seconds")
+    __slots__ = ("title_id", "title", "content_type", "release_year", "maturity_rating", "genres", "position_seconds", "duration_seconds")
     TITLE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class TitleCard(_message.Message):
     MATURITY_RATING_FIELD_NUMBER: _ClassVar[int]
     GENRES_FIELD_NUMBER: _ClassVar[int]
     POSITION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     title_id: str
     title: str
     content_type: str
@@ -42,7 +43,8 @@ class TitleCard(_message.Message):
     maturity_rating: str
     genres: _containers.RepeatedScalarFieldContainer[str]
     position_seconds: int
-    def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., content_type: _Optional[str] = ..., release_year: _Optional[int] = ..., maturity_rating: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., position_seconds: _Optional[int] = ...) -> None: ...
+    duration_seconds: int
+    def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., content_type: _Optional[str] = ..., release_year: _Optional[int] = ..., maturity_rating: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., position_seconds: _Optional[int] = ..., duration_seconds: _Optional[int] = ...) -> None: ...
 
 class Row(_message.Message):
     __slots__ = ("row_id", "kind", "heading", "cards")
