@@ -1,0 +1,512 @@
+"""The embedded history store: one SQLite file through aiosqlite.
+
+The same tables as the Cassandra keyspace, without the buckets SQLite does
+not need: ``views`` (ListHistory through one index in (watch_time DESC,
+view_id DESC) order), ``bookmarks``, ``play_log``, ``daily_popularity``,
+``top_titles`` and the relay's ``outbox``. Every query is served by a
+primary key or an index, named beside it. Times are INTEGER milliseconds
+since the epoch (UTC); days are ISO text ('YYYY-MM-DD', which sorts as dates).
+
+RecordView is one ``BEGIN IMMEDIATE`` transaction on the single writer
+connection: the id check, the view, the bookmark upsert (which keeps the
+newer watch time: ``ON CONFLICT ... DO UPDATE ... WHERE excluded.last_watch_time
+>= bookmarks.last_watch_time``), the play-log row and the outbox row commit
+together or not at all. The write lock serialises every writer of the file,
+other processes too, so a retried view is recorded once. Readers use their
+own connection, which WAL mode lets run beside the writer.
+
+Nothing expires here: the embedded store is a single-machine development
+store; retention (TTLs) is the Cassandra store's.
+
+An outage of the file (locked past the busy timeout, a disk I/O error, a file
+that cannot be opened or is not a database) raises Unavailable from every
+operation, through the runtime's one guard (services/runtime/stores.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, date
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from services.history.store import (
+    Bookmark,
+    HistoryCursor,
+    HistoryPage,
+    OutboxEvent,
+    PlayRecord,
+    Popularity,
+    ViewRecord,
+)
+from services.history.stores._rules import (
+    check_limit,
+    check_popularity,
+    check_ranked,
+    checked_view,
+    clamped,
+    from_ms,
+    to_ms,
+)
+from services.runtime.stores import unavailable_on
+
+log = logging.getLogger(__name__)
+
+# How long a statement waits for the file lock held by another process.
+BUSY_TIMEOUT_MS: Final = 5_000
+
+# What the driver raises when the file, not the statement, fails (as the
+# catalog's embedded store): OperationalError and DatabaseError itself, none
+# of its other subclasses.
+_outage = unavailable_on(
+    sqlite3.DatabaseError,
+    what="the history store",
+    unless=(
+        sqlite3.IntegrityError,
+        sqlite3.ProgrammingError,
+        sqlite3.DataError,
+        sqlite3.NotSupportedError,
+        sqlite3.InternalError,
+    ),
+)
+
+# The embedded schema's version, kept in SQLite's user_version: each later
+# version adds a step to _migrate; a file from a newer build is refused.
+SCHEMA_VERSION: Final = 1
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS views (
+  profile_id TEXT NOT NULL,
+  view_id TEXT NOT NULL,
+  account_id TEXT NOT NULL,
+  title_id TEXT NOT NULL,
+  watch_time INTEGER NOT NULL,
+  position_seconds INTEGER NOT NULL,
+  duration_seconds INTEGER NOT NULL,
+  device_type TEXT NOT NULL,
+  country_code TEXT NOT NULL,
+  maturity_rating TEXT NOT NULL,
+  PRIMARY KEY (profile_id, view_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS views_newest ON views (profile_id, watch_time DESC, view_id DESC);
+CREATE TABLE IF NOT EXISTS bookmarks (
+  profile_id TEXT NOT NULL,
+  title_id TEXT NOT NULL,
+  position_seconds INTEGER NOT NULL,
+  duration_seconds INTEGER NOT NULL,
+  last_watch_time INTEGER NOT NULL,
+  PRIMARY KEY (profile_id, title_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bookmarks_recent
+  ON bookmarks (profile_id, last_watch_time DESC, title_id DESC);
+CREATE TABLE IF NOT EXISTS play_log (
+  title_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  view_id TEXT NOT NULL,
+  country_code TEXT NOT NULL,
+  watch_seconds INTEGER NOT NULL,
+  maturity_rating TEXT NOT NULL,
+  PRIMARY KEY (title_id, day, profile_id, view_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_popularity (
+  country_code TEXT NOT NULL,
+  day TEXT NOT NULL,
+  title_id TEXT NOT NULL,
+  view_count INTEGER NOT NULL,
+  watch_seconds INTEGER NOT NULL,
+  unique_viewers INTEGER NOT NULL,
+  maturity_rating TEXT NOT NULL,
+  PRIMARY KEY (country_code, day, title_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS top_titles (
+  country_code TEXT NOT NULL,
+  day TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  title_id TEXT NOT NULL,
+  view_count INTEGER NOT NULL,
+  watch_seconds INTEGER NOT NULL,
+  unique_viewers INTEGER NOT NULL,
+  maturity_rating TEXT NOT NULL,
+  PRIMARY KEY (country_code, day, rank)
+) WITHOUT ROWID;
+-- The shape of services/events/outbox.py's define_outbox_table, so the relay's
+-- SqlOutboxSource reads it as it is (created_at in SQLAlchemy's SQLite format).
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id VARCHAR(36) NOT NULL UNIQUE,
+  aggregate_type VARCHAR(64) NOT NULL,
+  aggregate_id VARCHAR(64) NOT NULL,
+  event_type VARCHAR(128) NOT NULL,
+  payload BLOB,
+  created_at DATETIME NOT NULL,
+  published_at DATETIME
+);
+CREATE INDEX IF NOT EXISTS ix_outbox_unpublished ON outbox (published_at, seq);
+"""
+
+_VIEW_COLUMNS: Final = (
+    "view_id, profile_id, account_id, title_id, watch_time, position_seconds, "
+    "duration_seconds, device_type, country_code, maturity_rating"
+)
+# The primary key (profile_id, view_id).
+_GET_VIEW: Final = f"SELECT {_VIEW_COLUMNS} FROM views WHERE profile_id = ? AND view_id = ?"
+# Index views_newest: a range of (profile_id, watch_time DESC, view_id DESC), in order.
+_LIST_VIEWS: Final = (
+    f"SELECT {_VIEW_COLUMNS} FROM views WHERE profile_id = ? "
+    "AND (watch_time, view_id) < (?, ?) ORDER BY watch_time DESC, view_id DESC LIMIT ?"
+)
+_INSERT_VIEW: Final = f"INSERT INTO views ({_VIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The primary key (profile_id, title_id) finds the conflict.
+_UPSERT_BOOKMARK: Final = (
+    "INSERT INTO bookmarks (profile_id, title_id, position_seconds, duration_seconds, "
+    "last_watch_time) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (profile_id, title_id) DO UPDATE SET "
+    "position_seconds = excluded.position_seconds, "
+    "duration_seconds = excluded.duration_seconds, "
+    "last_watch_time = excluded.last_watch_time "
+    "WHERE excluded.last_watch_time >= bookmarks.last_watch_time"
+)
+# Index bookmarks_recent: the profile's rows already in the listing's order.
+_LIST_BOOKMARKS: Final = (
+    "SELECT title_id, position_seconds, duration_seconds, last_watch_time FROM bookmarks "
+    "WHERE profile_id = ? ORDER BY last_watch_time DESC, title_id DESC"
+)
+_INSERT_PLAY: Final = (
+    "INSERT INTO play_log (title_id, day, profile_id, view_id, country_code, watch_seconds, "
+    "maturity_rating) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# The primary key's prefix (title_id, day).
+_PLAY_LOG: Final = (
+    "SELECT view_id, profile_id, country_code, watch_seconds, maturity_rating FROM play_log "
+    "WHERE title_id = ? AND day = ?"
+)
+# The primary key (country_code, day, title_id) finds the conflict.
+_UPSERT_POPULARITY: Final = (
+    "INSERT INTO daily_popularity (country_code, day, title_id, view_count, watch_seconds, "
+    "unique_viewers, maturity_rating) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (country_code, day, title_id) DO UPDATE SET "
+    "view_count = excluded.view_count, watch_seconds = excluded.watch_seconds, "
+    "unique_viewers = excluded.unique_viewers, maturity_rating = excluded.maturity_rating"
+)
+# The primary key's prefix (country_code, day).
+_POPULARITY: Final = (
+    "SELECT title_id, view_count, watch_seconds, unique_viewers, maturity_rating "
+    "FROM daily_popularity WHERE country_code = ? AND day = ?"
+)
+# The primary key's prefix (country_code, day).
+_DELETE_TOP: Final = "DELETE FROM top_titles WHERE country_code = ? AND day = ?"
+_INSERT_TOP: Final = (
+    "INSERT INTO top_titles (country_code, day, rank, title_id, view_count, watch_seconds, "
+    "unique_viewers, maturity_rating) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The primary key (country_code, day, rank), in rank order.
+_TOP: Final = (
+    "SELECT title_id, view_count, watch_seconds, unique_viewers, maturity_rating "
+    "FROM top_titles WHERE country_code = ? AND day = ? ORDER BY rank LIMIT ?"
+)
+_INSERT_OUTBOX: Final = (
+    "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+# How SQLAlchemy's DateTime stores values in SQLite.
+_SQLITE_DATETIME: Final = "%Y-%m-%d %H:%M:%S.%f"
+# Sorts before every stored view in (watch_time DESC, view_id DESC) order, so
+# the first page needs no query of its own.
+_START: Final = HistoryCursor(2**62, "\U0010ffff")
+
+
+class SqliteHistoryStore:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    @_outage
+    async def open(
+        cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> SqliteHistoryStore:
+        """The store on ``path``, its schema created or brought up to date.
+
+        ``busy_timeout_ms`` bounds each statement's wait for a lock another
+        process holds; past it the operation is Unavailable.
+        """
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        opened: list[aiosqlite.Connection] = []
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(writer)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await _migrate(writer)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(reader)
+            await reader.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        except BaseException:
+            # Each connection owns a thread: none may outlive a failed open.
+            for connection in opened:
+                await connection.close()
+            raise
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    # ----------------------------------------------------------------- views
+    @_outage
+    async def record_view(self, view: ViewRecord, event: OutboxEvent) -> tuple[ViewRecord, bool]:
+        view = checked_view(view, event)
+        watch_ms = to_ms(view.watch_time)
+        async with self._transaction() as db:
+            async with db.execute(_GET_VIEW, (view.profile_id, view.view_id)) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                return _view_of(row), False
+            await db.execute(
+                _INSERT_VIEW,
+                (
+                    view.view_id,
+                    view.profile_id,
+                    view.account_id,
+                    view.title_id,
+                    watch_ms,
+                    view.position_seconds,
+                    view.duration_seconds,
+                    view.device_type,
+                    view.country_code,
+                    view.maturity_rating,
+                ),
+            )
+            await db.execute(
+                _UPSERT_BOOKMARK,
+                (
+                    view.profile_id,
+                    view.title_id,
+                    view.position_seconds,
+                    view.duration_seconds,
+                    watch_ms,
+                ),
+            )
+            await db.execute(
+                _INSERT_PLAY,
+                (
+                    view.title_id,
+                    view.day.isoformat(),
+                    view.profile_id,
+                    view.view_id,
+                    view.country_code,
+                    view.watch_seconds,
+                    view.maturity_rating,
+                ),
+            )
+            await db.execute(
+                _INSERT_OUTBOX,
+                (
+                    event.event_id,
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.event_type,
+                    event.payload,
+                    event.created_at.astimezone(UTC)
+                    .replace(tzinfo=None)
+                    .strftime(_SQLITE_DATETIME),
+                ),
+            )
+        return view, True
+
+    @_outage
+    async def get_view(self, profile_id: str, view_id: str) -> ViewRecord | None:
+        async with self._reader.execute(_GET_VIEW, (profile_id, view_id)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _view_of(row)
+
+    @_outage
+    async def list_views(
+        self, profile_id: str, limit: int, after: HistoryCursor | None
+    ) -> HistoryPage:
+        check_limit(limit)
+        after = clamped(after)
+        start = after or _START
+        async with self._reader.execute(
+            _LIST_VIEWS, (profile_id, start.watch_time_ms, start.view_id, limit + 1)
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        views = [_view_of(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = views[-1]
+            next_cursor = HistoryCursor(to_ms(last.watch_time), last.view_id)
+        return HistoryPage(views, next_cursor)
+
+    # ------------------------------------------------------------- bookmarks
+    @_outage
+    async def list_bookmarks(self, profile_id: str) -> list[Bookmark]:
+        async with self._reader.execute(_LIST_BOOKMARKS, (profile_id,)) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Bookmark(
+                profile_id=profile_id,
+                title_id=row[0],
+                position_seconds=row[1],
+                duration_seconds=row[2],
+                last_watch_time=from_ms(row[3]),
+            )
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------ popularity
+    @_outage
+    async def play_log(self, title_id: str, day: date) -> list[PlayRecord]:
+        async with self._reader.execute(_PLAY_LOG, (title_id, day.isoformat())) as cursor:
+            rows = await cursor.fetchall()
+        return [PlayRecord(*row) for row in rows]
+
+    @_outage
+    async def save_popularity(self, rows: Sequence[Popularity]) -> None:
+        check_popularity(rows)
+        if not rows:
+            return
+        async with self._transaction() as db:
+            await db.executemany(
+                _UPSERT_POPULARITY,
+                [
+                    (
+                        row.country_code,
+                        row.day.isoformat(),
+                        row.title_id,
+                        row.view_count,
+                        row.watch_seconds,
+                        row.unique_viewers,
+                        row.maturity_rating,
+                    )
+                    for row in rows
+                ],
+            )
+
+    @_outage
+    async def popularity(self, country_code: str, day: date) -> list[Popularity]:
+        async with self._reader.execute(_POPULARITY, (country_code, day.isoformat())) as cursor:
+            rows = await cursor.fetchall()
+        return [_popularity_of(row, country_code, day) for row in rows]
+
+    @_outage
+    async def save_top(self, country_code: str, day: date, ranked: Sequence[Popularity]) -> None:
+        check_ranked(country_code, day, ranked)
+        key = (country_code, day.isoformat())
+        async with self._transaction() as db:
+            await db.execute(_DELETE_TOP, key)
+            await db.executemany(
+                _INSERT_TOP,
+                [
+                    (
+                        *key,
+                        rank,
+                        row.title_id,
+                        row.view_count,
+                        row.watch_seconds,
+                        row.unique_viewers,
+                        row.maturity_rating,
+                    )
+                    for rank, row in enumerate(ranked, start=1)
+                ],
+            )
+
+    @_outage
+    async def top(self, country_code: str, day: date, limit: int) -> list[Popularity]:
+        check_limit(limit, minimum=0)
+        async with self._reader.execute(_TOP, (country_code, day.isoformat(), limit)) as cursor:
+            rows = await cursor.fetchall()
+        return [_popularity_of(row, country_code, day) for row in rows]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._writer, self._write_lock)
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"history database schema {version} is newer than this build's {SCHEMA_VERSION}"
+        )
+    if version < 1:
+        # executescript commits first and runs the script as it is; the
+        # statements are idempotent, so a crash here is repaired by a rerun.
+        await db.executescript(SCHEMA)
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT on the writer, one at a time; ROLLBACK on any error."""
+
+    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    async def __aenter__(self) -> aiosqlite.Connection:
+        await self._lock.acquire()
+        try:
+            await self._rollback()  # a transaction a failed ROLLBACK left open
+            await self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    await self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    await self._rollback()
+                    raise
+            else:
+                await self._rollback()
+        finally:
+            self._lock.release()
+
+    async def _rollback(self) -> None:
+        """Ends the transaction if SQLite has not already (it does on some I/O errors),
+        so the next one can begin; a failure here leaves the error that caused it."""
+        if not self._db.in_transaction:
+            return
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            log.warning("history store: rollback failed: %s", type(error).__name__)
+
+
+def _view_of(row: Any) -> ViewRecord:
+    return ViewRecord(
+        view_id=row[0],
+        profile_id=row[1],
+        account_id=row[2],
+        title_id=row[3],
+        watch_time=from_ms(row[4]),
+        position_seconds=row[5],
+        duration_seconds=row[6],
+        device_type=row[7],
+        country_code=row[8],
+        maturity_rating=row[9],
+    )
+
+
+def _popularity_of(row: Any, country_code: str, day: date) -> Popularity:
+    return Popularity(
+        title_id=row[0],
+        country_code=country_code,
+        day=day,
+        view_count=row[1],
+        watch_seconds=row[2],
+        unique_viewers=row[3],
+        maturity_rating=row[4],
+    )
