@@ -51,7 +51,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "catalog", "streammesh.catalog.v1.CatalogService", 50052, 9102, produces_events=True
     ),
-    ServiceSpec("history", "streammesh.history.v1.HistoryService", 50053, 9103),
+    ServiceSpec(
+        "history", "streammesh.history.v1.HistoryService", 50053, 9103, produces_events=True
+    ),
     ServiceSpec(
         "recommendations", "streammesh.recommendations.v1.RecommendationService", 50054, 9104
     ),

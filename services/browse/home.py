@@ -12,20 +12,19 @@ profile itself fails the call, since without it no row can be filtered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import grpc
 import grpc.aio
 
+from services.runtime import callers
 from services.runtime.rpc_errors import from_rpc_error
 from streammesh.browse.v1 import browse_pb2
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
 Metadata = Sequence[tuple[str, str]]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,19 +59,21 @@ class HomeComposer:
         self, profile_id: str, account_id: str, cards_per_row: int, caller: Metadata
     ) -> browse_pb2.Home:
         profile, account = await asyncio.gather(
-            self._call(
+            callers.call(
                 self._users.GetProfile(
                     users_pb2.GetProfileRequest(profile_id=profile_id),
                     metadata=caller,
                     timeout=self._profile_timeout,
-                )
+                ),
+                service="users",
             ),
-            self._call(
+            callers.call(
                 self._users.GetAccount(
                     users_pb2.GetAccountRequest(account_id=account_id),
                     metadata=caller,
                     timeout=self._profile_timeout,
-                )
+                ),
+                service="users",
             ),
         )
         plans = self.plan(profile, account, cards_per_row)
@@ -121,15 +122,6 @@ class HomeComposer:
             heading=plan.heading,
             cards=[_card(title) for title in response.titles],
         )
-
-    async def _call(self, call: Awaitable[T]) -> T:
-        """The users service's answer. Its refusals (a foreign profile, a bad
-        id) stay the caller's, with their field violations; any other failure
-        is this call's dependency failing (see services.runtime.rpc_errors)."""
-        try:
-            return await call
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err, service="users") from err
 
 
 def _failure(plan: RowPlan, error: BaseException) -> browse_pb2.RowFailure:
