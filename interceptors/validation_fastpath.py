@@ -17,10 +17,10 @@ compiled into plain Python checks (a tuple of closures). Supported: string
 (with protovalidate's exclusive ranges when the upper bound is below the
 lower)/``in``/``not_in``; repeated ``min_items``/``max_items``/``unique``/
 ``items``; enum ``defined_only``/``in``/``not_in``; ``required``; ``ignore``;
-oneof ``required``; nested, repeated and map-valued messages. Anything else (CEL expressions, message-level rules,
-map key/value rules, wrapper types, unknown rule fields) makes the whole
-type *unsupported*: :meth:`FastValidator.is_valid` returns None and the
-caller asks protovalidate.
+oneof ``required``; nested, repeated and map-valued messages. Anything else
+(CEL expressions, message-level rules, map key/value rules, wrapper types,
+unknown rule fields) makes the whole type *unsupported*:
+:meth:`FastValidator.is_valid` returns None and the caller asks protovalidate.
 
 The checks may be stricter than protovalidate, never looser: the caller
 treats "not valid" as "ask protovalidate", which decides and names the
