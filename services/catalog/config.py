@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Final
 
 from services.runtime import backends, settings
-from services.runtime.cassandra import CONSISTENCY_LEVELS, CassandraSettings
+from services.runtime.cassandra import CassandraSettings, keyspace_settings
 from services.runtime.config import ServerConfig
-from services.runtime.settings import Context, Setting, nested, setting
+from services.runtime.settings import nested, setting
 
 SERVICE: Final = "catalog"
 DEFAULT_SQLITE_PATH: Final = Path(".streammesh") / "catalog" / "catalog.db"
@@ -27,52 +27,23 @@ DEMO_CATALOG: Final = Path(__file__).resolve().parent / "data" / "netflix_titles
 DEFAULT_KEYSPACE: Final = "streammesh_catalog"
 
 
-def _consistency(raw: str) -> str:
-    """A consistency level's name, any case."""
-    level = raw.strip().upper()
-    if level not in CONSISTENCY_LEVELS:
-        raise ValueError(f"expected one of {', '.join(CONSISTENCY_LEVELS)}")
-    return level
-
-
-def _backends_redis_url(context: Context) -> str:
-    """The Redis of the catalog's own backend choice."""
-    return context.shared(backends.BackendSettings).redis_url(context["backend"])
-
-
 @dataclass(frozen=True)
 class Config:
     # gRPC server and client settings (services/runtime/config.py).
     server: ServerConfig = field(metadata=nested())
     # "embedded" (SQLite file) or "real" (Cassandra); STREAMMESH_BACKENDS by default.
-    backend: str = field(
-        default="embedded",
-        metadata=setting(
-            parse=lambda raw: backends.Backends.parse(raw).value,
-            default_from=lambda c: backends.chosen(c).value,
-        ),
-    )
+    backend: str = field(default="embedded", metadata=backends.backend_choice())
     # The embedded store's file.
     sqlite_path: Path = DEFAULT_SQLITE_PATH
     # Keyspace, contact points, consistency and the in-flight bound
     # (services/runtime/cassandra.py); STREAMMESH_[CATALOG_]CASSANDRA_<FIELD>.
     cassandra: CassandraSettings = field(
         default_factory=lambda: CassandraSettings(keyspace=DEFAULT_KEYSPACE),
-        metadata=nested(
-            "CASSANDRA_",
-            fields={
-                "keyspace": Setting(doc="Keyspace of the catalog's tables."),
-                "contact_points": Setting(doc="Cassandra nodes to reach the cluster by."),
-                "port": Setting(doc="Their CQL native transport port."),
-                # Any case; a name Cassandra does not know names its variable.
-                "consistency": Setting(parse=_consistency),
-            },
-        ),
+        metadata=keyspace_settings("the catalog's tables"),
     )
     # Cache of titles; may hold a password: secret. Defaults to the backend's Redis.
     redis_url: str = field(
-        default=backends.EMBEDDED_REDIS_URL,
-        metadata=setting(secret=True, default_from=_backends_redis_url),
+        default=backends.EMBEDDED_REDIS_URL, metadata=backends.backend_redis_url()
     )
     # Prefix of every Redis key this service writes.
     redis_prefix: str = "streammesh:"

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import cast
+from pathlib import Path
+from typing import Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services import registry
-from services.events.outbox import OutboxSource, SqlOutboxSource
+from services.events import cassandra_outbox
+from services.events.cassandra_outbox import CassandraOutboxSource
+from services.events.outbox import OutboxSource, SqlOutboxSource, define_outbox_table
 from services.events.relay import RelayConfig
 
 
@@ -65,3 +68,53 @@ async def sql_source(url: str, table_name: str, name: str) -> AsyncIterator[Outb
         yield SqlOutboxSource(engine, table, name=name)
     finally:
         await engine.dispose()
+
+
+# The relay's wait on an embedded store file's lock while the store writes.
+SQLITE_LOCK_TIMEOUT_SECONDS = 5.0
+
+
+@contextlib.asynccontextmanager
+async def keyspace_store_outbox(
+    name: str, *, cassandra: CassandraOutboxSource | None, sqlite_path: Path
+) -> AsyncIterator[ProducerOutbox]:
+    """The outbox of a producer whose store is a Cassandra keyspace or an embedded SQLite file.
+
+    With Cassandra, the store's own outbox source (its session; polled less
+    often, services/events/cassandra_outbox.py). Otherwise the file's
+    ``outbox`` table through an engine of the relay's own (WAL lets it read
+    beside the store's connections), closed on exit.
+    """
+    if cassandra is not None:
+        yield ProducerOutbox(cassandra, cassandra_outbox.RELAY_CONFIG)
+        return
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{sqlite_path}",
+        connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS},
+    )
+    try:
+        # The stores' DDL has the standard outbox shape.
+        yield ProducerOutbox(SqlOutboxSource(engine, define_outbox_table(sa.MetaData()), name=name))
+    finally:
+        await engine.dispose()
+
+
+S = TypeVar("S", bound="_Closable")
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def outbox_of_opened_store(
+    open_store: Callable[[], Awaitable[S]],
+    outbox_of: Callable[[S], AbstractAsyncContextManager[ProducerOutbox]],
+) -> AsyncIterator[ProducerOutbox]:
+    """For ``streammesh events relay``: opens a producer's store, yields its outbox, closes both."""
+    store = await open_store()
+    try:
+        async with outbox_of(store) as outbox:
+            yield outbox
+    finally:
+        await store.close()

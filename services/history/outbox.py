@@ -10,50 +10,28 @@ store's session, polling it less often because each step scans its partition
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from services.events import cassandra_outbox
-from services.events.outbox import SqlOutboxSource, define_outbox_table
-from services.events.sources import ProducerOutbox
-from services.history.config import Config
+from services.events.sources import (
+    ProducerOutbox,
+    keyspace_store_outbox,
+    outbox_of_opened_store,
+)
+from services.history.config import SERVICE, Config
 from services.history.store import HistoryStore
 from services.history.stores import open_store
 from services.history.stores.cassandra import CassandraHistoryStore
 
-# The relay's wait on the SQLite file's lock, while the store writes.
-SQLITE_LOCK_TIMEOUT_SECONDS = 5.0
+
+def outbox_of(config: Config, store: HistoryStore) -> AbstractAsyncContextManager[ProducerOutbox]:
+    """The outbox of ``store`` (opened with ``config``)."""
+    cassandra = store.outbox_source() if isinstance(store, CassandraHistoryStore) else None
+    return keyspace_store_outbox(SERVICE, cassandra=cassandra, sqlite_path=config.sqlite_path)
 
 
-@contextlib.asynccontextmanager
-async def outbox_of(config: Config, store: HistoryStore) -> AsyncIterator[ProducerOutbox]:
-    """The outbox of ``store`` (opened with ``config``); what only the relay opened closes
-    on exit."""
-    if isinstance(store, CassandraHistoryStore):
-        yield ProducerOutbox(store.outbox_source(), cassandra_outbox.RELAY_CONFIG)
-        return
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{config.sqlite_path}",
-        connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS},
-    )
-    try:
-        # The store's DDL has the standard outbox shape.
-        table = define_outbox_table(sa.MetaData())
-        yield ProducerOutbox(SqlOutboxSource(engine, table, name="history"))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def open_outbox() -> AsyncIterator[ProducerOutbox]:
+def open_outbox() -> AbstractAsyncContextManager[ProducerOutbox]:
     """The outbox of the history store the environment names (its schema must exist)."""
     config = Config.from_env()
-    store = await open_store(config, migrate=False)
-    try:
-        async with outbox_of(config, store) as outbox:
-            yield outbox
-    finally:
-        await store.close()
+    return outbox_of_opened_store(
+        lambda: open_store(config, migrate=False), lambda store: outbox_of(config, store)
+    )

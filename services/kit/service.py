@@ -46,7 +46,6 @@ from services.events.relay import BackgroundRelay, Relay, RelayConfig
 from services.kit import clients
 from services.kit import server as runtime
 from services.runtime import visibility
-from services.runtime.cassandra import CassandraSession, CassandraSettings, CqlMigrations
 from services.runtime.config import ServerConfig
 from services.runtime.logs import SECRET_LEAKING_LOGGERS
 from services.runtime.redis import redis_client
@@ -120,16 +119,6 @@ class Kit:
     def users_token_verifier(self) -> TokenVerifier:
         """Verifies access tokens against the users service's published keys (GetJwks)."""
         return TokenVerifier(GrpcJwksKeySource(self.channel("users")))
-
-    async def cassandra(
-        self, settings: CassandraSettings, migrations: CqlMigrations, *, migrate: bool
-    ) -> CassandraSession:
-        """A session on ``settings``' keyspace, migrated first when ``migrate``."""
-        session = await CassandraSession.connect(settings)
-        self.closing(session, session.close)
-        if migrate:
-            await migrations.apply(session)
-        return session
 
     def relay(
         self,

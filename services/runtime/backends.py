@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from services.runtime.settings import Context, setting
 
@@ -72,3 +72,21 @@ def chosen(context: Context) -> Backends:
 def redis_url(context: Context) -> str:
     """The default Redis URL of a config: the chosen backends' Redis."""
     return context.shared(BackendSettings).redis_url()
+
+
+def backend_choice() -> dict[str, Any]:
+    """Metadata of a store-owning config's ``backend`` field: ``embedded`` or ``real``, the
+    host's ``STREAMMESH_BACKENDS`` unless the service's own variable says otherwise."""
+    return setting(
+        parse=lambda raw: Backends.parse(raw).value,
+        default_from=lambda context: chosen(context).value,
+    )
+
+
+def backend_redis_url() -> dict[str, Any]:
+    """Metadata of a config's ``redis_url`` when the config has a ``backend`` field: the
+    Redis of that choice by default. Secret: a URL may carry a password."""
+    return setting(
+        secret=True,
+        default_from=lambda context: context.shared(BackendSettings).redis_url(context["backend"]),
+    )

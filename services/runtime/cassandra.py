@@ -38,6 +38,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import PreparedStatement
 
+from services.runtime.settings import Setting, nested
 from services.runtime.stores import Outage, unavailable_on
 
 CONSISTENCY_LEVELS: Final = ("ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL")
@@ -313,3 +314,27 @@ async def open_migrated(
         await session.close()
         raise
     return session
+
+
+def parse_consistency(raw: str) -> str:
+    """A consistency level's name, any case (a config variable's parser)."""
+    level = raw.strip().upper()
+    if level not in CONSISTENCY_LEVELS:
+        raise ValueError(f"expected one of {', '.join(CONSISTENCY_LEVELS)}")
+    return level
+
+
+def keyspace_settings(tables: str) -> dict[str, Any]:
+    """Metadata of a config's ``cassandra`` field: :class:`CassandraSettings` bound under
+    ``CASSANDRA_`` (``STREAMMESH_[<SVC>_]CASSANDRA_<FIELD>``); ``tables`` words the
+    keyspace's doc ("the catalog's tables")."""
+    return nested(
+        "CASSANDRA_",
+        fields={
+            "keyspace": Setting(doc=f"Keyspace of {tables}."),
+            "contact_points": Setting(doc="Cassandra nodes to reach the cluster by."),
+            "port": Setting(doc="Their CQL native transport port."),
+            # Any case; a name Cassandra does not know names its variable.
+            "consistency": Setting(parse=parse_consistency),
+        },
+    )

@@ -2,8 +2,8 @@
 
 The ``NNNN_<name>.cql`` files beside this module run in order, each once, through
 the runtime's runner (services/runtime/cassandra.py), which also creates the
-keyspace. The embedded SQLite store keeps its own schema (``CREATE TABLE IF
-NOT EXISTS`` when it opens), so for it :func:`apply` only opens the file once.
+keyspace. The embedded SQLite store keeps its own schema (created or upgraded
+when it opens), so for it :func:`apply` only opens the file once.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from services.runtime.cassandra import CassandraSession, CqlMigrations
+from services.runtime.cassandra import CqlMigrations
 
 if TYPE_CHECKING:
     from services.catalog.config import Config
@@ -19,16 +19,8 @@ if TYPE_CHECKING:
 CQL: Final = CqlMigrations(Path(__file__).resolve().parent)
 
 
-async def apply(config: Config) -> list[str]:
-    """Brings the store of ``config`` to the newest schema; returns the migrations applied."""
-    if config.backend == "embedded":
-        from services.catalog.stores.sqlite import SqliteCatalogStore
+async def apply(config: Config) -> None:
+    """Brings the store of ``config`` to the newest schema (idempotent)."""
+    from services.catalog.stores import STORE
 
-        store = await SqliteCatalogStore.open(config.sqlite_path)
-        await store.close()
-        return []
-    session = await CassandraSession.connect(config.cassandra)
-    try:
-        return await CQL.apply(session)
-    finally:
-        await session.close()
+    await STORE.migrate(config)

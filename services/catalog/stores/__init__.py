@@ -1,32 +1,25 @@
-"""Adapters of :class:`services.catalog.store.CatalogStore`, and the one place
-that picks one from the configuration."""
+"""Adapters of :class:`services.catalog.store.CatalogStore`, and the one place that picks one
+from the configuration (services/runtime/keyspace_store.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from services.catalog.migrations import CQL
+from services.catalog.store import CatalogStore
+from services.catalog.stores.cassandra import CassandraCatalogStore
+from services.catalog.stores.sqlite import SqliteCatalogStore
+from services.runtime.keyspace_store import KeyspaceStore
+
 if TYPE_CHECKING:
     from services.catalog.config import Config
-    from services.catalog.store import CatalogStore
+
+STORE: KeyspaceStore[CatalogStore] = KeyspaceStore(
+    SqliteCatalogStore.open, CassandraCatalogStore.on_session, CQL
+)
 
 
 async def open_store(config: Config, *, migrate: bool | None = None) -> CatalogStore:
     """The store ``config`` names, its schema brought up to date first when
     ``migrate`` (default: ``config.migrate_on_start``)."""
-    if config.backend == "embedded":
-        from services.catalog.stores.sqlite import SqliteCatalogStore
-
-        # The SQLite store creates its schema when it opens.
-        return await SqliteCatalogStore.open(config.sqlite_path)
-    from services.catalog.migrations import CQL
-    from services.catalog.stores.cassandra import CassandraCatalogStore
-    from services.runtime.cassandra import open_migrated
-
-    session = await open_migrated(
-        config.cassandra, CQL, migrate=config.migrate_on_start if migrate is None else migrate
-    )
-    try:
-        return await CassandraCatalogStore.on_session(session)
-    except BaseException:
-        await session.close()
-        raise
+    return await STORE.open(config, migrate=migrate)

@@ -19,9 +19,6 @@ file without our tables counts as an outage.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,31 +37,13 @@ from services.catalog.titles import (
     prepare_new,
 )
 from services.runtime.errors import AlreadyExists, NotFound
-from services.runtime.stores import unavailable_on
+from services.runtime.sqlite import BUSY_TIMEOUT_MS, SqliteFile, Transaction, outage_guard
 from streammesh.catalog.v1 import catalog_pb2
 
-log = logging.getLogger(__name__)
+_outage = outage_guard("the catalog store")
 
-# How long a statement waits for the file lock held by another process.
-BUSY_TIMEOUT_MS: Final = 5_000
-
-# What the driver raises when the file, not the statement, fails: sqlite3's
-# OperationalError (locked, disk I/O error, unable to open) and DatabaseError
-# itself (not a database, malformed), but none of its other subclasses.
-_outage = unavailable_on(
-    sqlite3.DatabaseError,
-    what="the catalog store",
-    unless=(
-        sqlite3.IntegrityError,
-        sqlite3.ProgrammingError,
-        sqlite3.DataError,
-        sqlite3.NotSupportedError,
-        sqlite3.InternalError,
-    ),
-)
-
-# The embedded schema's version, kept in SQLite's user_version: each later
-# version adds a step to _migrate; a file from a newer build is refused.
+# The embedded schema's version, kept in SQLite's user_version; a file from a
+# newer build is refused (services/runtime/sqlite.py).
 SCHEMA_VERSION: Final = 1
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS titles (
@@ -138,10 +117,9 @@ def _now_ms() -> int:
 
 
 class SqliteCatalogStore:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._write_lock = asyncio.Lock()
+    def __init__(self, file: SqliteFile) -> None:
+        self._file = file
+        self._reader = file.reader
 
     @classmethod
     @_outage
@@ -153,28 +131,18 @@ class SqliteCatalogStore:
         ``busy_timeout_ms`` bounds each statement's wait for a lock another
         process holds; past it the operation is Unavailable.
         """
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        opened: list[aiosqlite.Connection] = []
-        try:
-            writer = await aiosqlite.connect(path, isolation_level=None)
-            opened.append(writer)
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            await writer.execute("PRAGMA synchronous=NORMAL")
-            await _migrate(writer)
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            opened.append(reader)
-            await reader.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        except BaseException:
-            # Each connection owns a thread: none may outlive a failed open.
-            for connection in opened:
-                await connection.close()
-            raise
-        return cls(writer, reader)
+        return cls(
+            await SqliteFile.open(
+                path,
+                name="catalog",
+                schema=SCHEMA,
+                schema_version=SCHEMA_VERSION,
+                busy_timeout_ms=busy_timeout_ms,
+            )
+        )
 
     async def close(self) -> None:
-        await self._reader.close()
-        await self._writer.close()
+        await self._file.close()
 
     # ------------------------------------------------------------------ reads
     @_outage
@@ -317,64 +285,8 @@ class SqliteCatalogStore:
             await _write_metadata(db, metadata.title_id, metadata, _now_ms())
         return metadata
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._writer, self._write_lock)
-
-
-async def _migrate(db: aiosqlite.Connection) -> None:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"catalog database schema {version} is newer than this build's {SCHEMA_VERSION}"
-        )
-    if version < 1:
-        # executescript commits first and runs the script as it is; the
-        # statements are idempotent, so a crash here is repaired by a rerun.
-        await db.executescript(SCHEMA)
-        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT on the writer, one at a time; ROLLBACK on any error."""
-
-    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
-        self._db = db
-        self._lock = lock
-
-    async def __aenter__(self) -> aiosqlite.Connection:
-        await self._lock.acquire()
-        try:
-            await self._rollback()  # a transaction a failed ROLLBACK left open
-            await self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-        return self._db
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        try:
-            if exc_type is None:
-                try:
-                    await self._db.execute("COMMIT")
-                except sqlite3.Error:
-                    await self._rollback()
-                    raise
-            else:
-                await self._rollback()
-        finally:
-            self._lock.release()
-
-    async def _rollback(self) -> None:
-        """Ends the transaction if SQLite has not already (it does on some I/O errors),
-        so the next one can begin; a failure here leaves the error that caused it."""
-        if not self._db.in_transaction:
-            return
-        try:
-            await self._db.execute("ROLLBACK")
-        except sqlite3.Error as error:
-            log.warning("catalog store: rollback failed: %s", type(error).__name__)
+    def _transaction(self) -> Transaction:
+        return self._file.transaction()
 
 
 async def _exists(db: aiosqlite.Connection, title_id: str) -> bool:

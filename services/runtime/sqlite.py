@@ -1,0 +1,162 @@
+"""The embedded stores' SQLite file: one writer, one reader, WAL, versioned schema, outage guard.
+
+Every embedded store (catalog, history) opens its file the same way:
+
+- two aiosqlite connections (each a thread of its own): a writer whose
+  transactions are ``BEGIN IMMEDIATE`` (the write lock up front, so two
+  writers never deadlock upgrading a read lock), one at a time in this
+  process behind an asyncio lock; and a reader that WAL lets read while the
+  writer writes;
+- ``busy_timeout`` bounds a statement's wait for a lock another process
+  holds (the relay's engine, ``streammesh`` commands); past it the
+  operation is Unavailable;
+- the schema's version is SQLite's ``user_version``: a file from a newer
+  build is refused rather than misread;
+- :func:`outage_guard` names which driver errors are the file failing (locked,
+  disk I/O, not a database) as opposed to a bug, once for every store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import aiosqlite
+
+from services.runtime.stores import Outage, unavailable_on
+
+log = logging.getLogger(__name__)
+
+# How long a statement waits for the file lock held by another process.
+BUSY_TIMEOUT_MS: Final = 5_000
+
+
+def outage_guard(what: str) -> Outage:
+    """The driver errors that mean the file, not the statement, failed: sqlite3's
+    OperationalError (locked, disk I/O error, unable to open) and DatabaseError itself
+    (not a database, malformed), none of its other subclasses."""
+    return unavailable_on(
+        sqlite3.DatabaseError,
+        what=what,
+        unless=(
+            sqlite3.IntegrityError,
+            sqlite3.ProgrammingError,
+            sqlite3.DataError,
+            sqlite3.NotSupportedError,
+            sqlite3.InternalError,
+        ),
+    )
+
+
+class SqliteFile:
+    """An opened store file: ``reader`` for queries, ``transaction()`` for writes."""
+
+    def __init__(self, name: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        self.name = name
+        self.reader = reader
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        name: str,
+        schema: str,
+        schema_version: int,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> SqliteFile:
+        """Opens ``path`` (created with its folder when missing) and brings its schema to
+        ``schema_version``; ``name`` ("catalog") words errors and logs."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        opened: list[aiosqlite.Connection] = []
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(writer)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await _migrate(writer, name, schema, schema_version)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(reader)
+            await reader.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        except BaseException:
+            # Each connection owns a thread: none may outlive a failed open.
+            for connection in opened:
+                await connection.close()
+            raise
+        return cls(name, writer, reader)
+
+    def transaction(self) -> Transaction:
+        return Transaction(self._writer, self._write_lock, self.name)
+
+    async def close(self) -> None:
+        await self.reader.close()
+        await self._writer.close()
+
+
+async def _migrate(db: aiosqlite.Connection, name: str, schema: str, schema_version: int) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > schema_version:
+        raise RuntimeError(
+            f"{name} database schema {version} is newer than this build's {schema_version}"
+        )
+    if version < 1:
+        # executescript commits first and runs the script as it is; the
+        # statements are idempotent, so a crash here is repaired by a rerun.
+        await db.executescript(schema)
+        await db.execute(f"PRAGMA user_version = {int(schema_version)}")
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT on the writer, one at a time; ROLLBACK on any error."""
+
+    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock, name: str) -> None:
+        self._db = db
+        self._lock = lock
+        self._name = name
+
+    async def __aenter__(self) -> aiosqlite.Connection:
+        await self._lock.acquire()
+        try:
+            await self._rollback()  # a transaction a failed ROLLBACK left open
+            await self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    await self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    await self._rollback()
+                    raise
+            else:
+                await self._rollback()
+        finally:
+            self._lock.release()
+
+    async def _rollback(self) -> None:
+        """Ends the transaction if SQLite has not already (it does on some I/O errors),
+        so the next one can begin; a failure here leaves the error that caused it."""
+        if not self._db.in_transaction:
+            return
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            log.warning("%s store: rollback failed: %s", self._name, type(error).__name__)
