@@ -11,7 +11,9 @@ What it does, in order:
 3. Every service of this checkout as its own process
    (``python -m services.<name>.server``), each writing JSON log lines to
    ``.streammesh/logs/<name>.log``, then waits until each reports SERVING on
-   the standard gRPC health service.
+   the standard gRPC health service. On first run with the history service,
+   demo viewing history through ``streammesh seed-views`` (small: 30 viewers
+   of 15 views), so continue watching and trending have data at once.
 4. The edge: the reflection server and Envoy on :8080 (REST and gRPC), with
    the configuration rendered by ``services.edge.render``.
 
@@ -41,6 +43,7 @@ from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
+from devtools import seed_views
 from services.catalog.config import DEMO_CATALOG
 from services.registry import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 
@@ -54,6 +57,11 @@ STOP_GRACE_SECONDS = 15.0
 SETUP_TIMEOUT_SECONDS = 600.0
 # Services that serve devices through others start last.
 _START_LAST = ("browse",)
+# First-run demo viewing history (devtools/seed_views.py): small, so the first
+# start stays quick, and enough for continue watching and trending.
+SEED_VIEWERS = 30
+SEED_VIEWS_PER_VIEWER = 15
+_SEED_NEEDS = frozenset({"users", "catalog", "history"})
 
 console = Console()
 
@@ -89,6 +97,7 @@ class Mesh:
             env.setdefault("STREAMMESH_REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
             env.setdefault("STREAMMESH_USERS_DATA_DIR", str(state / "users"))
             env.setdefault("STREAMMESH_CATALOG_SQLITE_PATH", str(state / "catalog" / "catalog.db"))
+            env.setdefault("STREAMMESH_HISTORY_SQLITE_PATH", str(state / "history" / "history.db"))
         return env
 
     async def spawn(self, name: str, *argv: str) -> Managed:
@@ -160,6 +169,9 @@ async def _run(mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, ed
         for spec in ordered:
             await mesh.spawn(spec.name, sys.executable, "-m", f"{spec.package}.server")
         await asyncio.gather(*(_wait_serving(mesh, spec) for spec in ordered))
+        await _seed_views_once(mesh, present)
+        if stop.is_set():
+            return 0  # Ctrl-C while seeding
         if edge:
             await _edge(mesh)
         _print_summary(mesh, present, missing, edge=edge)
@@ -216,6 +228,36 @@ async def _first_run_setup(mesh: Mesh, present: list[ServiceSpec]) -> None:
         console.print(f"first run: importing the demo catalog ({DEMO_CATALOG.name})")
         await _command(mesh, "import-catalog", "import-catalog", str(DEMO_CATALOG))
         await asyncio.to_thread(marker.touch)
+
+
+async def _seed_views_once(mesh: Mesh, present: list[ServiceSpec]) -> None:
+    """Demo viewing history on first run, through the running mesh's API; a failure
+    leaves the mesh running without it (and the next start tries again)."""
+    marker = mesh.state_dir / f"seed-views-{mesh.backends}.done"
+    if not _SEED_NEEDS.issubset(s.name for s in present) or marker.exists():
+        return
+    console.print(
+        f"first run: demo viewing history ({SEED_VIEWERS} viewers x "
+        f"{SEED_VIEWS_PER_VIEWER} views, streammesh seed-views)"
+    )
+    try:
+        await _command(
+            mesh,
+            "seed-views",
+            "seed-views",
+            "--viewers",
+            str(SEED_VIEWERS),
+            "--views-per-viewer",
+            str(SEED_VIEWS_PER_VIEWER),
+        )
+    except UpError as err:
+        console.print(f"[yellow]no demo viewing history this time:[/] {err}")
+        return
+    await asyncio.to_thread(marker.touch)
+    console.print(
+        f"demo viewers: viewer-<1..{SEED_VIEWERS}>-1@{seed_views.EMAIL_DOMAIN}, "
+        f"password {seed_views.DEMO_PASSWORD}"
+    )
 
 
 async def _command(mesh: Mesh, log_name: str, *argv: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 # Modules that add subcommands, in the order `streammesh --help` shows them.
 _COMMAND_MODULES: tuple[str, ...] = (
     "devtools.up",
+    "devtools.seed_views",
     "devtools.infra.cli",
     "services.edge.cli",
     "services.migrate",

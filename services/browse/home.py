@@ -2,39 +2,96 @@
 
 The profile (maturity limit, kids flag) and the account (country) come from
 the users service, with the caller's own token, so the users service's
-ownership check is also the home screen's. The rows then come from the
-catalog in parallel, each under its own timeout inside the caller's
-deadline. A row that fails or is late is left out and reported in
-``failed_rows``; the page renders with the rest. Only a failure to read the
-profile itself fails the call, since without it no row can be filtered.
+ownership check is also the home screen's. The rows then come in parallel,
+each under its own timeout inside the caller's deadline, in this screen
+order:
+
+1. "Continue watching": the history's ListContinueWatching for the profile
+   (an owner RPC: the caller's token goes along, so the history service's
+   ownership check holds too), then the catalog's BatchGetTitles for the
+   tiles, each tile carrying its position and duration;
+2. "Trending in <country>": the history's ListTrending for the account's
+   country, the profile's limit as ``max_maturity``, today's list, or the
+   last 7 days' when today has none yet; the catalog's BatchGetTitles again;
+3. "New in <country>" and one row per configured genre, from the catalog.
+
+Every row is filtered by the profile's maturity limit where its source
+applies it (the catalog query, the history's answers), and the two history
+rows drop any tile above the limit once more here, on the catalog's current
+rating: a kids screen must not show an adult title because a history answer
+was computed from an older rating (defence in depth). A row that fails or is
+late is left out and reported in ``failed_rows`` with the code of the call
+that failed and the service it failed in; the page renders with the rest
+(a history outage costs the first two rows, not the page). Only a failure to
+read the profile itself fails the call, since without it no row can be
+filtered.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Final, TypeVar
 
 import grpc
 import grpc.aio
 
+from services import ratings
 from services.runtime import callers
 from services.runtime.rpc_errors import from_rpc_error
 from streammesh.browse.v1 import browse_pb2
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from streammesh.history.v1 import history_pb2, history_pb2_grpc
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
 Metadata = Sequence[tuple[str, str]]
+T = TypeVar("T")
+
+CONTINUE_WATCHING: Final = "continue-watching"
+TRENDING: Final = "trending"
+NEW_IN_COUNTRY: Final = "new-in-country"
 
 
 @dataclass(frozen=True)
 class RowPlan:
-    """One row to build: its id, kind, heading and the catalog query behind it."""
+    """One row to build: its id, kind, heading and the catalog query behind it
+    (None for the rows the history service lists)."""
 
     row_id: str
     kind: browse_pb2.RowKind
     heading: str
-    query: catalog_pb2.ListTitlesRequest
+    query: catalog_pb2.ListTitlesRequest | None = None
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What every row of one GetHome call is built for."""
+
+    profile_id: str
+    # The profile's maturity limit (maturity_limit): no tile above it.
+    limit: str
+    country: str
+    cards_per_row: int
+    # The caller's own credentials, for owner RPCs made on its behalf.
+    caller: Metadata
+
+
+class SourceFailed(Exception):
+    """A row's call to ``service`` failed with ``error``."""
+
+    def __init__(self, service: str, error: grpc.aio.AioRpcError) -> None:
+        super().__init__(f"{service}: {error.code().name}")
+        self.service = service
+        self.error = error
+
+
+def maturity_limit(profile: users_pb2.Profile) -> str:
+    """The profile's maturity limit; when it has none (or one nobody knows), the
+    default of its kind, so a filter fails closed (services/ratings.py)."""
+    if ratings.is_known(profile.maturity_rating):
+        return str(profile.maturity_rating)
+    return ratings.KIDS_LIMIT if profile.kids_profile else ratings.DEFAULT_LIMIT
 
 
 class HomeComposer:
@@ -44,6 +101,7 @@ class HomeComposer:
         self,
         users: users_pb2_grpc.UserServiceStub,
         catalog: catalog_pb2_grpc.CatalogServiceStub,
+        history: history_pb2_grpc.HistoryServiceStub,
         *,
         genres: Sequence[str],
         row_timeout_seconds: float,
@@ -51,6 +109,7 @@ class HomeComposer:
     ) -> None:
         self._users = users
         self._catalog = catalog
+        self._history = history
         self._genres = tuple(genres)
         self._row_timeout = row_timeout_seconds
         self._profile_timeout = profile_timeout_seconds
@@ -77,7 +136,16 @@ class HomeComposer:
             ),
         )
         plans = self.plan(profile, account, cards_per_row)
-        results = await asyncio.gather(*(self._row(plan) for plan in plans), return_exceptions=True)
+        screen = Screen(
+            profile_id=profile.profile_id,
+            limit=maturity_limit(profile),
+            country=account.country_code,
+            cards_per_row=cards_per_row,
+            caller=tuple(caller),
+        )
+        results = await asyncio.gather(
+            *(self._row(plan, screen) for plan in plans), return_exceptions=True
+        )
         home = browse_pb2.Home(profile_id=profile.profile_id)
         for plan, result in zip(plans, results, strict=True):
             if isinstance(result, browse_pb2.Row):
@@ -90,45 +158,145 @@ class HomeComposer:
     def plan(
         self, profile: users_pb2.Profile, account: users_pb2.Account, cards_per_row: int
     ) -> list[RowPlan]:
-        """The rows of this profile's screen, before any is fetched."""
+        """The rows of this profile's screen, in screen order, before any is fetched."""
+        country = account.country_code
 
         def query(**filters: str) -> catalog_pb2.ListTitlesRequest:
             return catalog_pb2.ListTitlesRequest(
-                country=account.country_code,
-                max_maturity=profile.maturity_rating,
+                country=country,
+                max_maturity=maturity_limit(profile),
                 page_size=cards_per_row,
                 **filters,
             )
 
         plans = [
-            RowPlan(
-                "new-in-country",
-                browse_pb2.ROW_KIND_NEW_IN_COUNTRY,
-                f"New in {account.country_code}",
-                query(),
-            )
+            RowPlan(CONTINUE_WATCHING, browse_pb2.ROW_KIND_CONTINUE_WATCHING, "Continue watching")
         ]
+        if country:  # trending is per country; an account always has one
+            plans.append(RowPlan(TRENDING, browse_pb2.ROW_KIND_TRENDING, f"Trending in {country}"))
+        new_in = f"New in {country}"
+        plans.append(RowPlan(NEW_IN_COUNTRY, browse_pb2.ROW_KIND_NEW_IN_COUNTRY, new_in, query()))
         plans.extend(
             RowPlan(f"genre:{genre}", browse_pb2.ROW_KIND_GENRE, genre, query(genre=genre))
             for genre in self._genres
         )
         return plans
 
-    async def _row(self, plan: RowPlan) -> browse_pb2.Row:
-        response = await self._catalog.ListTitles(plan.query, timeout=self._row_timeout)
-        return browse_pb2.Row(
-            row_id=plan.row_id,
-            kind=plan.kind,
-            heading=plan.heading,
-            cards=[_card(title) for title in response.titles],
+    async def _row(self, plan: RowPlan, screen: Screen) -> browse_pb2.Row:
+        budget = _Budget(self._row_timeout)
+        if plan.kind == browse_pb2.ROW_KIND_CONTINUE_WATCHING:
+            cards = await self._continue_watching(screen, budget)
+        elif plan.kind == browse_pb2.ROW_KIND_TRENDING:
+            cards = await self._trending(screen, budget)
+        else:
+            assert plan.query is not None, plan
+            response = await _from(
+                "catalog", self._catalog.ListTitles(plan.query, timeout=budget.left())
+            )
+            cards = [_card(title) for title in response.titles]
+        return browse_pb2.Row(row_id=plan.row_id, kind=plan.kind, heading=plan.heading, cards=cards)
+
+    async def _continue_watching(
+        self, screen: Screen, budget: _Budget
+    ) -> list[browse_pb2.TitleCard]:
+        """The profile's titles in progress, most recent first, with their positions."""
+        response = await _from(
+            "history",
+            self._history.ListContinueWatching(
+                history_pb2.ListContinueWatchingRequest(
+                    profile_id=screen.profile_id, page_size=screen.cards_per_row
+                ),
+                # An owner RPC: the history service asks users, with this
+                # token, whether the caller owns the profile.
+                metadata=screen.caller,
+                timeout=budget.left(),
+            ),
         )
+        items = list(response.items)
+        titles = await self._titles([item.title_id for item in items], budget)
+        cards: list[browse_pb2.TitleCard] = []
+        for item in items:
+            title = titles.get(item.title_id)
+            if title is None or not ratings.allows(screen.limit, title.maturity_rating):
+                continue  # gone from the catalog, or above the limit (defence in depth)
+            card = _card(title)
+            card.position_seconds = item.position_seconds
+            card.duration_seconds = item.duration_seconds
+            cards.append(card)
+        return cards
+
+    async def _trending(self, screen: Screen, budget: _Budget) -> list[browse_pb2.TitleCard]:
+        """The most watched titles of the country today, or over the last 7 days
+        when today has none yet (just after midnight UTC, a quiet country)."""
+        request = history_pb2.ListTrendingRequest(
+            country=screen.country,
+            max_maturity=screen.limit,
+            window=history_pb2.TRENDING_WINDOW_DAY,
+            page_size=screen.cards_per_row,
+        )
+        response = await _from(
+            "history", self._history.ListTrending(request, timeout=budget.left())
+        )
+        if not response.titles:
+            request.window = history_pb2.TRENDING_WINDOW_WEEK
+            response = await _from(
+                "history", self._history.ListTrending(request, timeout=budget.left())
+            )
+        titles = await self._titles([entry.title_id for entry in response.titles], budget)
+        cards: list[browse_pb2.TitleCard] = []
+        for entry in response.titles:
+            title = titles.get(entry.title_id)
+            # The history filters on the rating a title had when it was
+            # watched; the catalog's current one decides here.
+            if title is not None and ratings.allows(screen.limit, title.maturity_rating):
+                cards.append(_card(title))
+        return cards
+
+    async def _titles(
+        self, title_ids: Sequence[str], budget: _Budget
+    ) -> dict[str, catalog_pb2.Title]:
+        """The catalog's titles by id (one BatchGetTitles; cards_per_row is at most
+        50, below its limit of 100 ids)."""
+        if not title_ids:
+            return {}
+        response = await _from(
+            "catalog",
+            self._catalog.BatchGetTitles(
+                catalog_pb2.BatchGetTitlesRequest(title_ids=list(dict.fromkeys(title_ids))),
+                timeout=budget.left(),
+            ),
+        )
+        return {title.title_id: title for title in response.titles}
+
+
+class _Budget:
+    """A row's time: each of its calls gets what is left of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + seconds
+
+    def left(self) -> float:
+        left = self._deadline - self._loop.time()
+        if left <= 0:
+            raise TimeoutError("row timed out")
+        return left
+
+
+async def _from(service: str, call: Awaitable[T]) -> T:
+    """The answer of a row's call to ``service``; its failure names the service."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as err:
+        raise SourceFailed(service, err) from err
 
 
 def _failure(plan: RowPlan, error: BaseException) -> browse_pb2.RowFailure:
-    if isinstance(error, grpc.aio.AioRpcError):
+    if isinstance(error, SourceFailed):
         # The code as it was; the reason as the one mapping words it, so a
-        # catalog's internal message never reaches the screen.
-        code, reason = error.code().name, from_rpc_error(error, service="catalog").message
+        # dependency's internal message never reaches the screen.
+        code = error.error.code().name
+        reason = from_rpc_error(error.error, service=error.service).message
     elif isinstance(error, TimeoutError):
         code, reason = "DEADLINE_EXCEEDED", "row timed out"
     else:

@@ -8,14 +8,16 @@ from services.browse.servicer import BrowseServicer
 from services.kit import Kit, Served, Service
 from streammesh.browse.v1 import browse_pb2_grpc
 from streammesh.catalog.v1 import catalog_pb2_grpc
+from streammesh.history.v1 import history_pb2_grpc
 from streammesh.users.v1 import users_pb2_grpc
 
 
 async def build(config: Config, kit: Kit) -> Served:
-    """The home-screen composer over stubs of users and catalog."""
+    """The home-screen composer over stubs of users, catalog and history."""
     composer = HomeComposer(
         users_pb2_grpc.UserServiceStub(kit.channel("users")),
         catalog_pb2_grpc.CatalogServiceStub(kit.channel("catalog")),
+        history_pb2_grpc.HistoryServiceStub(kit.channel("history")),
         genres=config.genres,
         row_timeout_seconds=config.row_timeout_seconds,
         profile_timeout_seconds=config.profile_timeout_seconds,

@@ -1,8 +1,9 @@
 """How the browse service passes on the users service's refusals.
 
 Real servers on port 0: a users server (embedded SQLite, the real Redis) and
-the browse server in front of it. No catalog runs: its address is a port
-nothing listens on, so every row fails, and the page still renders.
+the browse server in front of it. Neither the catalog nor the history runs:
+their addresses are ports nothing listens on, so every row fails, and the
+page still renders.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ async def browse(
     monkeypatch.setenv("STREAMMESH_USERS_ADDR", f"127.0.0.1:{users_port}")
     catalog_port = unused_port()
     monkeypatch.setenv("STREAMMESH_CATALOG_ADDR", f"127.0.0.1:{catalog_port}")
+    monkeypatch.setenv("STREAMMESH_HISTORY_ADDR", f"127.0.0.1:{unused_port()}")
     browse_server, browse_port = await create_browse(
         BrowseConfig(server=ServerConfig(service="browse", port=0, access_log=False))
     )
@@ -132,7 +134,7 @@ async def test_an_invalid_profile_id_keeps_the_users_field_violations(browse: Br
     assert all(description for _, description in fields)
 
 
-async def test_rows_the_catalog_cannot_serve_are_listed_without_its_address(
+async def test_rows_their_sources_cannot_serve_are_listed_without_their_address(
     browse: Browse,
 ) -> None:
     home = await browse.stub.GetHome(
@@ -141,9 +143,13 @@ async def test_rows_the_catalog_cannot_serve_are_listed_without_its_address(
     assert home.profile_id == browse.profile_id
     assert not home.rows
     assert home.failed_rows
+    # The history rows fail in the history, the others in the catalog.
+    history_rows = {"continue-watching", "trending"}
+    assert history_rows <= {failure.row_id for failure in home.failed_rows}
     for failure in home.failed_rows:
+        source = "history" if failure.row_id in history_rows else "catalog"
         assert failure.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), failure
-        assert failure.reason == f"catalog failed ({failure.code})", failure
+        assert failure.reason in (f"{source} failed ({failure.code})", "row timed out"), failure
         assert str(browse.catalog_port) not in failure.reason
 
 
