@@ -1,7 +1,8 @@
-"""The whole mesh for end-to-end tests: users, catalog and browse servers on
-port 0, the edge's reflection server, and the real Envoy in front, on the
-embedded backends (SQLite + Redis) and on the real ones (MariaDB, Cassandra,
-Redis). The catalog is seeded with a real slice of the Netflix catalog.
+"""The whole mesh for end-to-end tests: users, catalog, history and browse
+servers on port 0, the edge's reflection server, and the real Envoy in front,
+on the embedded backends (SQLite + Redis) and on the real ones (MariaDB,
+Cassandra, Redis). The catalog is seeded with a real slice of the Netflix
+catalog; the history starts empty, with its popularity rollup running.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from services.catalog.server import create_server as create_catalog
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
+from services.history.config import Config as HistoryConfig
+from services.history.server import create_server as create_history
 from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from services.runtime.telemetry import setup_tracing
@@ -33,6 +36,9 @@ from services.users.config import Config as UsersConfig
 from services.users.server import create_server as create_users
 
 SAMPLE_CATALOG = Path(__file__).parent / "data" / "titles_sample.csv"
+# How long a ListTrending answer is cached in the e2e mesh: short, so a test
+# polling trending sees the rollup within seconds (the cache is still used).
+TRENDING_CACHE_TTL_SECONDS = 1.0
 
 
 @dataclass
@@ -78,19 +84,41 @@ class Backend:
     name: str
     mariadb_url: str = ""
     cassandra_keyspace: str = ""
+    cassandra_contact: tuple[str, int] = ("", 0)
+    # The history's own keyspace: its tables (an `outbox` among them) must not
+    # meet the catalog's. Its migrations create it; dropped after the run.
+    history_keyspace: str = ""
 
 
 @pytest.fixture(scope="session", params=["embedded", "real"])
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     # A sync fixture, so the real backends' (async) fixtures are only set up,
     # or skipped with a pointer to `make infra-up`, for the "real" run.
     if request.param == "embedded":
-        return Backend("embedded")
-    return Backend(
+        yield Backend("embedded")
+        return
+    keyspace: str = request.getfixturevalue("cassandra_keyspace")
+    contact: tuple[str, int] = request.getfixturevalue("cassandra_contact")
+    real = Backend(
         "real",
         mariadb_url=request.getfixturevalue("mariadb_url"),
-        cassandra_keyspace=request.getfixturevalue("cassandra_keyspace"),
+        cassandra_keyspace=keyspace,
+        cassandra_contact=contact,
+        history_keyspace=f"{keyspace}_e2ehistory",
     )
+    yield real
+    _drop_keyspace(contact, real.history_keyspace)
+
+
+def _drop_keyspace(contact: tuple[str, int], keyspace: str) -> None:
+    from cassandra.cluster import Cluster
+
+    host, port = contact
+    cluster = Cluster([host], port=port, protocol_version=5)
+    try:
+        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+    finally:
+        cluster.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -133,12 +161,32 @@ async def mesh(
         redis_prefix=prefix,
         seed_catalog=str(SAMPLE_CATALOG),
     )
+    history_config = HistoryConfig(
+        server=_server("history"),
+        backend="embedded",
+        sqlite_path=state / "history.db",
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS,
+    )
     if backend.name == "real":
         users_config = replace(users_config, database_url=backend.mariadb_url)
         catalog_config = replace(
             catalog_config,
             backend="real",
             cassandra=replace(catalog_config.cassandra, keyspace=backend.cassandra_keyspace),
+            migrate_on_start=True,
+        )
+        host, port = backend.cassandra_contact
+        history_config = replace(
+            history_config,
+            backend="real",
+            cassandra=replace(
+                history_config.cassandra,
+                keyspace=backend.history_keyspace,
+                contact_points=(host,),
+                port=port,
+            ),
             migrate_on_start=True,
         )
 
@@ -151,11 +199,19 @@ async def mesh(
         STREAMMESH_USERS_ADDR=f"127.0.0.1:{users_port}",
         STREAMMESH_CATALOG_ADDR=f"127.0.0.1:{catalog_port}",
     ):
-        browse_server, browse_port = await create_browse(BrowseConfig(server=_server("browse")))
+        history_server, history_port = await create_history(history_config)
+        servers.append(history_server)
+        with _environment(STREAMMESH_HISTORY_ADDR=f"127.0.0.1:{history_port}"):
+            browse_server, browse_port = await create_browse(BrowseConfig(server=_server("browse")))
     servers.append(browse_server)
     reflection_server, reflection_port = await create_reflection("127.0.0.1:0")
 
-    ports = {"users": users_port, "catalog": catalog_port, "browse": browse_port}
+    ports = {
+        "users": users_port,
+        "catalog": catalog_port,
+        "history": history_port,
+        "browse": browse_port,
+    }
     edge_port = _free_port()
     edge_config = EdgeConfig(
         port=edge_port,

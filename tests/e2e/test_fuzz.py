@@ -7,9 +7,10 @@ it; schemathesis reads version 2 itself, so nothing is converted; only dotted
 path-parameter names are renamed, see ``_schemathesis_path_names``) and
 generates, for every operation, valid and invalid requests. They are sent to
 the edge with the token of an account signed up for this run, and about half
-of them aim at that account's own resources (and a real title), so owner
-routes are exercised beyond 401/403; query parameters get a value the
-contracts accept about half of the time.
+of them aim at that account's own resources (and a real title, in the path
+or as a body's ``titleId``), so owner routes are exercised beyond 401/403 and
+a view gets past "no such title"; query parameters get a value the contracts
+accept about half of the time.
 
 For every answer:
 - no 5xx, except 503 (UNAVAILABLE) on the routes of services this mesh does
@@ -33,6 +34,7 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,7 @@ VALID_QUERY_VALUES = {
     "genre": "Dramas",
     "pageSize": "5",
     "cardsPerRow": "5",
+    "date": datetime.now(UTC).date().isoformat(),
 }
 TYPE_BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 TYPE_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -232,6 +235,8 @@ def _fuzz(
         aim_at_own = data.draw(st.booleans(), label="own ids")
         if own_ids and aim_at_own:
             case.path_parameters = {**(case.path_parameters or {}), **own_ids}
+        if isinstance(case.body, dict) and "titleId" in case.body and aim_at_own:
+            case.body["titleId"] = owner.title_id
         query = case.query or {}
         for name, value in VALID_QUERY_VALUES.items():
             if name in query and data.draw(st.booleans(), label=name):

@@ -1,9 +1,10 @@
 """Devices' REST table through the real Envoy, on both backends.
 
 A user story end to end: sign up, log in, manage profiles and preferences,
-browse and page the catalog, open the home screen; and the ways it must
-refuse: no token, a foreign token, an unknown route, bad input. Every error
-body is a JSON google.rpc.Status.
+browse and page the catalog, watch titles (history, continue watching,
+trending), open the home screen; and the ways it must refuse: no token, a
+foreign token, an unknown route, bad input. Every error body is a JSON
+google.rpc.Status.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import shutil
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc.aio
@@ -23,6 +25,8 @@ from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.e2e.conftest import Mesh
 
 PASSWORD = "correct horse battery"
+# Bound on polling for the popularity rollup (a failure, not a timing claim).
+ROLLUP_WAIT_SECONDS = 60.0
 
 
 def _json(response: httpx.Response, status: int) -> Any:
@@ -117,6 +121,8 @@ async def test_owner_routes_refuse_a_missing_or_foreign_token(mesh: Mesh) -> Non
         f"/v1/profiles/{profile_id}",
         f"/v1/profiles/{profile_id}/preferences",
         f"/v1/profiles/{profile_id}/home",
+        f"/v1/profiles/{profile_id}/history",
+        f"/v1/profiles/{profile_id}/continue-watching",
     ):
         _error(await mesh.http.get(path), 401, 16)
         _error(await mesh.http.get(path, headers=stranger), 403, 7)
@@ -286,3 +292,173 @@ async def test_grpcurl_through_the_edge(mesh: Mesh) -> None:
     )
     assert called.returncode == 0, called.stderr
     assert '"title_id"' in called.stdout
+
+
+def _rfc3339(moment: datetime) -> str:
+    """Whole seconds, as proto3 JSON writes a timestamp without a fraction."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def _a_title_of_its_own(mesh: Mesh) -> str:
+    """A US title up to PG-13 that no other e2e test records views of (the fuzzer
+    uses the catalog's first title), so its trending figures are this test's."""
+    first = _json(await mesh.http.get("/v1/titles", params={"page_size": "1"}), 200)
+    page = _json(
+        await mesh.http.get(
+            "/v1/titles", params={"country": "US", "max_maturity": "PG-13", "page_size": "20"}
+        ),
+        200,
+    )
+    taken = first["titles"][0]["titleId"]
+    candidates = [t["titleId"] for t in page["titles"] if t["titleId"] != taken]
+    assert candidates, page
+    return str(candidates[-1])
+
+
+async def _trending_entry(
+    mesh: Mesh, country: str, day: str, title_id: str, expected: dict[str, Any]
+) -> dict[str, Any]:
+    """Polls ListTrending (bounded) until the title's entry has the expected figures."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ROLLUP_WAIT_SECONDS
+    seen: dict[str, Any] = {}
+    while loop.time() < deadline:
+        trending = _json(
+            await mesh.http.get(
+                "/v1/trending", params={"country": country, "date": day, "page_size": "100"}
+            ),
+            200,
+        )
+        seen = next((t for t in trending.get("titles", []) if t["titleId"] == title_id), {})
+        if seen and all(seen.get(key) == value for key, value in expected.items()):
+            return seen
+        await asyncio.sleep(0.25)
+    raise AssertionError(
+        f"trending {country} {day} never showed {title_id} with {expected}; last seen: {seen}"
+    )
+
+
+async def test_views_make_history_continue_watching_and_trending(mesh: Mesh) -> None:
+    # The account's country is the views' (they name none): one no other test watches in.
+    country = "NZ"
+    account_id, auth = await _sign_up(mesh, country=country)
+    profile = _json(
+        await mesh.http.post(
+            f"/v1/accounts/{account_id}/profiles",
+            json={"profileName": "Evenings", "maturityRating": "TV-MA"},
+            headers=auth,
+        ),
+        200,
+    )
+    profile_id = profile["profileId"]
+    title_id = await _a_title_of_its_own(mesh)
+    # Explicit watch times, so the trending day is known even across midnight.
+    watched = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    day = watched.date().isoformat()
+    first_view = {
+        "viewId": str(uuid.uuid4()),
+        "titleId": title_id,
+        "watchTime": _rfc3339(watched),
+        "positionSeconds": 600,
+        "durationSeconds": 3600,
+        "deviceType": "web",
+    }
+    views = f"/v1/profiles/{profile_id}/views"
+    recorded = _json(await mesh.http.post(views, json=first_view, headers=auth), 200)
+    assert recorded["viewId"] == first_view["viewId"]
+    assert recorded["profileId"] == profile_id
+    assert recorded["titleId"] == title_id
+    assert recorded["countryCode"] == country
+    assert recorded["positionSeconds"] == 600
+    assert recorded["durationSeconds"] == 3600
+    assert not recorded.get("completed", False)
+    # The same view again (a device's retry): the first one's answer, recorded once.
+    assert _json(await mesh.http.post(views, json=first_view, headers=auth), 200) == recorded
+    second_view = {
+        **first_view,
+        "viewId": str(uuid.uuid4()),
+        "watchTime": _rfc3339(watched + timedelta(minutes=5)),
+        "positionSeconds": 1200,
+    }
+    _json(await mesh.http.post(views, json=second_view, headers=auth), 200)
+
+    history = _json(await mesh.http.get(f"/v1/profiles/{profile_id}/history", headers=auth), 200)
+    assert [v["viewId"] for v in history["views"]] == [
+        second_view["viewId"],
+        first_view["viewId"],
+    ]
+    assert history["views"][1] == recorded
+    assert not history.get("nextPageToken")
+
+    watching = _json(
+        await mesh.http.get(f"/v1/profiles/{profile_id}/continue-watching", headers=auth), 200
+    )
+    (item,) = watching["items"]
+    assert item["titleId"] == title_id
+    assert (item["positionSeconds"], item["durationSeconds"]) == (1200, 3600)
+    assert item["lastWatchTime"] == second_view["watchTime"]
+
+    # The rollup recounts the title's day from its play log: the retried view is
+    # one view, so two views of 600 + 1200 s by one viewer (int64s are JSON strings).
+    entry = await _trending_entry(
+        mesh,
+        country,
+        day,
+        title_id,
+        {"viewCount": "2", "watchSeconds": "1800", "uniqueViewers": "1"},
+    )
+    assert entry["rank"] >= 1
+    # Another country's list does not have it.
+    elsewhere = _json(
+        await mesh.http.get("/v1/trending", params={"country": "IS", "date": day}), 200
+    )
+    assert title_id not in {t["titleId"] for t in elsewhere.get("titles", [])}
+
+
+async def test_history_refuses_foreign_and_unknown_profiles_and_bad_views(mesh: Mesh) -> None:
+    owner_id, owner = await _sign_up(mesh)
+    _, stranger = await _sign_up(mesh)
+    profiles = _json(await mesh.http.get(f"/v1/accounts/{owner_id}/profiles", headers=owner), 200)
+    profile_id = profiles["profiles"][0]["profileId"]
+    title_id = await _a_title_of_its_own(mesh)
+    view = {"titleId": title_id, "positionSeconds": 60, "durationSeconds": 3600}
+    views = f"/v1/profiles/{profile_id}/views"
+
+    # Another account's profile: refused by the users service's ownership check.
+    _error(await mesh.http.post(views, json=view, headers=stranger), 403, 7)
+    for path in ("history", "continue-watching"):
+        _error(await mesh.http.get(f"/v1/profiles/{profile_id}/{path}", headers=stranger), 403, 7)
+    _error(await mesh.http.post(views, json=view), 401, 16)
+    # A profile that does not exist: the users service's NOT_FOUND, as it was.
+    missing = f"/v1/profiles/{10**15 + 7}"
+    _error(await mesh.http.post(f"{missing}/views", json=view, headers=owner), 404, 5)
+    for path in ("history", "continue-watching"):
+        _error(await mesh.http.get(f"{missing}/{path}", headers=owner), 404, 5)
+    # Nothing of the refused calls reached the owner's history.
+    history = _json(await mesh.http.get(f"/v1/profiles/{profile_id}/history", headers=owner), 200)
+    assert not history.get("views"), history
+
+    # Bad views: a field violation each; a title the catalog does not have: 404.
+    for bad, field in (
+        ({**view, "titleId": "not-a-uuid"}, "view.title_id"),
+        ({**view, "positionSeconds": -1}, "view.position_seconds"),
+        ({**view, "countryCode": "nz"}, "view.country_code"),
+    ):
+        body = _error(await mesh.http.post(views, json=bad, headers=owner), 400, 3)
+        fields = {
+            violation["field"]
+            for detail in body["details"]
+            for violation in detail.get("fieldViolations", [])
+        }
+        assert field in fields, body
+    _error(
+        await mesh.http.post(views, json={**view, "titleId": str(uuid.uuid4())}, headers=owner),
+        404,
+        5,
+    )
+    _error(await mesh.http.get("/v1/trending", params={"country": "usa"}), 400, 3)
+    _error(
+        await mesh.http.get("/v1/trending", params={"country": "US", "date": "2024-13-40"}),
+        400,
+        3,
+    )

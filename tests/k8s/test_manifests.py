@@ -31,6 +31,7 @@ from services import registry
 from services.cli import build_parser
 from services.edge.cli import config_for
 from services.edge.render import EDGE_REFLECTION_PORT, render
+from services.migrate import migratable
 from services.runtime.config import ServerConfig
 from tests.k8s.openapi_schemas import SCHEMA_LOCATION, write_schemas
 
@@ -157,6 +158,11 @@ def _served_service(container: Manifest) -> str | None:
     return None
 
 
+def _implemented_services() -> set[str]:
+    """The registry's services whose server is in this checkout: each must be deployed."""
+    return {spec.name for spec in registry.SERVICES if spec.implemented()}
+
+
 def _service_containers(manifests: list[Manifest]) -> Iterator[tuple[Manifest, Manifest, str]]:
     for deployment in _of_kind(manifests, "Deployment").values():
         for container in _containers(deployment, init=False):
@@ -172,7 +178,7 @@ def test_kind_overlay_renders_the_mesh_its_databases_and_jobs(
     manifests: list[Manifest],
 ) -> None:
     names = {(m["kind"], m["metadata"]["name"]) for m in manifests}
-    for service in ("users", "catalog", "browse", "edge"):
+    for service in (*sorted(_implemented_services()), "edge"):
         assert ("Deployment", service) in names
         assert ("Service", service) in names
     for database in ("mariadb", "redis", "cassandra"):
@@ -304,7 +310,7 @@ def test_services_expose_their_registry_ports(manifests: list[Manifest]) -> None
         }
         assert importlib.util.find_spec(f"services.{name}.server") is not None
         found.add(name)
-    assert found == {"users", "catalog", "browse"}
+    assert found == _implemented_services()
 
 
 def test_every_addr_variable_names_an_existing_service_and_port(
@@ -365,19 +371,45 @@ def test_services_read_their_settings_from_the_pod_environment(
             spec.metrics_port,
         )
         assert server.shutdown_drain_seconds == 2
-        if name == "users":
-            assert config.database_url.startswith("mysql+aiomysql://")
-            assert config.migrate_on_start is False
-            addresses = [_backend_address(config.database_url), _backend_address(config.redis_url)]
-        elif name == "catalog":
-            assert config.backend == "real"
-            assert config.migrate_on_start is False
-            addresses = [
-                *((host, config.cassandra.port) for host in config.cassandra.contact_points),
-                _backend_address(config.redis_url),
-            ]
-        else:
-            addresses = []
+        addresses = _backend_addresses(config)
+        if hasattr(config, "migrate_on_start"):
+            # A store of its own, in the cluster; its schema is the migrate Job's.
+            assert config.migrate_on_start is False, name
+            assert name in migratable(), name
+            assert addresses, name
+        if hasattr(config, "backend"):
+            assert config.backend == "real", name
+        if hasattr(config, "database_url"):
+            assert config.database_url.startswith("mysql+aiomysql://"), name
+        for host, port in addresses:
+            assert port in service_ports[host], (name, host, port)
+
+
+def _backend_addresses(config: Any) -> list[tuple[str, int]]:
+    """Where a service's (or a migration's) config says its databases are."""
+    addresses = []
+    if hasattr(config, "database_url"):
+        addresses.append(_backend_address(config.database_url))
+    if hasattr(config, "cassandra") and getattr(config, "backend", "real") == "real":
+        addresses += [(host, config.cassandra.port) for host in config.cassandra.contact_points]
+    if hasattr(config, "redis_url"):
+        addresses.append(_backend_address(config.redis_url))
+    return addresses
+
+
+def test_the_migrate_job_reaches_every_migrated_services_databases(
+    manifests: list[Manifest],
+) -> None:
+    """`streammesh migrate` runs each service's Config.from_env on the Job's environment."""
+    service_ports = _service_ports(manifests)
+    (container,) = _containers(_of_kind(manifests, "Job")["migrate"], init=False)
+    environ = _environment(container, manifests)
+    migrated = migratable()
+    assert migrated
+    for name in migrated:
+        config = importlib.import_module(f"services.{name}.config").Config.from_env(environ)
+        addresses = _backend_addresses(config)
+        assert addresses, name
         for host, port in addresses:
             assert port in service_ports[host], (name, host, port)
 
