@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -33,6 +34,26 @@ log = logging.getLogger(__name__)
 
 # How long a statement waits for the file lock held by another process.
 BUSY_TIMEOUT_MS: Final = 5_000
+
+# A producer's outbox in its store file: the shape of
+# services/events/outbox.py's define_outbox_table, so the relay's
+# SqlOutboxSource reads it as it is (created_at in SQLAlchemy's SQLite format).
+# Append it to a store's schema; write rows with :func:`insert_outbox_row`.
+OUTBOX_DDL: Final = """
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id VARCHAR(36) NOT NULL UNIQUE,
+  aggregate_type VARCHAR(64) NOT NULL,
+  aggregate_id VARCHAR(64) NOT NULL,
+  event_type VARCHAR(128) NOT NULL,
+  payload BLOB,
+  created_at DATETIME NOT NULL,
+  published_at DATETIME
+);
+CREATE INDEX IF NOT EXISTS ix_outbox_unpublished ON outbox (published_at, seq);
+"""
+# How SQLAlchemy's DateTime stores values in SQLite.
+_SQLALCHEMY_DATETIME: Final = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def outage_guard(what: str) -> Outage:
@@ -160,3 +181,28 @@ class Transaction:
             await self._db.execute("ROLLBACK")
         except sqlite3.Error as error:
             log.warning("%s store: rollback failed: %s", self._name, type(error).__name__)
+
+
+async def insert_outbox_row(
+    db: aiosqlite.Connection,
+    *,
+    event_id: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    event_type: str,
+    payload: bytes,
+    created_at: datetime,
+) -> None:
+    """Inserts an event into the file's outbox, inside the caller's transaction."""
+    await db.execute(
+        "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            event_id,
+            aggregate_type,
+            aggregate_id,
+            event_type,
+            payload,
+            created_at.astimezone(UTC).replace(tzinfo=None).strftime(_SQLALCHEMY_DATETIME),
+        ),
+    )

@@ -37,7 +37,14 @@ from services.catalog.titles import (
     prepare_new,
 )
 from services.runtime.errors import AlreadyExists, NotFound
-from services.runtime.sqlite import BUSY_TIMEOUT_MS, SqliteFile, Transaction, outage_guard
+from services.runtime.sqlite import (
+    BUSY_TIMEOUT_MS,
+    OUTBOX_DDL,
+    SqliteFile,
+    Transaction,
+    insert_outbox_row,
+    outage_guard,
+)
 from streammesh.catalog.v1 import catalog_pb2
 
 _outage = outage_guard("the catalog store")
@@ -74,20 +81,9 @@ CREATE TABLE IF NOT EXISTS title_metadata (
   synopsis TEXT NOT NULL,
   update_time INTEGER NOT NULL
 );
--- The shape of services/events/outbox.py's define_outbox_table, so the relay's
--- SqlOutboxSource reads it as it is (created_at in SQLAlchemy's SQLite format).
-CREATE TABLE IF NOT EXISTS outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id VARCHAR(36) NOT NULL UNIQUE,
-  aggregate_type VARCHAR(64) NOT NULL,
-  aggregate_id VARCHAR(64) NOT NULL,
-  event_type VARCHAR(128) NOT NULL,
-  payload BLOB,
-  created_at DATETIME NOT NULL,
-  published_at DATETIME
-);
-CREATE INDEX IF NOT EXISTS ix_outbox_unpublished ON outbox (published_at, seq);
 """
+# Every store file of a producer carries the relay's outbox table.
+SCHEMA_WITH_OUTBOX: Final = SCHEMA + OUTBOX_DDL
 
 # A title with no availability rows is available everywhere.
 _LIST_SQL: Final = """
@@ -106,8 +102,6 @@ WHERE (t.add_time, t.title_id) < (:after_time, :after_id)
 ORDER BY t.add_time DESC, t.title_id DESC
 LIMIT :limit
 """
-# How SQLAlchemy's DateTime stores values in SQLite.
-_SQLITE_DATETIME: Final = "%Y-%m-%d %H:%M:%S.%f"
 # Sorts after every real key, so the first page needs no special query.
 _START: Final = Cursor(2**62, "~")
 
@@ -135,7 +129,7 @@ class SqliteCatalogStore:
             await SqliteFile.open(
                 path,
                 name="catalog",
-                schema=SCHEMA,
+                schema=SCHEMA_WITH_OUTBOX,
                 schema_version=SCHEMA_VERSION,
                 busy_timeout_ms=busy_timeout_ms,
             )
@@ -346,15 +340,12 @@ async def _write_metadata(
 
 
 async def _write_event(db: aiosqlite.Connection, event: events.OutboxRow) -> None:
-    await db.execute(
-        "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            event.event_id,
-            event.aggregate_type,
-            event.aggregate_id,
-            event.event_type,
-            event.payload,
-            datetime.fromtimestamp(event.created_at_ms / 1000, UTC).strftime(_SQLITE_DATETIME),
-        ),
+    await insert_outbox_row(
+        db,
+        event_id=event.event_id,
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        event_type=event.event_type,
+        payload=event.payload,
+        created_at=datetime.fromtimestamp(event.created_at_ms / 1000, UTC),
     )

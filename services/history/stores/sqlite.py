@@ -26,7 +26,7 @@ operation, through the runtime's one guard (services/runtime/stores.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -48,7 +48,14 @@ from services.history.stores._rules import (
     from_ms,
     to_ms,
 )
-from services.runtime.sqlite import BUSY_TIMEOUT_MS, SqliteFile, Transaction, outage_guard
+from services.runtime.sqlite import (
+    BUSY_TIMEOUT_MS,
+    OUTBOX_DDL,
+    SqliteFile,
+    Transaction,
+    insert_outbox_row,
+    outage_guard,
+)
 
 _outage = outage_guard("the history store")
 
@@ -111,20 +118,9 @@ CREATE TABLE IF NOT EXISTS top_titles (
   maturity_rating TEXT NOT NULL,
   PRIMARY KEY (country_code, day, rank)
 ) WITHOUT ROWID;
--- The shape of services/events/outbox.py's define_outbox_table, so the relay's
--- SqlOutboxSource reads it as it is (created_at in SQLAlchemy's SQLite format).
-CREATE TABLE IF NOT EXISTS outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id VARCHAR(36) NOT NULL UNIQUE,
-  aggregate_type VARCHAR(64) NOT NULL,
-  aggregate_id VARCHAR(64) NOT NULL,
-  event_type VARCHAR(128) NOT NULL,
-  payload BLOB,
-  created_at DATETIME NOT NULL,
-  published_at DATETIME
-);
-CREATE INDEX IF NOT EXISTS ix_outbox_unpublished ON outbox (published_at, seq);
 """
+# Every store file of a producer carries the relay's outbox table.
+SCHEMA_WITH_OUTBOX: Final = SCHEMA + OUTBOX_DDL
 
 _VIEW_COLUMNS: Final = (
     "view_id, profile_id, account_id, title_id, watch_time, position_seconds, "
@@ -186,12 +182,6 @@ _TOP: Final = (
     "SELECT title_id, view_count, watch_seconds, unique_viewers, maturity_rating "
     "FROM top_titles WHERE country_code = ? AND day = ? ORDER BY rank LIMIT ?"
 )
-_INSERT_OUTBOX: Final = (
-    "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, "
-    "created_at) VALUES (?, ?, ?, ?, ?, ?)"
-)
-# How SQLAlchemy's DateTime stores values in SQLite.
-_SQLITE_DATETIME: Final = "%Y-%m-%d %H:%M:%S.%f"
 # Sorts before every stored view in (watch_time DESC, view_id DESC) order, so
 # the first page needs no query of its own.
 _START: Final = HistoryCursor(2**62, "\U0010ffff")
@@ -216,7 +206,7 @@ class SqliteHistoryStore:
             await SqliteFile.open(
                 path,
                 name="history",
-                schema=SCHEMA,
+                schema=SCHEMA_WITH_OUTBOX,
                 schema_version=SCHEMA_VERSION,
                 busy_timeout_ms=busy_timeout_ms,
             )
@@ -272,18 +262,14 @@ class SqliteHistoryStore:
                     view.maturity_rating,
                 ),
             )
-            await db.execute(
-                _INSERT_OUTBOX,
-                (
-                    event.event_id,
-                    event.aggregate_type,
-                    event.aggregate_id,
-                    event.event_type,
-                    event.payload,
-                    event.created_at.astimezone(UTC)
-                    .replace(tzinfo=None)
-                    .strftime(_SQLITE_DATETIME),
-                ),
+            await insert_outbox_row(
+                db,
+                event_id=event.event_id,
+                aggregate_type=event.aggregate_type,
+                aggregate_id=event.aggregate_id,
+                event_type=event.event_type,
+                payload=event.payload,
+                created_at=event.created_at,
             )
         return view, True
 
