@@ -24,7 +24,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import ClassVar, Final, Self
 
 import aiosqlite
 
@@ -206,3 +206,40 @@ async def insert_outbox_row(
             created_at.astimezone(UTC).replace(tzinfo=None).strftime(_SQLALCHEMY_DATETIME),
         ),
     )
+
+
+class SqliteStore:
+    """Base of an embedded store: a subclass names its file's ``NAME`` ("catalog"),
+    ``SCHEMA`` and ``SCHEMA_VERSION``, queries ``self._reader`` and writes in
+    ``self._transaction()``."""
+
+    NAME: ClassVar[str]
+    SCHEMA: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int]
+
+    def __init__(self, file: SqliteFile) -> None:
+        self._file = file
+        self._reader = file.reader
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Self:
+        """The store on ``path``, its schema created or brought up to date.
+
+        ``busy_timeout_ms`` bounds each statement's wait for a lock another
+        process holds; past it the operation is Unavailable.
+        """
+        with outage_guard(f"the {cls.NAME} store"):
+            file = await SqliteFile.open(
+                path,
+                name=cls.NAME,
+                schema=cls.SCHEMA,
+                schema_version=cls.SCHEMA_VERSION,
+                busy_timeout_ms=busy_timeout_ms,
+            )
+        return cls(file)
+
+    def _transaction(self) -> Transaction:
+        return self._file.transaction()
+
+    async def close(self) -> None:
+        await self._file.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 import aiosqlite
@@ -37,21 +36,11 @@ from services.catalog.titles import (
     prepare_new,
 )
 from services.runtime.errors import AlreadyExists, NotFound
-from services.runtime.sqlite import (
-    BUSY_TIMEOUT_MS,
-    OUTBOX_DDL,
-    SqliteFile,
-    Transaction,
-    insert_outbox_row,
-    outage_guard,
-)
+from services.runtime.sqlite import OUTBOX_DDL, SqliteStore, insert_outbox_row, outage_guard
 from streammesh.catalog.v1 import catalog_pb2
 
 _outage = outage_guard("the catalog store")
 
-# The embedded schema's version, kept in SQLite's user_version; a file from a
-# newer build is refused (services/runtime/sqlite.py).
-SCHEMA_VERSION: Final = 1
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS titles (
   title_id TEXT PRIMARY KEY,
@@ -82,8 +71,6 @@ CREATE TABLE IF NOT EXISTS title_metadata (
   update_time INTEGER NOT NULL
 );
 """
-# Every store file of a producer carries the relay's outbox table.
-SCHEMA_WITH_OUTBOX: Final = SCHEMA + OUTBOX_DDL
 
 # A title with no availability rows is available everywhere.
 _LIST_SQL: Final = """
@@ -110,33 +97,12 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SqliteCatalogStore:
-    def __init__(self, file: SqliteFile) -> None:
-        self._file = file
-        self._reader = file.reader
-
-    @classmethod
-    @_outage
-    async def open(
-        cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
-    ) -> SqliteCatalogStore:
-        """The store on ``path``, its schema created or brought up to date.
-
-        ``busy_timeout_ms`` bounds each statement's wait for a lock another
-        process holds; past it the operation is Unavailable.
-        """
-        return cls(
-            await SqliteFile.open(
-                path,
-                name="catalog",
-                schema=SCHEMA_WITH_OUTBOX,
-                schema_version=SCHEMA_VERSION,
-                busy_timeout_ms=busy_timeout_ms,
-            )
-        )
-
-    async def close(self) -> None:
-        await self._file.close()
+class SqliteCatalogStore(SqliteStore):
+    NAME = "catalog"
+    # A producer's file carries the relay's outbox table too.
+    SCHEMA = SCHEMA + OUTBOX_DDL
+    # Kept in SQLite's user_version; a file from a newer build is refused.
+    SCHEMA_VERSION = 1
 
     # ------------------------------------------------------------------ reads
     @_outage
@@ -278,9 +244,6 @@ class SqliteCatalogStore:
                 )
             await _write_metadata(db, metadata.title_id, metadata, _now_ms())
         return metadata
-
-    def _transaction(self) -> Transaction:
-        return self._file.transaction()
 
 
 async def _exists(db: aiosqlite.Connection, title_id: str) -> bool:

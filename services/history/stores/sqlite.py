@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any, Final
 
 from services.history.store import (
@@ -48,20 +47,10 @@ from services.history.stores._rules import (
     from_ms,
     to_ms,
 )
-from services.runtime.sqlite import (
-    BUSY_TIMEOUT_MS,
-    OUTBOX_DDL,
-    SqliteFile,
-    Transaction,
-    insert_outbox_row,
-    outage_guard,
-)
+from services.runtime.sqlite import OUTBOX_DDL, SqliteStore, insert_outbox_row, outage_guard
 
 _outage = outage_guard("the history store")
 
-# The embedded schema's version, kept in SQLite's user_version; a file from a
-# newer build is refused (services/runtime/sqlite.py).
-SCHEMA_VERSION: Final = 1
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS views (
   profile_id TEXT NOT NULL,
@@ -119,8 +108,6 @@ CREATE TABLE IF NOT EXISTS top_titles (
   PRIMARY KEY (country_code, day, rank)
 ) WITHOUT ROWID;
 """
-# Every store file of a producer carries the relay's outbox table.
-SCHEMA_WITH_OUTBOX: Final = SCHEMA + OUTBOX_DDL
 
 _VIEW_COLUMNS: Final = (
     "view_id, profile_id, account_id, title_id, watch_time, position_seconds, "
@@ -187,33 +174,12 @@ _TOP: Final = (
 _START: Final = HistoryCursor(2**62, "\U0010ffff")
 
 
-class SqliteHistoryStore:
-    def __init__(self, file: SqliteFile) -> None:
-        self._file = file
-        self._reader = file.reader
-
-    @classmethod
-    @_outage
-    async def open(
-        cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
-    ) -> SqliteHistoryStore:
-        """The store on ``path``, its schema created or brought up to date.
-
-        ``busy_timeout_ms`` bounds each statement's wait for a lock another
-        process holds; past it the operation is Unavailable.
-        """
-        return cls(
-            await SqliteFile.open(
-                path,
-                name="history",
-                schema=SCHEMA_WITH_OUTBOX,
-                schema_version=SCHEMA_VERSION,
-                busy_timeout_ms=busy_timeout_ms,
-            )
-        )
-
-    async def close(self) -> None:
-        await self._file.close()
+class SqliteHistoryStore(SqliteStore):
+    NAME = "history"
+    # A producer's file carries the relay's outbox table too.
+    SCHEMA = SCHEMA + OUTBOX_DDL
+    # Kept in SQLite's user_version; a file from a newer build is refused.
+    SCHEMA_VERSION = 1
 
     # ----------------------------------------------------------------- views
     @_outage
@@ -376,9 +342,6 @@ class SqliteHistoryStore:
         async with self._reader.execute(_TOP, (country_code, day.isoformat(), limit)) as cursor:
             rows = await cursor.fetchall()
         return [_popularity_of(row, country_code, day) for row in rows]
-
-    def _transaction(self) -> Transaction:
-        return self._file.transaction()
 
 
 def _view_of(row: Any) -> ViewRecord:
