@@ -30,9 +30,7 @@ aggregate is the title), so rollups of one title never race each other.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, timedelta
 from typing import Final
 
@@ -42,6 +40,7 @@ from services import ratings
 from services.events.consumer import Delivery
 from services.events.envelope import unpack
 from services.history.store import HistoryStore, PlayRecord, Popularity
+from services.runtime.locks import KeyedLocks
 from streammesh.events.v1 import event_pb2
 from streammesh.history.v1 import events_pb2
 
@@ -96,30 +95,6 @@ def rollup(title_id: str, day: date, log_rows: Sequence[PlayRecord]) -> list[Pop
     ]
 
 
-class _KeyedLocks:
-    """One asyncio lock per key, dropped once nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, date], tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: tuple[str, date]) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
 class PopularityRollup:
     """The handler of the "history-popularity" consumer group."""
 
@@ -135,7 +110,7 @@ class PopularityRollup:
         self._redis = redis
         self._redis_prefix = redis_prefix
         self._top_titles = top_titles
-        self._locks = _KeyedLocks()
+        self._locks: KeyedLocks[tuple[str, date]] = KeyedLocks()
 
     async def handle(self, event: event_pb2.Event, delivery: Delivery) -> None:
         """Rolls up the view an event records; ignores every other event type."""

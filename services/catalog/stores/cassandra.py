@@ -56,8 +56,7 @@ import heapq
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -82,6 +81,7 @@ from services.events.cassandra_outbox import CassandraOutboxSource
 from services.ratings import rank
 from services.runtime.cassandra import CassandraSession
 from services.runtime.errors import AlreadyExists, NotFound
+from services.runtime.locks import KeyedLocks
 from streammesh.catalog.v1 import catalog_pb2
 
 # Rows of one partition read per ListTitles call at most; a sparse filter then
@@ -149,7 +149,8 @@ class CassandraCatalogStore:
         self._listing = listing
         self._scan_budget = scan_budget
         self._sai_statements = sai_statements or {}
-        self._title_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # Serialises this process's writes to one title (read-modify-write).
+        self._title_locks: KeyedLocks[str] = KeyedLocks()
         self._last_write_us = 0
 
     @classmethod
@@ -382,7 +383,7 @@ class CassandraCatalogStore:
     ) -> catalog_pb2.Title:
         now = time.time_ns() // 1_000_000
         stored, windows = prepare_new(title, availability, now)
-        async with self._locked(stored.title_id):
+        async with self._title_locks.hold(stored.title_id):
             # A read, not a lightweight transaction: Paxos cannot join a batch
             # that spans partitions. Two racing creates of one id both succeed,
             # the later write winning; retries of one create write the same title.
@@ -398,7 +399,7 @@ class CassandraCatalogStore:
         self, patch: catalog_pb2.Title, paths: Sequence[str], *, allow_missing: bool = False
     ) -> tuple[catalog_pb2.Title, bool]:
         now = time.time_ns() // 1_000_000
-        async with self._locked(patch.title_id):
+        async with self._title_locks.hold(patch.title_id):
             current = await self.get_title(patch.title_id)
             if current is None:
                 if not allow_missing:
@@ -522,21 +523,6 @@ class CassandraCatalogStore:
         write of one title never ties with the first)."""
         self._last_write_us = max(time.time_ns() // 1000, self._last_write_us + 2)
         return self._last_write_us
-
-    @asynccontextmanager
-    async def _locked(self, title_id: str) -> AsyncIterator[None]:
-        """Serialises this process's writes to one title (read-modify-write)."""
-        lock, users = self._title_locks.get(title_id, (asyncio.Lock(), 0))
-        self._title_locks[title_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._title_locks[title_id]
-            if users == 1:
-                del self._title_locks[title_id]
-            else:
-                self._title_locks[title_id] = (lock, users - 1)
 
 
 _Variant = tuple[bool, bool, bool]

@@ -40,8 +40,7 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -72,6 +71,7 @@ from services.history.stores._rules import (
     to_ms,
 )
 from services.runtime.cassandra import CassandraSession
+from services.runtime.locks import KeyedLocks
 
 # Months (partitions of views_by_profile) one ListHistory call reads at most:
 # a profile keeps about 25 (two years), so a call normally reaches the end.
@@ -219,7 +219,8 @@ class CassandraHistoryStore:
         self._q = statements
         self._consistency = ConsistencyLevel.name_to_value[session.settings.consistency]
         self._months_per_call = months_per_call
-        self._view_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        # Serialises this process's RecordViews of one (profile_id, view_id).
+        self._view_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._last_write_us = 0
 
     @classmethod
@@ -260,7 +261,7 @@ class CassandraHistoryStore:
         cannot join a batch that spans partitions.
         """
         view = checked_view(view, event)
-        async with self._locked((view.profile_id, view.view_id)):
+        async with self._view_locks.hold((view.profile_id, view.view_id)):
             recorded = await self.get_view(view.profile_id, view.view_id)
             if recorded is not None:
                 return recorded, False
@@ -512,21 +513,6 @@ class CassandraHistoryStore:
         quick second save_top never ties with the first's T+1)."""
         self._last_write_us = max(time.time_ns() // 1000, self._last_write_us + 2)
         return self._last_write_us
-
-    @asynccontextmanager
-    async def _locked(self, key: tuple[str, str]) -> AsyncIterator[None]:
-        """Serialises this process's RecordViews of one (profile_id, view_id)."""
-        lock, users = self._view_locks.get(key, (asyncio.Lock(), 0))
-        self._view_locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._view_locks[key]
-            if users == 1:
-                del self._view_locks[key]
-            else:
-                self._view_locks[key] = (lock, users - 1)
 
 
 def _view_of(row: Any) -> ViewRecord:
