@@ -149,8 +149,10 @@ class Kit:
             try:
                 await asyncio.wait_for(task, CONSUMER_STOP_TIMEOUT_SECONDS)
             except TimeoutError:
+                # wait_for has cancelled the task: its unacked entries are
+                # claimed again by the next active consumer.
                 log.warning(
-                    "consumer %s did not stop within %ss",
+                    "consumer %s did not stop within %ss; cancelled",
                     runner.group,
                     CONSUMER_STOP_TIMEOUT_SECONDS,
                 )
