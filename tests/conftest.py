@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import aiomysql
 import asyncpg
@@ -25,6 +25,9 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as opensearch_errors
 
 from devtools.infra import endpoints
+
+if TYPE_CHECKING:
+    from tests.mesh import Backends, Storage, StorageFactory
 
 # Bound on each connection attempt a fixture makes.
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -119,6 +122,22 @@ async def redis_url(redis_prefix: str) -> AsyncIterator[str]:
             await client.unlink(*batch)
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def mesh_storage(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, redis_prefix: str
+) -> StorageFactory:
+    """Storage for one mini-mesh (tests/mesh.py): a folder and a Redis prefix of its own."""
+    # Here, not at the top: tests/mesh.py imports every service's server, which
+    # the other suites need not load.
+    from tests.mesh import Backends, Storage
+
+    def storage(folder: str, backends: Backends | None = None) -> Storage:
+        state = tmp_path_factory.mktemp(folder)
+        return Storage(state, redis_url, f"{redis_prefix}{state.name}:", backends or Backends())
+
+    return storage
 
 
 # ---------------------------------------------------------------- Cassandra

@@ -16,44 +16,39 @@ trending cache is off so a poll sees the rollup as soon as it lands.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import ClassVar
 
 import grpc.aio
 import pytest
 from google.protobuf import field_mask_pb2
 
-from services.browse.config import Config as BrowseConfig
-from services.browse.server import create_server as create_browse
 from services.catalog.config import Config as CatalogConfig
 from services.catalog.netflix_csv import parse
-from services.catalog.server import create_server as create_catalog
-from services.history.config import Config as HistoryConfig
-from services.history.server import create_server as create_history
-from services.kit import server as runtime
-from services.runtime.config import ServerConfig
-from services.users.config import Config as UsersConfig
-from services.users.config import PasswordHashing
-from services.users.server import create_server as create_users
 from streammesh.browse.v1 import browse_pb2, browse_pb2_grpc
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
-from streammesh.users.v1 import users_pb2, users_pb2_grpc
+from streammesh.users.v1 import users_pb2_grpc
+from tests.mesh import (
+    SAMPLE_CATALOG,
+    Account,
+    MeshAccounts,
+    Node,
+    ServiceConfig,
+    Storage,
+    StorageFactory,
+    browse_config,
+    catalog_config,
+    history_config,
+    start_mesh,
+    users_config,
+    wait_until,
+)
 
-SAMPLE_CATALOG = Path(__file__).parents[1] / "e2e" / "data" / "titles_sample.csv"
-PASSWORD = "correct horse battery"
-# Bound on every "wait until" (a failure, not a timing claim).
-WAIT_SECONDS = 60.0
 # Generous: these tests are about which cards a row holds, not about latency.
 ROW_TIMEOUT_SECONDS = 5.0
-Caller = tuple[tuple[str, str], ...]
 
 
 def _sample_titles() -> dict[str, list[catalog_pb2.Title]]:
@@ -69,93 +64,18 @@ def _sample_titles() -> dict[str, list[catalog_pb2.Title]]:
 TITLES = _sample_titles()
 
 
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Addresses for the channels created inside, as ``streammesh up`` would set them."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _server(service: str) -> ServerConfig:
-    return ServerConfig(service=service, port=0, access_log=False, shutdown_grace_seconds=1.0)
-
-
 @dataclass
-class Account:
-    account_id: str
-    caller: Caller
-    primary_profile_id: str
+class MiniMesh(MeshAccounts):
+    account_label: ClassVar[str] = "browse"
+    # Its users calls are bounded like every other call of these tests.
+    users_timeout: ClassVar[float | None] = 10
 
-
-@dataclass
-class MiniMesh:
     users: users_pb2_grpc.UserServiceStub
     # The catalog browse reads (the history reads another, seeded alike).
     catalog: catalog_pb2_grpc.CatalogServiceStub
     # None when the mesh runs without a history server.
     history: history_pb2_grpc.HistoryServiceStub | None
     browse: browse_pb2_grpc.BrowseServiceStub
-
-    async def signup(self, country: str) -> Account:
-        email = f"browse.{secrets.token_hex(5)}@example.com"
-        await self.users.CreateAccount(
-            users_pb2.CreateAccountRequest(
-                email=email,
-                password=PASSWORD,
-                first_name="Ada",
-                last_name="Lovelace",
-                country_code=country,
-            ),
-            timeout=10,
-        )
-        login = await self.users.Login(
-            users_pb2.LoginRequest(email=email, password=PASSWORD), timeout=10
-        )
-        caller = (("authorization", f"Bearer {login.access_token}"),)
-        profiles = await self.users.ListProfiles(
-            users_pb2.ListProfilesRequest(account_id=login.account_id), metadata=caller, timeout=10
-        )
-        return Account(login.account_id, caller, profiles.profiles[0].profile_id)
-
-    async def add_profile(self, account: Account, *, kids: bool, rating: str) -> str:
-        profile = await self.users.CreateProfile(
-            users_pb2.CreateProfileRequest(
-                account_id=account.account_id,
-                profile=users_pb2.Profile(
-                    profile_name=f"p{secrets.token_hex(3)}",
-                    kids_profile=kids,
-                    maturity_rating=rating,
-                ),
-            ),
-            metadata=account.caller,
-            timeout=10,
-        )
-        return str(profile.profile_id)
-
-    async def set_limit(self, account: Account, profile_id: str, rating: str) -> None:
-        await self.users.UpdateProfile(
-            users_pb2.UpdateProfileRequest(
-                profile=users_pb2.Profile(profile_id=profile_id, maturity_rating=rating),
-                update_mask=field_mask_pb2.FieldMask(paths=["maturity_rating"]),
-            ),
-            metadata=account.caller,
-            timeout=10,
-        )
 
     async def view(
         self,
@@ -218,122 +138,54 @@ class MiniMesh:
         await wait_until(landed, f"trending {expected} in {country}")
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {WAIT_SECONDS}s waiting for {what}")
-
-
-def _users_config(state: Path, redis_url: str, prefix: str) -> UsersConfig:
-    return UsersConfig(
-        server=_server("users"),
-        database_url=f"sqlite+aiosqlite:///{state / 'users.db'}",
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        data_dir=state / "users",
-        key_dir=state / "users" / "keys",
-        # The cheapest Argon2id: these tests are about the home screen.
-        passwords=PasswordHashing(time_cost=1, memory_kib=1024, parallelism=1),
-    )
-
-
-def _catalog_config(state: Path, name: str, redis_url: str, prefix: str) -> CatalogConfig:
-    return CatalogConfig(
-        server=_server("catalog"),
-        backend="embedded",
-        sqlite_path=state / f"{name}.db",
-        redis_url=redis_url,
+def _catalog(storage: Storage, name: str) -> CatalogConfig:
+    return catalog_config(
+        storage,
+        sqlite_path=storage.state / f"{name}.db",
         # A prefix per catalog: their title caches must not answer for each other.
-        redis_prefix=f"{prefix}{name}:",
-        seed_catalog=str(SAMPLE_CATALOG),
+        redis_prefix=f"{storage.redis_prefix}{name}:",
     )
 
 
-async def _mesh(
-    state: Path, redis_url: str, prefix: str, *, with_history: bool
-) -> AsyncIterator[MiniMesh]:
-    servers: list[grpc.aio.Server] = []
-    try:
-        users_server, users_port = await create_users(_users_config(state, redis_url, prefix))
-        servers.append(users_server)
-        catalog_server, catalog_port = await create_catalog(
-            _catalog_config(state, "catalog-browse", redis_url, prefix)
+async def _mesh(storage: Storage, *, with_history: bool) -> AsyncIterator[MiniMesh]:
+    # Browse reads the node named "catalog"; the history, when it runs, its own.
+    nodes: list[Node | ServiceConfig] = [users_config(storage), _catalog(storage, "catalog-browse")]
+    if with_history:
+        nodes += [
+            Node(_catalog(storage, "catalog-history"), name="catalog-history"),
+            Node(
+                history_config(storage, trending_cache_ttl_seconds=0),
+                reaches={"catalog": "catalog-history"},
+            ),
+        ]
+    nodes.append(
+        browse_config(
+            row_timeout_seconds=ROW_TIMEOUT_SECONDS, profile_timeout_seconds=ROW_TIMEOUT_SECONDS
         )
-        servers.append(catalog_server)
-        history_addr = f"127.0.0.1:{unused_port()}"  # nothing listens there
-        if with_history:
-            history_catalog, history_catalog_port = await create_catalog(
-                _catalog_config(state, "catalog-history", redis_url, prefix)
-            )
-            servers.append(history_catalog)
-            with environment(
-                STREAMMESH_USERS_ADDR=f"127.0.0.1:{users_port}",
-                STREAMMESH_CATALOG_ADDR=f"127.0.0.1:{history_catalog_port}",
-            ):
-                history_server, history_port = await create_history(
-                    HistoryConfig(
-                        server=_server("history"),
-                        backend="embedded",
-                        sqlite_path=state / "history.db",
-                        redis_url=redis_url,
-                        redis_prefix=prefix,
-                        migrate_on_start=True,
-                        trending_cache_ttl_seconds=0,
-                    )
-                )
-            servers.append(history_server)
-            history_addr = f"127.0.0.1:{history_port}"
-        with environment(
-            STREAMMESH_USERS_ADDR=f"127.0.0.1:{users_port}",
-            STREAMMESH_CATALOG_ADDR=f"127.0.0.1:{catalog_port}",
-            STREAMMESH_HISTORY_ADDR=history_addr,
-        ):
-            browse_server, browse_port = await create_browse(
-                BrowseConfig(
-                    server=_server("browse"),
-                    row_timeout_seconds=ROW_TIMEOUT_SECONDS,
-                    profile_timeout_seconds=ROW_TIMEOUT_SECONDS,
-                )
-            )
-        servers.append(browse_server)
-        async with (
-            grpc.aio.insecure_channel(f"127.0.0.1:{users_port}") as users_channel,
-            grpc.aio.insecure_channel(f"127.0.0.1:{catalog_port}") as catalog_channel,
-            grpc.aio.insecure_channel(history_addr) as history_channel,
-            grpc.aio.insecure_channel(f"127.0.0.1:{browse_port}") as browse_channel,
-        ):
-            yield MiniMesh(
-                users_pb2_grpc.UserServiceStub(users_channel),
-                catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
-                history_pb2_grpc.HistoryServiceStub(history_channel) if with_history else None,
-                browse_pb2_grpc.BrowseServiceStub(browse_channel),
-            )
-    finally:
-        for server in reversed(servers):
-            await runtime.stop(server, 0)
+    )
+    async with (
+        start_mesh(*nodes) as mesh,
+        grpc.aio.insecure_channel(mesh.address("users")) as users_channel,
+        grpc.aio.insecure_channel(mesh.address("catalog")) as catalog_channel,
+        # Without a history server: where nothing listens.
+        grpc.aio.insecure_channel(mesh.address("history")) as history_channel,
+        grpc.aio.insecure_channel(mesh.address("browse")) as browse_channel,
+    ):
+        yield MiniMesh(
+            users_pb2_grpc.UserServiceStub(users_channel),
+            catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
+            history_pb2_grpc.HistoryServiceStub(history_channel) if with_history else None,
+            browse_pb2_grpc.BrowseServiceStub(browse_channel),
+        )
 
 
 @pytest.fixture(scope="module")
-async def mesh(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, redis_prefix: str
-) -> AsyncIterator[MiniMesh]:
-    state = tmp_path_factory.mktemp("browse-mesh")
-    async for mini in _mesh(
-        state, redis_url, f"{redis_prefix}browse-{state.name}:", with_history=True
-    ):
+async def mesh(mesh_storage: StorageFactory) -> AsyncIterator[MiniMesh]:
+    async for mini in _mesh(mesh_storage("browse-mesh"), with_history=True):
         yield mini
 
 
 @pytest.fixture(scope="module")
-async def mesh_without_history(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, redis_prefix: str
-) -> AsyncIterator[MiniMesh]:
-    state = tmp_path_factory.mktemp("browse-mesh-no-history")
-    async for mini in _mesh(
-        state, redis_url, f"{redis_prefix}browse-{state.name}:", with_history=False
-    ):
+async def mesh_without_history(mesh_storage: StorageFactory) -> AsyncIterator[MiniMesh]:
+    async for mini in _mesh(mesh_storage("browse-mesh-no-history"), with_history=False):
         yield mini

@@ -9,7 +9,6 @@ page still renders.
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +19,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.browse.config import Config as BrowseConfig
-from services.browse.server import create_server as create_browse
 from services.kit import server as runtime
-from services.runtime.config import ServerConfig
-from services.users.config import Config as UsersConfig
-from services.users.config import PasswordHashing
-from services.users.server import create_server as create_users
 from streammesh.browse.v1 import browse_pb2, browse_pb2_grpc
-from streammesh.users.v1 import users_pb2, users_pb2_grpc
-
-PASSWORD = "correct horse battery"
-Caller = tuple[tuple[str, str], ...]
+from streammesh.users.v1 import users_pb2_grpc
+from tests.mesh import Caller, Storage, browse_config, sign_up, start_mesh, users_config
 
 
 @dataclass
@@ -43,65 +34,22 @@ class Browse:
     catalog_port: int
 
 
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.fixture
-async def browse(
-    tmp_path: Path, redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Browse]:
-    users_server, users_port = await create_users(
-        UsersConfig(
-            server=ServerConfig(service="users", port=0, access_log=False),
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'users.db'}",
-            redis_url=redis_url,
-            redis_prefix=f"{redis_prefix}browse-{secrets.token_hex(3)}:",
-            data_dir=tmp_path / "users",
-            key_dir=tmp_path / "users" / "keys",
-            # The cheapest Argon2id: this test is about errors, not the KDF.
-            passwords=PasswordHashing(time_cost=1, memory_kib=1024, parallelism=1),
-        )
-    )
-    monkeypatch.setenv("STREAMMESH_USERS_ADDR", f"127.0.0.1:{users_port}")
-    catalog_port = unused_port()
-    monkeypatch.setenv("STREAMMESH_CATALOG_ADDR", f"127.0.0.1:{catalog_port}")
-    monkeypatch.setenv("STREAMMESH_HISTORY_ADDR", f"127.0.0.1:{unused_port()}")
-    browse_server, browse_port = await create_browse(
-        BrowseConfig(server=ServerConfig(service="browse", port=0, access_log=False))
-    )
-    email = f"browse.{secrets.token_hex(5)}@example.com"
+async def browse(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIterator[Browse]:
+    storage = Storage(tmp_path, redis_url, f"{redis_prefix}browse-{secrets.token_hex(3)}:")
     async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{users_port}") as users_channel,
-        grpc.aio.insecure_channel(f"127.0.0.1:{browse_port}") as browse_channel,
+        start_mesh(users_config(storage), browse_config()) as mesh,
+        grpc.aio.insecure_channel(mesh.address("users")) as users_channel,
+        grpc.aio.insecure_channel(mesh.address("browse")) as browse_channel,
     ):
-        users = users_pb2_grpc.UserServiceStub(users_channel)
-        await users.CreateAccount(
-            users_pb2.CreateAccountRequest(
-                email=email,
-                password=PASSWORD,
-                first_name="Ada",
-                last_name="Lovelace",
-                country_code="GB",
-            )
-        )
-        login = await users.Login(users_pb2.LoginRequest(email=email, password=PASSWORD))
-        caller = (("authorization", f"Bearer {login.access_token}"),)
-        profiles = await users.ListProfiles(
-            users_pb2.ListProfilesRequest(account_id=login.account_id), metadata=caller
-        )
+        account = await sign_up(users_pb2_grpc.UserServiceStub(users_channel), "browse")
         yield Browse(
             browse_pb2_grpc.BrowseServiceStub(browse_channel),
-            caller,
-            profiles.profiles[0].profile_id,
-            users_server,
-            catalog_port,
+            account.caller,
+            account.primary_profile_id,
+            mesh.servers["users"],
+            mesh.unserved_ports["catalog"],
         )
-    await runtime.stop(browse_server, 0)
-    await runtime.stop(users_server, 0)
 
 
 def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:

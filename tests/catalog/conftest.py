@@ -15,6 +15,7 @@ from services.catalog.stores.cassandra import CassandraCatalogStore
 from services.catalog.stores.sqlite import SqliteCatalogStore
 from services.runtime.cassandra import CassandraSettings, open_migrated
 from services.runtime.config import ServerConfig
+from tests.mesh import Backends
 
 SMALL_SCAN_BUDGET = 25
 DATA = Path(__file__).resolve().parent / "data"
@@ -29,6 +30,18 @@ def cassandra_config(contact: tuple[str, int], keyspace: str) -> Config:
         cassandra=CassandraSettings(keyspace=keyspace, contact_points=(host,), port=port),
         migrate_on_start=False,
         seed_catalog="",
+    )
+
+
+def catalog_backends(request: pytest.FixtureRequest) -> Backends:
+    """By the fixture's param: the catalog on a SQLite file ("embedded") or on the
+    run's Cassandra keyspace ("real", whose fixtures only the real run sets up)."""
+    if request.param == "embedded":
+        return Backends("embedded")
+    return Backends(
+        "real",
+        cassandra_contact=request.getfixturevalue("cassandra_contact"),
+        catalog_keyspace=request.getfixturevalue("cassandra_keyspace"),
     )
 
 

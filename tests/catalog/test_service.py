@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import grpc
 import grpc.aio
@@ -18,12 +18,9 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 
-from services.catalog.config import Config
-from services.catalog.server import create_server
-from services.kit import server as runtime
-from services.runtime.config import ServerConfig
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from tests.catalog.conftest import DATA, cassandra_config
+from tests.catalog.conftest import DATA, catalog_backends
+from tests.mesh import Storage, catalog_config, start_mesh
 
 
 @dataclass
@@ -41,31 +38,14 @@ async def catalog(
     redis_prefix: str,
 ) -> AsyncIterator[Running]:
     state = tmp_path_factory.mktemp("catalog-service")
-    server_config = ServerConfig(service="catalog", port=0, access_log=False)
-    config = Config(
-        server=server_config,
-        backend="embedded",
-        sqlite_path=state / "catalog.db",
-        redis_url=redis_url,
-        redis_prefix=f"{redis_prefix}catalog-{request.param}:",
-        seed_catalog=str(DATA / "defects.csv"),
-    )
-    if request.param == "real":
-        contact: tuple[str, int] = request.getfixturevalue("cassandra_contact")
-        keyspace: str = request.getfixturevalue("cassandra_keyspace")
-        config = replace(
-            cassandra_config(contact, keyspace),
-            server=server_config,
-            redis_url=config.redis_url,
-            redis_prefix=config.redis_prefix,
-            seed_catalog=config.seed_catalog,
-            migrate_on_start=True,
+    prefix = f"{redis_prefix}catalog-{request.param}:"
+    storage = Storage(state, redis_url, prefix, catalog_backends(request))
+    async with start_mesh(catalog_config(storage, seed_catalog=str(DATA / "defects.csv"))) as mesh:
+        channel = grpc.aio.insecure_channel(mesh.address("catalog"))
+        yield Running(
+            catalog_pb2_grpc.CatalogServiceStub(channel), channel, mesh.servers["catalog"]
         )
-    server, port = await create_server(config)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield Running(catalog_pb2_grpc.CatalogServiceStub(channel), channel, server)
-    await channel.close()
-    await runtime.stop(server, 0)
+        await channel.close()
 
 
 def a_title(**fields: object) -> catalog_pb2.Title:

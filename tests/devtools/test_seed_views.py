@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import secrets
-import socket
 import sys
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,20 +28,18 @@ import grpc.aio
 import pytest
 
 from devtools import seed_views
-from services.catalog.config import Config as CatalogConfig
-from services.catalog.server import create_server as create_catalog
-from services.history.config import Config as HistoryConfig
-from services.history.server import create_server as create_history
-from services.kit import server as runtime
-from services.runtime.config import ServerConfig
-from services.users.config import Config as UsersConfig
-from services.users.config import PasswordHashing
-from services.users.server import create_server as create_users
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
+from tests.mesh import (
+    StorageFactory,
+    catalog_config,
+    history_config,
+    start_mesh,
+    unused_port,
+    users_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_CATALOG = ROOT / "tests" / "e2e" / "data" / "titles_sample.csv"
 SEED = 7
 VIEWERS = 6
 VIEWS = 5
@@ -53,31 +47,6 @@ VIEWS = 5
 RUN_SECONDS = 120.0
 ROLLUP_SECONDS = 60.0
 Figures = dict[str, tuple[int, int, int]]
-
-
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _server(service: str) -> ServerConfig:
-    return ServerConfig(service=service, port=0, access_log=False, shutdown_grace_seconds=1.0)
 
 
 @dataclass
@@ -88,70 +57,23 @@ class Mesh:
 
 
 @pytest.fixture(scope="module")
-async def mesh(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, redis_prefix: str
-) -> AsyncIterator[Mesh]:
-    state = tmp_path_factory.mktemp("seed-views")
-    prefix = f"{redis_prefix}seed-{state.name}-{secrets.token_hex(2)}:"
-    servers: list[grpc.aio.Server] = []
-    try:
-        users_server, users_port = await create_users(
-            UsersConfig(
-                server=_server("users"),
-                database_url=f"sqlite+aiosqlite:///{state / 'users.db'}",
-                redis_url=redis_url,
-                redis_prefix=prefix,
-                data_dir=state / "users",
-                key_dir=state / "users" / "keys",
-                passwords=PasswordHashing(time_cost=1, memory_kib=1024, parallelism=1),
-            )
+async def mesh(mesh_storage: StorageFactory) -> AsyncIterator[Mesh]:
+    storage = mesh_storage("seed-views")
+    async with (
+        start_mesh(
+            users_config(storage),
+            catalog_config(storage),
+            # Every ListTrending computed: the poll below sees the rollup land.
+            history_config(storage, trending_cache_ttl_seconds=0),
+        ) as mesh,
+        grpc.aio.insecure_channel(mesh.address("users")) as users_channel,
+        grpc.aio.insecure_channel(mesh.address("history")) as history_channel,
+    ):
+        yield Mesh(
+            mesh.addresses,
+            users_pb2_grpc.UserServiceStub(users_channel),
+            history_pb2_grpc.HistoryServiceStub(history_channel),
         )
-        servers.append(users_server)
-        catalog_server, catalog_port = await create_catalog(
-            CatalogConfig(
-                server=_server("catalog"),
-                backend="embedded",
-                sqlite_path=state / "catalog.db",
-                redis_url=redis_url,
-                redis_prefix=prefix,
-                seed_catalog=str(SAMPLE_CATALOG),
-            )
-        )
-        servers.append(catalog_server)
-        with _environment(
-            STREAMMESH_USERS_ADDR=f"127.0.0.1:{users_port}",
-            STREAMMESH_CATALOG_ADDR=f"127.0.0.1:{catalog_port}",
-        ):
-            history_server, history_port = await create_history(
-                HistoryConfig(
-                    server=_server("history"),
-                    backend="embedded",
-                    sqlite_path=state / "history.db",
-                    redis_url=redis_url,
-                    redis_prefix=prefix,
-                    migrate_on_start=True,
-                    # Every ListTrending computed: the poll below sees the rollup land.
-                    trending_cache_ttl_seconds=0,
-                )
-            )
-        servers.append(history_server)
-        addresses = {
-            "users": f"127.0.0.1:{users_port}",
-            "catalog": f"127.0.0.1:{catalog_port}",
-            "history": f"127.0.0.1:{history_port}",
-        }
-        async with (
-            grpc.aio.insecure_channel(addresses["users"]) as users_channel,
-            grpc.aio.insecure_channel(addresses["history"]) as history_channel,
-        ):
-            yield Mesh(
-                addresses,
-                users_pb2_grpc.UserServiceStub(users_channel),
-                history_pb2_grpc.HistoryServiceStub(history_channel),
-            )
-    finally:
-        for server in reversed(servers):
-            await runtime.stop(server, 0)
 
 
 @dataclass
@@ -200,6 +122,26 @@ async def seed(mesh: Mesh | None, *args: str) -> Result:
 
 def read_truth(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+async def seed_the_plan(mesh: Mesh, truth_file: Path, summary: str) -> list[dict[str, Any]]:
+    """Runs the tests' plan (VIEWERS viewers, VIEWS views each, SEED) against the
+    mesh; it must succeed with a last line matching the pattern ``summary``.
+    Returns the truth it wrote."""
+    result = await seed(
+        mesh,
+        "--viewers",
+        str(VIEWERS),
+        "--views-per-viewer",
+        str(VIEWS),
+        "--seed",
+        str(SEED),
+        "--write-truth",
+        str(truth_file),
+    )
+    assert result.code == 0, result
+    assert re.search(summary, result.summary), result.summary
+    return read_truth(truth_file)
 
 
 def expected_trending(truth: list[dict[str, Any]]) -> dict[tuple[str, str], Figures]:
@@ -286,7 +228,7 @@ async def test_bad_flags_are_refused_before_any_call(args: list[str], named: str
 
 
 async def test_a_service_that_does_not_answer_fails_the_run_with_its_name(mesh: Mesh) -> None:
-    dead = f"127.0.0.1:{_unused_port()}"
+    dead = f"127.0.0.1:{unused_port()}"
     result = await seed(
         mesh,
         "--history-addr",
@@ -313,25 +255,12 @@ async def test_the_truth_is_in_the_histories_trending_equals_it_and_a_rerun_adds
     mesh: Mesh, tmp_path: Path
 ) -> None:
     started = datetime.now(UTC)
-    first_truth = tmp_path / "first.jsonl"
-    first = await seed(
+    truth = await seed_the_plan(
         mesh,
-        "--viewers",
-        str(VIEWERS),
-        "--views-per-viewer",
-        str(VIEWS),
-        "--seed",
-        str(SEED),
-        "--write-truth",
-        str(first_truth),
-    )
-    assert first.code == 0, first
-    assert re.search(
+        tmp_path / "first.jsonl",
         rf"^seed-views done: {VIEWERS} viewers \({VIEWERS} accounts created\), "
         rf"{VIEWERS * VIEWS} views recorded, 0 already there, 0 refused, \d+ retries, ",
-        first.summary,
-    ), first.summary
-    truth = read_truth(first_truth)
+    )
     assert len(truth) == VIEWERS * VIEWS
     assert all(row["new"] for row in truth)
 
@@ -399,25 +328,12 @@ async def test_the_truth_is_in_the_histories_trending_equals_it_and_a_rerun_adds
 
     # A second run with the same seed: every account found, nothing recorded,
     # the same truth, the same trending.
-    second_truth = tmp_path / "second.jsonl"
-    second = await seed(
+    again = await seed_the_plan(
         mesh,
-        "--viewers",
-        str(VIEWERS),
-        "--views-per-viewer",
-        str(VIEWS),
-        "--seed",
-        str(SEED),
-        "--write-truth",
-        str(second_truth),
-    )
-    assert second.code == 0, second
-    assert re.search(
+        tmp_path / "second.jsonl",
         rf"^seed-views done: {VIEWERS} viewers \(0 accounts created\), 0 views recorded, "
         rf"{VIEWERS * VIEWS} already there, 0 refused, ",
-        second.summary,
-    ), second.summary
-    again = read_truth(second_truth)
+    )
     assert not any(row["new"] for row in again)
     assert [{**row, "new": True} for row in again] == truth
     for email, rows in by_email.items():

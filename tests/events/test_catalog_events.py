@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import grpc.aio
@@ -14,46 +13,24 @@ import pytest_asyncio
 from google.protobuf.field_mask_pb2 import FieldMask
 from redis.asyncio import Redis
 
-from services.catalog.config import Config
-from services.catalog.server import create_server
 from services.events import streams
-from services.kit import server as runtime
-from services.runtime.config import ServerConfig
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from tests.catalog.conftest import cassandra_config
+from tests.catalog.conftest import catalog_backends
 from tests.catalog.test_service import a_title
 from tests.events.helpers import consume_aggregate
+from tests.mesh import Storage, catalog_config, start_mesh
 
 
 @pytest_asyncio.fixture(params=["embedded", "real"])
 async def catalog(
     request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[tuple[catalog_pb2_grpc.CatalogServiceStub, str]]:
-    server_config = ServerConfig(service="catalog", port=0, access_log=False)
     prefix = f"{redis_prefix}{secrets.token_hex(3)}:"
-    config = Config(
-        server=server_config,
-        backend="embedded",
-        sqlite_path=tmp_path / "catalog.db",
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        seed_catalog="",
-    )
-    if request.param == "real":
-        contact: tuple[str, int] = request.getfixturevalue("cassandra_contact")
-        keyspace: str = request.getfixturevalue("cassandra_keyspace")
-        config = replace(
-            cassandra_config(contact, keyspace),
-            server=server_config,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            migrate_on_start=True,
-        )
-    server, port = await create_server(config)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield catalog_pb2_grpc.CatalogServiceStub(channel), streams.stream_name("catalog", prefix)
-    await channel.close()
-    await runtime.stop(server, 0)
+    storage = Storage(tmp_path, redis_url, prefix, catalog_backends(request))
+    async with start_mesh(catalog_config(storage, seed_catalog="")) as mesh:
+        channel = grpc.aio.insecure_channel(mesh.address("catalog"))
+        yield catalog_pb2_grpc.CatalogServiceStub(channel), streams.stream_name("catalog", prefix)
+        await channel.close()
 
 
 async def test_a_titles_changes_reach_a_consumer_in_order(

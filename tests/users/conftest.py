@@ -15,14 +15,12 @@ import pytest_asyncio
 from services.kit import server as runtime
 from services.runtime.config import ServerConfig
 from services.users import migrations
-from services.users.config import Config, LoginLimits, PasswordHashing
+from services.users.config import Config, LoginLimits
 from services.users.server import create_server
 from services.users.stores.sql import SqlUserStore
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
+from tests.mesh import CHEAP_HASHING
 
-# Argon2id at its minimum cost: the tests exercise the logic, not the KDF's
-# price (bench/users_bench.py measures that with the production parameters).
-CHEAP_HASHING = PasswordHashing(time_cost=1, memory_kib=1024, parallelism=1)
 PASSWORD = "correct horse battery"
 
 
