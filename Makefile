@@ -176,6 +176,10 @@ up: $(VENV)/.installed ## run the whole mesh on the embedded backends
 bench-runtime: $(VENV)/.installed $(TOOLS_BIN)/ghz ## QPS of Echo: full interceptor chain vs none vs bare grpc.aio
 	$(PY) bench/runtime_overhead.py --breakdown
 
+.PHONY: bench-history
+bench-history: $(VENV)/.installed $(TOOLS_BIN)/ghz ## history on Cassandra vs SQLite: RecordView, continue watching, view-to-trending delay
+	$(PY) bench/history_bench.py
+
 .PHONY: clean
 clean: ## remove generated local state (not gen/)
 	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache
