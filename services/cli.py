@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "services.catalog.importer",
     "services.events.cli",
     "services.config_cli",
+    "devtools.search_relevance",
 )
 
 Handler = Callable[[argparse.Namespace], int]
