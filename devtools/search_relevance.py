@@ -67,17 +67,33 @@ def register(subparsers: Any) -> None:
         default="both",
         help="which adapter to evaluate (default: both)",
     )
+    parser.add_argument(
+        "--rank-eval",
+        action="store_true",
+        help="also compute the OpenSearch figures with OpenSearch's _rank_eval API "
+        "(needs the rank-eval module)",
+    )
+    parser.add_argument(
+        "--opensearch-url",
+        default=None,
+        help=f"the OpenSearch node (default {endpoints.opensearch_url()})",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     adapters = evaluate.ADAPTERS if args.adapter == "both" else (args.adapter,)
+    url = args.opensearch_url or endpoints.opensearch_url()
     docs = catalog_docs()
-    evaluations = asyncio.run(
-        evaluate.run(adapters, docs, opensearch_url=endpoints.opensearch_url())
-    )
+    evaluations = asyncio.run(evaluate.run(adapters, docs, opensearch_url=url))
     qrels = evaluate.load_qrels()
     print(f"{len(docs)} titles, {len(evaluate.load_queries())} judged queries")
     for evaluation in evaluations:
         print(evaluate.report(evaluation, qrels))
+    if args.rank_eval:
+        figures = asyncio.run(evaluate.rank_eval(url, docs))
+        print(
+            f"opensearch _rank_eval: nDCG@{evaluate.DEPTH} {figures['ndcg']:.3f}, "
+            f"MRR@{evaluate.DEPTH} {figures['mrr']:.3f}"
+        )
     return 0

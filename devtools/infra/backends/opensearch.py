@@ -92,6 +92,12 @@ MODULES: tuple[Module, ...] = (
         "Analyzers, tokenizers and token filters (edge n-grams, synonyms, stemmers)",
         extends=("lang-painless",),
     ),
+    Module(
+        "rank-eval",
+        "org.opensearch.plugin:rank-eval-client",
+        "org.opensearch.index.rankeval.RankEvalPlugin",
+        "The _rank_eval API (search relevance: nDCG, MRR, precision over rated queries)",
+    ),
 )
 
 _LOG4J2_PROPERTIES = """status = error
@@ -162,7 +168,11 @@ class OpenSearch(Backend):
         return (self.home / "logs" / "server.log", self.log_path)
 
     async def fetch(self, report: Callable[[str], None]) -> None:
-        if (self.opensearch_home / tooling.COMPLETE_MARKER).exists():
+        # An install made before a module was added to MODULES is completed (the parts
+        # already fetched are kept); the node sees the module from its next start.
+        if (self.opensearch_home / tooling.COMPLETE_MARKER).exists() and all(
+            (self.opensearch_home / "modules" / module.name).is_dir() for module in MODULES
+        ):
             return
         if shutil.which("java") is None:
             raise InfraError("java (JDK 17) is not on PATH; OpenSearch needs it")

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from services.search.store import SearchIndex, SearchQuery, TitleDoc
 
@@ -213,3 +213,87 @@ def report(evaluation: Evaluation, qrels: dict[str, dict[str, int]] | None = Non
             f"RR {result.reciprocal_rank:.3f}, grades of the top {DEPTH}: {grades}"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- OpenSearch's _rank_eval
+
+
+def text_query(text: str) -> dict[str, Any]:
+    """The relevance part of the query the OpenSearch adapter sends for a text without
+    filters (services/search/stores/opensearch.py ``search``; kept in step by hand)."""
+    from services.search.stores.opensearch import EXACT_BOOST, MATCH_TYPE, TEXT_FIELDS
+
+    return {
+        "bool": {
+            "should": [
+                {
+                    "multi_match": {
+                        "query": text,
+                        "fields": list(TEXT_FIELDS),
+                        "type": MATCH_TYPE,
+                        "tie_breaker": 0.3,
+                        "fuzziness": "AUTO",
+                    }
+                },
+                {"term": {"title.exact": {"value": text, "boost": EXACT_BOOST}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+async def rank_eval(
+    opensearch_url: str, docs: Sequence[TitleDoc], *, prefix: str = ""
+) -> dict[str, float]:
+    """nDCG@10 and MRR@10 of the judged queries as OpenSearch's ``_rank_eval`` API
+    computes them (``dcg`` normalized, ``mean_reciprocal_rank`` with
+    ``relevant_rating_threshold`` 2), on a fresh index loaded with ``docs``.
+    Two known differences from :func:`evaluate`: _rank_eval orders by score alone
+    (the adapter breaks ties by title id), and it cuts the ideal DCG at the number
+    of hits returned (here the ideal counts the best 10 judged titles however few
+    hits come back). Needs the rank-eval module (devtools/infra/backends/opensearch.py
+    installs it)."""
+    from opensearchpy import AsyncOpenSearch
+
+    queries, qrels = load_queries(), load_qrels()
+    async with loaded_index("opensearch", docs, opensearch_url=opensearch_url, prefix=prefix) as (
+        index,
+        _took,
+    ):
+        client = AsyncOpenSearch(hosts=[opensearch_url], timeout=120)
+        try:
+            alias = getattr(index, "alias")  # noqa: B009 (the adapter's, not the port's)
+            (concrete,) = (await client.indices.get_alias(name=alias)).keys()
+            requests = [
+                {
+                    "id": query.query_id,
+                    "request": {"query": text_query(query.text)},
+                    "ratings": [
+                        {"_index": concrete, "_id": title_id, "rating": grade}
+                        for title_id, grade in qrels.get(query.query_id, {}).items()
+                    ],
+                }
+                for query in queries
+            ]
+            metrics = {
+                "ndcg": {"dcg": {"k": DEPTH, "normalize": True}},
+                "mrr": {
+                    "mean_reciprocal_rank": {
+                        "k": DEPTH,
+                        "relevant_rating_threshold": MRR_THRESHOLD,
+                    }
+                },
+            }
+            figures = {}
+            for name, metric in metrics.items():
+                answer = await client.transport.perform_request(
+                    "POST",
+                    f"/{alias}/_rank_eval",
+                    body={"requests": requests, "metric": metric},
+                )
+                if answer.get("failures"):
+                    raise RuntimeError(f"_rank_eval failed: {answer['failures']}")
+                figures[name] = float(answer["metric_score"])
+        finally:
+            await client.close()
+    return figures
