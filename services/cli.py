@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "services.edge.cli",
     "services.migrate",
     "services.catalog.importer",
+    "services.search.cli",
     "services.events.cli",
     "services.config_cli",
     "devtools.search_relevance",

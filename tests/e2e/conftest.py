@@ -1,14 +1,15 @@
-"""The whole mesh for end-to-end tests: users, catalog, history and browse
+"""The whole mesh for end-to-end tests: users, catalog, history, search and browse
 servers on port 0, the edge's reflection server, and the real Envoy in front,
 on the embedded backends (SQLite + Redis) and on the real ones (MariaDB,
-Cassandra, Redis). The catalog is seeded with a real slice of the Netflix
-catalog; the history starts empty, with its popularity rollup running.
+Cassandra, Redis, OpenSearch). The catalog is seeded with a real slice of the
+Netflix catalog; the history starts empty, with its popularity rollup running;
+search indexes the catalog from its events.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -16,19 +17,25 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services import registry
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
+from services.kit import server as runtime
 from services.runtime.telemetry import setup_tracing
+from services.search.config import Config as SearchConfig
+from services.search.server import create_server as create_search
 from services.users.config import PasswordHashing
 from tests.mesh import (
     LOOPBACK,
+    STOP_GRACE_SECONDS,
     Backends,
     StorageFactory,
     browse_config,
     catalog_config,
     drop_keyspace,
     history_config,
+    server_config,
     start_mesh,
     unused_port,
     users_config,
@@ -75,6 +82,17 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backends]:
 
 
 @pytest.fixture(scope="session")
+def search_index(backend: Backends, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The search config's index fields: the SQLite file (under the mesh's folder) or
+    an OpenSearch alias of the run's own (deleted with the run's indices)."""
+    if backend.name == "embedded":
+        return {"backend": "embedded"}
+    url: str = request.getfixturevalue("opensearch_url")
+    prefix: str = request.getfixturevalue("opensearch_prefix")
+    return {"backend": "real", "opensearch_url": url, "index_prefix": f"{prefix}e2e-"}
+
+
+@pytest.fixture(scope="session")
 def spans() -> InMemorySpanExporter:
     """Every span of the run. Recording starts before the mesh is built, so the
     store clients' spans (SQL, Redis, Cassandra) are in the traces too."""
@@ -88,7 +106,10 @@ def spans() -> InMemorySpanExporter:
 # whose own relays must not find these still polling the same outbox.
 @pytest.fixture(scope="module")
 async def mesh(
-    backend: Backends, spans: InMemorySpanExporter, mesh_storage: StorageFactory
+    backend: Backends,
+    search_index: dict[str, str],
+    spans: InMemorySpanExporter,
+    mesh_storage: StorageFactory,
 ) -> AsyncIterator[Mesh]:
     storage = mesh_storage(f"mesh-{backend.name}", backend)
     state = storage.state
@@ -99,19 +120,39 @@ async def mesh(
         history_config(storage, trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS),
         browse_config(),
     ) as servers:
-        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-        edge_port = unused_port()
-        edge_config = EdgeConfig(
-            port=edge_port,
-            admin_port=0,
-            upstreams=servers.addresses,
-            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-            # Envoy traces as it does in production; nothing collects its spans here.
-            otlp_collector=f"{LOOPBACK}:{unused_port()}",
+        # Search calls users only; tests/mesh.py does not start it, so it is
+        # started here, pointed at the mesh's users, its index fed by the
+        # catalog's stream under the mesh's Redis prefix.
+        search = SearchConfig(
+            server=server_config("search"),
+            sqlite_path=state / "search.db",
+            redis_url=storage.redis_url,
+            redis_prefix=storage.redis_prefix,
         )
-        path = envoy.write_config(render(edge_config), state / "envoy.json")
-        edge = await envoy.start(path, state, state / "envoy.log")
-        async with httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http:
-            yield Mesh(backend.name, http, edge_port, servers.ports, state / "envoy.log")
-        await edge.stop()
-        await reflection_server.stop(0)
+        search = replace(search, **search_index)  # type: ignore[arg-type]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(registry.service("users").addr_env, servers.address("users"))
+            search_server, search_port = await create_search(search)
+        try:
+            upstreams = {**servers.addresses, "search": f"{LOOPBACK}:{search_port}"}
+            ports = {**servers.ports, "search": search_port}
+            reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
+            edge_port = unused_port()
+            edge_config = EdgeConfig(
+                port=edge_port,
+                admin_port=0,
+                upstreams=upstreams,
+                reflection_upstream=f"{LOOPBACK}:{reflection_port}",
+                # Envoy traces as it does in production; nothing collects its spans here.
+                otlp_collector=f"{LOOPBACK}:{unused_port()}",
+            )
+            path = envoy.write_config(render(edge_config), state / "envoy.json")
+            edge = await envoy.start(path, state, state / "envoy.log")
+            async with httpx.AsyncClient(
+                base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15
+            ) as http:
+                yield Mesh(backend.name, http, edge_port, ports, state / "envoy.log")
+            await edge.stop()
+            await reflection_server.stop(0)
+        finally:
+            await runtime.stop(search_server, STOP_GRACE_SECONDS)

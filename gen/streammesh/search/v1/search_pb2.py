@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streammesh/search/v1/search.proto\x12\x14streammesh.search.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"\x8c\x03\n\rTitleDocument\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12+\n\x0c\x63ontent_type\x18\x05 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12\x18\n\x06genres\x18\x06 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x14\x12p\n\x0fmaturity_rating\x18\x07 \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12 \n\rcountry_codes\x18\x08 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x17\n\x04\x63\x61st\x18\t \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x1b\n\tdirectors\x18\n \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x32\"\x96\x01\n\x0cSearchResult\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12\x17\n\x0fmaturity_rating\x18\x05 \x01(\t\x12\x11\n\thighlight\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x01\"\xc7\x02\n\rSearchRequest\x12\x19\n\x01q\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12%\n\x07\x63ountry\x18\x02 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x03 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x04 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1c\n\tpage_size\x18\x06 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1c\n\npage_token\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"r\n\x0eSearchResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".streammesh.search.v1.SearchResult\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"M\n\x0eSuggestRequest\x12\x1d\n\x06prefix\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x32(\x00\",\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08title_id\x18\x02 \x01(\t\"H\n\x0fSuggestResponse\x12\x35\n\x0bsuggestions\x18\x01 \x03(\x0b\x32 .streammesh.search.v1.Suggestion\"V\n\x11IndexTitleRequest\x12\x41\n\x08\x64ocument\x18\x01 \x01(\x0b\x32#.streammesh.search.v1.TitleDocumentB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x14\n\x12IndexTitleResponse\"<\n\x1a\x44\x65leteTitleDocumentRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"\x1d\n\x1b\x44\x65leteTitleDocumentResponse2\xee\x03\n\rSearchService\x12n\n\x06Search\x12#.streammesh.search.v1.SearchRequest\x1a$.streammesh.search.v1.SearchResponse\"\x19\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/search\x12}\n\x07Suggest\x12$.streammesh.search.v1.SuggestRequest\x1a%.streammesh.search.v1.SuggestResponse\"%\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/search/suggestions\x12h\n\nIndexTitle\x12\'.streammesh.search.v1.IndexTitleRequest\x1a(.streammesh.search.v1.IndexTitleResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x83\x01\n\x13\x44\x65leteTitleDocument\x12\x30.streammesh.search.v1.DeleteTitleDocumentRequest\x1a\x31.streammesh.search.v1.DeleteTitleDocumentResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streammesh/search/v1/search.proto\x12\x14streammesh.search.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"\x8c\x03\n\rTitleDocument\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12+\n\x0c\x63ontent_type\x18\x05 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12\x18\n\x06genres\x18\x06 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x14\x12p\n\x0fmaturity_rating\x18\x07 \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12 \n\rcountry_codes\x18\x08 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x17\n\x04\x63\x61st\x18\t \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x1b\n\tdirectors\x18\n \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x32\"\x96\x01\n\x0cSearchResult\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12\x17\n\x0fmaturity_rating\x18\x05 \x01(\t\x12\x11\n\thighlight\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x01\"\xc8\x03\n\rSearchRequest\x12\x19\n\x01q\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12%\n\x07\x63ountry\x18\x02 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x03 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x04 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1c\n\tpage_size\x18\x06 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1c\n\npage_token\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12(\n\x10release_year_min\x18\x08 \x01(\x05\x42\x0e\xbaH\x0b\x1a\x06\x18\xb4\x10(\xd8\x0e\xd8\x01\x01\x12(\n\x10release_year_max\x18\t \x01(\x05\x42\x0e\xbaH\x0b\x1a\x06\x18\xb4\x10(\xd8\x0e\xd8\x01\x01\x12+\n\nprofile_id\x18\n \x01(\tB\x17\xbaH\x14r\x0f\x32\r^[0-9]{1,19}$\xd8\x01\x01\"+\n\x0b\x46\x61\x63\x65tBucket\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"J\n\x05\x46\x61\x63\x65t\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x32\n\x07\x62uckets\x18\x02 \x03(\x0b\x32!.streammesh.search.v1.FacetBucket\"\x9f\x01\n\x0eSearchResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".streammesh.search.v1.SearchResult\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12+\n\x06\x66\x61\x63\x65ts\x18\x04 \x03(\x0b\x32\x1b.streammesh.search.v1.Facet\"\x93\x02\n\x0eSuggestRequest\x12\x1d\n\x06prefix\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x32(\x00\x12p\n\x0cmax_maturity\x18\x03 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12%\n\x07\x63ountry\x18\x04 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12+\n\nprofile_id\x18\x05 \x01(\tB\x17\xbaH\x14r\x0f\x32\r^[0-9]{1,19}$\xd8\x01\x01\"`\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08title_id\x18\x02 \x01(\t\x12\x32\n\x04kind\x18\x03 \x01(\x0e\x32$.streammesh.search.v1.SuggestionKind\"H\n\x0fSuggestResponse\x12\x35\n\x0bsuggestions\x18\x01 \x03(\x0b\x32 .streammesh.search.v1.Suggestion\"V\n\x11IndexTitleRequest\x12\x41\n\x08\x64ocument\x18\x01 \x01(\x0b\x32#.streammesh.search.v1.TitleDocumentB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\x14\n\x12IndexTitleResponse\"<\n\x1a\x44\x65leteTitleDocumentRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"\x1d\n\x1b\x44\x65leteTitleDocumentResponse*h\n\x0eSuggestionKind\x12\x1f\n\x1bSUGGESTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SUGGESTION_KIND_TITLE\x10\x01\x12\x1a\n\x16SUGGESTION_KIND_PERSON\x10\x02\x32\xee\x03\n\rSearchService\x12n\n\x06Search\x12#.streammesh.search.v1.SearchRequest\x1a$.streammesh.search.v1.SearchResponse\"\x19\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/search\x12}\n\x07Suggest\x12$.streammesh.search.v1.SuggestRequest\x1a%.streammesh.search.v1.SuggestResponse\"%\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/search/suggestions\x12h\n\nIndexTitle\x12\'.streammesh.search.v1.IndexTitleRequest\x1a(.streammesh.search.v1.IndexTitleResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x83\x01\n\x13\x44\x65leteTitleDocument\x12\x30.streammesh.search.v1.DeleteTitleDocumentRequest\x1a\x31.streammesh.search.v1.DeleteTitleDocumentResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -67,10 +67,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
   _globals['_SEARCHREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_SEARCHREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_SEARCHREQUEST'].fields_by_name['release_year_min']._loaded_options = None
+  _globals['_SEARCHREQUEST'].fields_by_name['release_year_min']._serialized_options = b'\272H\013\032\006\030\264\020(\330\016\330\001\001'
+  _globals['_SEARCHREQUEST'].fields_by_name['release_year_max']._loaded_options = None
+  _globals['_SEARCHREQUEST'].fields_by_name['release_year_max']._serialized_options = b'\272H\013\032\006\030\264\020(\330\016\330\001\001'
+  _globals['_SEARCHREQUEST'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_SEARCHREQUEST'].fields_by_name['profile_id']._serialized_options = b'\272H\024r\0172\r^[0-9]{1,19}$\330\001\001'
   _globals['_SUGGESTREQUEST'].fields_by_name['prefix']._loaded_options = None
   _globals['_SUGGESTREQUEST'].fields_by_name['prefix']._serialized_options = b'\342A\001\002\272H\006r\004\020\001\030d'
   _globals['_SUGGESTREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_SUGGESTREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\0302(\000'
+  _globals['_SUGGESTREQUEST'].fields_by_name['max_maturity']._loaded_options = None
+  _globals['_SUGGESTREQUEST'].fields_by_name['max_maturity']._serialized_options = b'\272HWrRR\004TV-YR\005TV-Y7R\010TV-Y7-FVR\001GR\004TV-GR\002PGR\005TV-PGR\005PG-13R\005TV-14R\001RR\005TV-MAR\005NC-17R\002NRR\002UR\330\001\001'
+  _globals['_SUGGESTREQUEST'].fields_by_name['country']._loaded_options = None
+  _globals['_SUGGESTREQUEST'].fields_by_name['country']._serialized_options = b'\272H\021r\0142\n^[A-Z]{2}$\330\001\001'
+  _globals['_SUGGESTREQUEST'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_SUGGESTREQUEST'].fields_by_name['profile_id']._serialized_options = b'\272H\024r\0172\r^[0-9]{1,19}$\330\001\001'
   _globals['_INDEXTITLEREQUEST'].fields_by_name['document']._loaded_options = None
   _globals['_INDEXTITLEREQUEST'].fields_by_name['document']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
   _globals['_DELETETITLEDOCUMENTREQUEST'].fields_by_name['title_id']._loaded_options = None
@@ -83,28 +95,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHSERVICE'].methods_by_name['IndexTitle']._serialized_options = b'\220\002\002\200\265\030\003'
   _globals['_SEARCHSERVICE'].methods_by_name['DeleteTitleDocument']._loaded_options = None
   _globals['_SEARCHSERVICE'].methods_by_name['DeleteTitleDocument']._serialized_options = b'\220\002\002\200\265\030\003'
+  _globals['_SUGGESTIONKIND']._serialized_start=2138
+  _globals['_SUGGESTIONKIND']._serialized_end=2242
   _globals['_TITLEDOCUMENT']._serialized_start=192
   _globals['_TITLEDOCUMENT']._serialized_end=588
   _globals['_SEARCHRESULT']._serialized_start=591
   _globals['_SEARCHRESULT']._serialized_end=741
   _globals['_SEARCHREQUEST']._serialized_start=744
-  _globals['_SEARCHREQUEST']._serialized_end=1071
-  _globals['_SEARCHRESPONSE']._serialized_start=1073
-  _globals['_SEARCHRESPONSE']._serialized_end=1187
-  _globals['_SUGGESTREQUEST']._serialized_start=1189
-  _globals['_SUGGESTREQUEST']._serialized_end=1266
-  _globals['_SUGGESTION']._serialized_start=1268
-  _globals['_SUGGESTION']._serialized_end=1312
-  _globals['_SUGGESTRESPONSE']._serialized_start=1314
-  _globals['_SUGGESTRESPONSE']._serialized_end=1386
-  _globals['_INDEXTITLEREQUEST']._serialized_start=1388
-  _globals['_INDEXTITLEREQUEST']._serialized_end=1474
-  _globals['_INDEXTITLERESPONSE']._serialized_start=1476
-  _globals['_INDEXTITLERESPONSE']._serialized_end=1496
-  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_start=1498
-  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_end=1558
-  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_start=1560
-  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_end=1589
-  _globals['_SEARCHSERVICE']._serialized_start=1592
-  _globals['_SEARCHSERVICE']._serialized_end=2086
+  _globals['_SEARCHREQUEST']._serialized_end=1200
+  _globals['_FACETBUCKET']._serialized_start=1202
+  _globals['_FACETBUCKET']._serialized_end=1245
+  _globals['_FACET']._serialized_start=1247
+  _globals['_FACET']._serialized_end=1321
+  _globals['_SEARCHRESPONSE']._serialized_start=1324
+  _globals['_SEARCHRESPONSE']._serialized_end=1483
+  _globals['_SUGGESTREQUEST']._serialized_start=1486
+  _globals['_SUGGESTREQUEST']._serialized_end=1761
+  _globals['_SUGGESTION']._serialized_start=1763
+  _globals['_SUGGESTION']._serialized_end=1859
+  _globals['_SUGGESTRESPONSE']._serialized_start=1861
+  _globals['_SUGGESTRESPONSE']._serialized_end=1933
+  _globals['_INDEXTITLEREQUEST']._serialized_start=1935
+  _globals['_INDEXTITLEREQUEST']._serialized_end=2021
+  _globals['_INDEXTITLERESPONSE']._serialized_start=2023
+  _globals['_INDEXTITLERESPONSE']._serialized_end=2043
+  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_start=2045
+  _globals['_DELETETITLEDOCUMENTREQUEST']._serialized_end=2105
+  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_start=2107
+  _globals['_DELETETITLEDOCUMENTRESPONSE']._serialized_end=2136
+  _globals['_SEARCHSERVICE']._serialized_start=2245
+  _globals['_SEARCHSERVICE']._serialized_end=2739
 # @@protoc_insertion_point(module_scope)

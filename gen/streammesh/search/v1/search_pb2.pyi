@@ -3,12 +3,22 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from streammesh.options.v1 import visibility_pb2 as _visibility_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class SuggestionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUGGESTION_KIND_UNSPECIFIED: _ClassVar[SuggestionKind]
+    SUGGESTION_KIND_TITLE: _ClassVar[SuggestionKind]
+    SUGGESTION_KIND_PERSON: _ClassVar[SuggestionKind]
+SUGGESTION_KIND_UNSPECIFIED: SuggestionKind
+SUGGESTION_KIND_TITLE: SuggestionKind
+SUGGESTION_KIND_PERSON: SuggestionKind
 
 class TitleDocument(_message.Message):
     __slots__ = ("title_id", "title", "description", "release_year", "content_type", "genres", "maturity_rating", "country_codes", "cast", "directors")
@@ -53,7 +63,7 @@ class SearchResult(_message.Message):
     def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., content_type: _Optional[str] = ..., release_year: _Optional[int] = ..., maturity_rating: _Optional[str] = ..., highlight: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("q", "country", "max_maturity", "content_type", "genre", "page_size", "page_token")
+    __slots__ = ("q", "country", "max_maturity", "content_type", "genre", "page_size", "page_token", "release_year_min", "release_year_max", "profile_id")
     Q_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     MAX_MATURITY_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +71,9 @@ class SearchRequest(_message.Message):
     GENRE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_YEAR_MIN_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_YEAR_MAX_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     q: str
     country: str
     max_maturity: str
@@ -68,33 +81,62 @@ class SearchRequest(_message.Message):
     genre: str
     page_size: int
     page_token: str
-    def __init__(self, q: _Optional[str] = ..., country: _Optional[str] = ..., max_maturity: _Optional[str] = ..., content_type: _Optional[str] = ..., genre: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    release_year_min: int
+    release_year_max: int
+    profile_id: str
+    def __init__(self, q: _Optional[str] = ..., country: _Optional[str] = ..., max_maturity: _Optional[str] = ..., content_type: _Optional[str] = ..., genre: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., release_year_min: _Optional[int] = ..., release_year_max: _Optional[int] = ..., profile_id: _Optional[str] = ...) -> None: ...
+
+class FacetBucket(_message.Message):
+    __slots__ = ("value", "count")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    value: str
+    count: int
+    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class Facet(_message.Message):
+    __slots__ = ("field", "buckets")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    buckets: _containers.RepeatedCompositeFieldContainer[FacetBucket]
+    def __init__(self, field: _Optional[str] = ..., buckets: _Optional[_Iterable[_Union[FacetBucket, _Mapping]]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("results", "next_page_token", "total_size")
+    __slots__ = ("results", "next_page_token", "total_size", "facets")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FACETS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[SearchResult]
     next_page_token: str
     total_size: int
-    def __init__(self, results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+    facets: _containers.RepeatedCompositeFieldContainer[Facet]
+    def __init__(self, results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ..., facets: _Optional[_Iterable[_Union[Facet, _Mapping]]] = ...) -> None: ...
 
 class SuggestRequest(_message.Message):
-    __slots__ = ("prefix", "page_size")
+    __slots__ = ("prefix", "page_size", "max_maturity", "country", "profile_id")
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MATURITY_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     prefix: str
     page_size: int
-    def __init__(self, prefix: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+    max_maturity: str
+    country: str
+    profile_id: str
+    def __init__(self, prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., max_maturity: _Optional[str] = ..., country: _Optional[str] = ..., profile_id: _Optional[str] = ...) -> None: ...
 
 class Suggestion(_message.Message):
-    __slots__ = ("text", "title_id")
+    __slots__ = ("text", "title_id", "kind")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TITLE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     text: str
     title_id: str
-    def __init__(self, text: _Optional[str] = ..., title_id: _Optional[str] = ...) -> None: ...
+    kind: SuggestionKind
+    def __init__(self, text: _Optional[str] = ..., title_id: _Optional[str] = ..., kind: _Optional[_Union[SuggestionKind, str]] = ...) -> None: ...
 
 class SuggestResponse(_message.Message):
     __slots__ = ("suggestions",)

@@ -66,15 +66,18 @@ class SearchServiceServicer:
     def Search(self, request, context):
         """Full-text search over titles, cast, directors, genres and descriptions,
         with the same filters as ListTitles; best match first.
-        Errors: INVALID_ARGUMENT.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED (profile_id without a token),
+        PERMISSION_DENIED / NOT_FOUND (profile_id not the caller's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Suggest(self, request, context):
-        """Completes a typed prefix to title names (search-as-you-type).
-        Errors: INVALID_ARGUMENT.
+        """Completes a typed prefix to title names and people's names
+        (search-as-you-type).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED (profile_id without a token),
+        PERMISSION_DENIED / NOT_FOUND (profile_id not the caller's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
