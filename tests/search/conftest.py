@@ -17,30 +17,15 @@ import pytest
 import pytest_asyncio
 
 from services.catalog.importer import parse_file
+from services.search.indexing import doc_of
 from services.search.store import SearchIndex, TitleDoc
 from services.search.stores.opensearch import OpenSearchIndex
 from services.search.stores.sqlite import SqliteSearchIndex
-from streammesh.catalog.v1 import catalog_pb2
 
 SAMPLE = Path(__file__).resolve().parents[1] / "e2e" / "data" / "titles_sample.csv"
 BACKENDS = ("sqlite", "opensearch")
 
 Opener = Callable[[], Coroutine[Any, Any, SearchIndex]]
-
-
-def doc_of(title: catalog_pb2.Title) -> TitleDoc:
-    return TitleDoc(
-        title_id=title.title_id,
-        title=title.title,
-        description=title.description,
-        release_year=title.release_year,
-        content_type=title.content_type,
-        genres=tuple(title.genres),
-        maturity_rating=title.maturity_rating,
-        country_codes=tuple(title.country_codes),
-        cast=tuple(title.cast),
-        directors=tuple(title.directors),
-    )
 
 
 @pytest.fixture(scope="session")

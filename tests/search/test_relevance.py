@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from services.catalog.importer import parse_file
+from services.search.indexing import doc_of
 from services.search.relevance import evaluate
 from services.search.store import TitleDoc
-from tests.search.conftest import doc_of
 
 CATALOG = (
     Path(__file__).resolve().parents[2] / "services" / "catalog" / "data" / "netflix_titles.csv"
