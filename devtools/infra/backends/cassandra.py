@@ -25,6 +25,9 @@ from devtools.infra.errors import InfraError
 CASSANDRA_VERSION = "5.0.6"
 HEAP = "1G"
 STORAGE_PORT = 7000
+# JMX on loopback only, without authentication (what cassandra-env.sh does with
+# LOCAL_JMX=yes): nodetool needs it for flush, snapshot and import (backups).
+JMX_PORT = 7199
 # Bound on a probe's connection attempt.
 _CONNECT_TIMEOUT_SECONDS = 3.0
 
@@ -215,6 +218,7 @@ class Cassandra(Backend):
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             "-Dcassandra.ring_delay_ms=1000",
             "-Dcassandra.superuser_setup_delay_ms=0",
+            f"-Dcassandra.jmx.local.port={JMX_PORT}",
             "-cp",
             f"{self.conf}:{self.lib}/*",
             "org.apache.cassandra.service.CassandraDaemon",
