@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3streammesh/recommendations/v1/recommendations.proto\x12\x1dstreammesh.recommendations.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"s\n\x0eRecommendation\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x0c\x63ompute_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x1aListRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"~\n\x1bListRecommendationsResponse\x12\x46\n\x0frecommendations\x18\x01 \x03(\x0b\x32-.streammesh.recommendations.v1.Recommendation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x1dRefreshRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"p\n\x1eRefreshRecommendationsResponse\x12\x1c\n\x14recommendation_count\x18\x01 \x01(\x05\x12\x30\n\x0c\x63ompute_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x81\x03\n\x15RecommendationService\x12\xc6\x01\n\x13ListRecommendations\x12\x39.streammesh.recommendations.v1.ListRecommendationsRequest\x1a:.streammesh.recommendations.v1.ListRecommendationsResponse\"8\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02+\x12)/v1/profiles/{profile_id}/recommendations\x12\x9e\x01\n\x16RefreshRecommendations\x12<.streammesh.recommendations.v1.RefreshRecommendationsRequest\x1a=.streammesh.recommendations.v1.RefreshRecommendationsResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n3streammesh/recommendations/v1/recommendations.proto\x12\x1dstreammesh.recommendations.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"\xe4\x01\n\x0eRecommendation\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x0c\x63ompute_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x0breason_kind\x18\x05 \x01(\x0e\x32).streammesh.recommendations.v1.ReasonKind\x12\x17\n\x0fsource_title_id\x18\x06 \x01(\t\x12\x16\n\x0ereason_subject\x18\x07 \x01(\t\"\x87\x01\n\x1aListRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"~\n\x1bListRecommendationsResponse\x12\x46\n\x0frecommendations\x18\x01 \x03(\x0b\x32-.streammesh.recommendations.v1.Recommendation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x01\n\x18ListSimilarTitlesRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12\x1e\n\x08title_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"{\n\x19ListSimilarTitlesResponse\x12\x45\n\x0esimilar_titles\x18\x01 \x03(\x0b\x32-.streammesh.recommendations.v1.Recommendation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x1dRefreshRecommendationsRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\"p\n\x1eRefreshRecommendationsResponse\x12\x1c\n\x14recommendation_count\x18\x01 \x01(\x05\x12\x30\n\x0c\x63ompute_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x93\x01\n\nReasonKind\x12\x1b\n\x17REASON_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fREASON_KIND_BECAUSE_YOU_WATCHED\x10\x01\x12\"\n\x1eREASON_KIND_POPULAR_IN_COUNTRY\x10\x02\x12\x1f\n\x1bREASON_KIND_MORE_LIKE_GENRE\x10\x03\x32\xce\x04\n\x15RecommendationService\x12\xc6\x01\n\x13ListRecommendations\x12\x39.streammesh.recommendations.v1.ListRecommendationsRequest\x1a:.streammesh.recommendations.v1.ListRecommendationsResponse\"8\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02+\x12)/v1/profiles/{profile_id}/recommendations\x12\xca\x01\n\x11ListSimilarTitles\x12\x37.streammesh.recommendations.v1.ListSimilarTitlesRequest\x1a\x38.streammesh.recommendations.v1.ListSimilarTitlesResponse\"B\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02\x35\x12\x33/v1/profiles/{profile_id}/titles/{title_id}/similar\x12\x9e\x01\n\x16RefreshRecommendations\x12<.streammesh.recommendations.v1.RefreshRecommendationsRequest\x1a=.streammesh.recommendations.v1.RefreshRecommendationsResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,22 +42,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTRECOMMENDATIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTRECOMMENDATIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTRECOMMENDATIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002\272H\021r\0172\r^[0-9]{1,19}$'
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['title_id']._loaded_options = None
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['title_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTSIMILARTITLESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_REFRESHRECOMMENDATIONSREQUEST'].fields_by_name['profile_id']._loaded_options = None
   _globals['_REFRESHRECOMMENDATIONSREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002\272H\021r\0172\r^[0-9]{1,19}$'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListRecommendations']._loaded_options = None
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListRecommendations']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002+\022)/v1/profiles/{profile_id}/recommendations'
+  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListSimilarTitles']._loaded_options = None
+  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListSimilarTitles']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\0025\0223/v1/profiles/{profile_id}/titles/{title_id}/similar'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['RefreshRecommendations']._loaded_options = None
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['RefreshRecommendations']._serialized_options = b'\220\002\002\200\265\030\003'
-  _globals['_RECOMMENDATION']._serialized_start=251
-  _globals['_RECOMMENDATION']._serialized_end=366
-  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_start=369
-  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_end=504
-  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_start=506
-  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_end=632
-  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_start=634
-  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_end=711
-  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_start=713
-  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_end=825
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=828
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1213
+  _globals['_REASONKIND']._serialized_start=1235
+  _globals['_REASONKIND']._serialized_end=1382
+  _globals['_RECOMMENDATION']._serialized_start=252
+  _globals['_RECOMMENDATION']._serialized_end=480
+  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_start=483
+  _globals['_LISTRECOMMENDATIONSREQUEST']._serialized_end=618
+  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_start=620
+  _globals['_LISTRECOMMENDATIONSRESPONSE']._serialized_end=746
+  _globals['_LISTSIMILARTITLESREQUEST']._serialized_start=749
+  _globals['_LISTSIMILARTITLESREQUEST']._serialized_end=914
+  _globals['_LISTSIMILARTITLESRESPONSE']._serialized_start=916
+  _globals['_LISTSIMILARTITLESRESPONSE']._serialized_end=1039
+  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_start=1041
+  _globals['_REFRESHRECOMMENDATIONSREQUEST']._serialized_end=1118
+  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_start=1120
+  _globals['_REFRESHRECOMMENDATIONSRESPONSE']._serialized_end=1232
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1385
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1975
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from streammesh.options.v1 import visibility_pb2 as _visibility_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -13,17 +14,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ReasonKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_KIND_UNSPECIFIED: _ClassVar[ReasonKind]
+    REASON_KIND_BECAUSE_YOU_WATCHED: _ClassVar[ReasonKind]
+    REASON_KIND_POPULAR_IN_COUNTRY: _ClassVar[ReasonKind]
+    REASON_KIND_MORE_LIKE_GENRE: _ClassVar[ReasonKind]
+REASON_KIND_UNSPECIFIED: ReasonKind
+REASON_KIND_BECAUSE_YOU_WATCHED: ReasonKind
+REASON_KIND_POPULAR_IN_COUNTRY: ReasonKind
+REASON_KIND_MORE_LIKE_GENRE: ReasonKind
+
 class Recommendation(_message.Message):
-    __slots__ = ("title_id", "score", "reason", "compute_time")
+    __slots__ = ("title_id", "score", "reason", "compute_time", "reason_kind", "source_title_id", "reason_subject")
     TITLE_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TITLE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     title_id: str
     score: float
     reason: str
     compute_time: _timestamp_pb2.Timestamp
-    def __init__(self, title_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    reason_kind: ReasonKind
+    source_title_id: str
+    reason_subject: str
+    def __init__(self, title_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., compute_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason_kind: _Optional[_Union[ReasonKind, str]] = ..., source_title_id: _Optional[str] = ..., reason_subject: _Optional[str] = ...) -> None: ...
 
 class ListRecommendationsRequest(_message.Message):
     __slots__ = ("profile_id", "page_size", "page_token")
@@ -42,6 +60,26 @@ class ListRecommendationsResponse(_message.Message):
     recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
     next_page_token: str
     def __init__(self, recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListSimilarTitlesRequest(_message.Message):
+    __slots__ = ("profile_id", "title_id", "page_size", "page_token")
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    title_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, profile_id: _Optional[str] = ..., title_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSimilarTitlesResponse(_message.Message):
+    __slots__ = ("similar_titles", "next_page_token")
+    SIMILAR_TITLES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    similar_titles: _containers.RepeatedCompositeFieldContainer[Recommendation]
+    next_page_token: str
+    def __init__(self, similar_titles: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RefreshRecommendationsRequest(_message.Message):
     __slots__ = ("profile_id",)

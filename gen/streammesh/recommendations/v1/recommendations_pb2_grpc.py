@@ -41,6 +41,11 @@ class RecommendationServiceStub:
                 request_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListRecommendationsRequest.SerializeToString,
                 response_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListRecommendationsResponse.FromString,
                 _registered_method=True)
+        self.ListSimilarTitles = channel.unary_unary(
+                '/streammesh.recommendations.v1.RecommendationService/ListSimilarTitles',
+                request_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListSimilarTitlesRequest.SerializeToString,
+                response_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListSimilarTitlesResponse.FromString,
+                _registered_method=True)
         self.RefreshRecommendations = channel.unary_unary(
                 '/streammesh.recommendations.v1.RecommendationService/RefreshRecommendations',
                 request_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsRequest.SerializeToString,
@@ -54,8 +59,20 @@ class RecommendationServiceServicer:
     """
 
     def ListRecommendations(self, request, context):
-        """Lists a profile's recommendations, best first, within its maturity limit.
-        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED.
+        """Lists a profile's recommendations, best first, within its maturity limit
+        and available in its account's country, without the titles it finished.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+        (unknown profile), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSimilarTitles(self, request, context):
+        """Lists the titles most like one title ("Because you watched <title>"),
+        best first, filtered for the profile as ListRecommendations is.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+        (unknown profile or title), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,7 +81,7 @@ class RecommendationServiceServicer:
     def RefreshRecommendations(self, request, context):
         """Recomputes a profile's recommendations now instead of on the next event.
         Internal.
-        Errors: INVALID_ARGUMENT, NOT_FOUND.
+        Errors: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +94,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.ListRecommendations,
                     request_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListRecommendationsRequest.FromString,
                     response_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListRecommendationsResponse.SerializeToString,
+            ),
+            'ListSimilarTitles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSimilarTitles,
+                    request_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListSimilarTitlesRequest.FromString,
+                    response_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListSimilarTitlesResponse.SerializeToString,
             ),
             'RefreshRecommendations': grpc.unary_unary_rpc_method_handler(
                     servicer.RefreshRecommendations,
@@ -113,6 +135,33 @@ class RecommendationService:
             '/streammesh.recommendations.v1.RecommendationService/ListRecommendations',
             streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListRecommendationsRequest.SerializeToString,
             streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListRecommendationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSimilarTitles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.recommendations.v1.RecommendationService/ListSimilarTitles',
+            streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListSimilarTitlesRequest.SerializeToString,
+            streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ListSimilarTitlesResponse.FromString,
             options,
             channel_credentials,
             insecure,
