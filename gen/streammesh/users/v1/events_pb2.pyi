@@ -42,3 +42,13 @@ class PreferenceUpdatedEvent(_message.Message):
     PREFERENCE_FIELD_NUMBER: _ClassVar[int]
     preference: _users_pb2.Preference
     def __init__(self, preference: _Optional[_Union[_users_pb2.Preference, _Mapping]] = ...) -> None: ...
+
+class SubscriptionChangedEvent(_message.Message):
+    __slots__ = ("subscription", "previous_plan_id", "previous_status")
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    subscription: _users_pb2.Subscription
+    previous_plan_id: str
+    previous_status: _users_pb2.SubscriptionStatus
+    def __init__(self, subscription: _Optional[_Union[_users_pb2.Subscription, _Mapping]] = ..., previous_plan_id: _Optional[str] = ..., previous_status: _Optional[_Union[_users_pb2.SubscriptionStatus, str]] = ...) -> None: ...

@@ -94,6 +94,81 @@ class UserServiceStub:
                 request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.ListPlans = channel.unary_unary(
+                '/streammesh.users.v1.UserService/ListPlans',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
+        self.GetSubscription = channel.unary_unary(
+                '/streammesh.users.v1.UserService/GetSubscription',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.ChangePlan = channel.unary_unary(
+                '/streammesh.users.v1.UserService/ChangePlan',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ChangePlanRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.ListBillingRecords = channel.unary_unary(
+                '/streammesh.users.v1.UserService/ListBillingRecords',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListBillingRecordsRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListBillingRecordsResponse.FromString,
+                _registered_method=True)
+        self.SetSubscriptionStatus = channel.unary_unary(
+                '/streammesh.users.v1.UserService/SetSubscriptionStatus',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.SetSubscriptionStatusRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/streammesh.users.v1.UserService/RefreshSession',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.RefreshSessionResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/streammesh.users.v1.UserService/ListSessions',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.UpdateSession = channel.unary_unary(
+                '/streammesh.users.v1.UserService/UpdateSession',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.UpdateSessionRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.Session.FromString,
+                _registered_method=True)
+        self.DeleteSession = channel.unary_unary(
+                '/streammesh.users.v1.UserService/DeleteSession',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.DeleteSessionRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.DeleteSessionResponse.FromString,
+                _registered_method=True)
+        self.RevokeAllSessions = channel.unary_unary(
+                '/streammesh.users.v1.UserService/RevokeAllSessions',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.RevokeAllSessionsRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.RevokeAllSessionsResponse.FromString,
+                _registered_method=True)
+        self.CheckSession = channel.unary_unary(
+                '/streammesh.users.v1.UserService/CheckSession',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckSessionRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckSessionResponse.FromString,
+                _registered_method=True)
+        self.StartPlayback = channel.unary_unary(
+                '/streammesh.users.v1.UserService/StartPlayback',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.StartPlaybackRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.Playback.FromString,
+                _registered_method=True)
+        self.HeartbeatPlayback = channel.unary_unary(
+                '/streammesh.users.v1.UserService/HeartbeatPlayback',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.HeartbeatPlaybackRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.Playback.FromString,
+                _registered_method=True)
+        self.StopPlayback = channel.unary_unary(
+                '/streammesh.users.v1.UserService/StopPlayback',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.StopPlaybackRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.StopPlaybackResponse.FromString,
+                _registered_method=True)
+        self.CheckPlayback = channel.unary_unary(
+                '/streammesh.users.v1.UserService/CheckPlayback',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackRequest.SerializeToString,
+                response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -199,6 +274,149 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPlans(self, request, context):
+        """Lists the plans on offer, each with its price in `country` (plans
+        without a price there are left out).
+        Errors: INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubscription(self, request, context):
+        """Returns an account's subscription: its plan, status and stream limit.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePlan(self, request, context):
+        """Moves the account to another plan (a cancelled subscription becomes
+        active again). The new stream limit applies to the next playback start
+        at once; event `user.subscription.changed`. Payment is not collected
+        here: the payment provider port (services/users/billing.py) decides.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+        (unknown plan), FAILED_PRECONDITION (plan not sold in the account's
+        country, payment declined).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBillingRecords(self, request, context):
+        """Lists an account's billing history, newest first.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSubscriptionStatus(self, request, context):
+        """Sets a subscription's status (active, past due, cancelled): what a
+        payment provider's webhook handler calls. Event `user.subscription.changed`.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshSession(self, request, context):
+        """Exchanges a refresh token for a new access token and a new refresh
+        token (rotation). Presenting a refresh token that was already rotated
+        revokes its whole device session (reuse detection).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED (unknown, revoked, expired or
+        reused refresh token), UNAVAILABLE (the session store cannot be reached:
+        refresh fails closed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Lists an account's device sessions, newest first.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSession(self, request, context):
+        """Renames a device session (mask path: device_name).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+        UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSession(self, request, context):
+        """Revokes one device session: its refresh token stops working at once and
+        its access tokens within the revocation bound.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+        UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAllSessions(self, request, context):
+        """"Sign out of all devices": revokes every session of the account, the
+        caller's own included, and frees their stream slots.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckSession(self, request, context):
+        """Confirms that the device session of the access token in the call's
+        metadata is live (services verify tokens with it; the auth layer caches
+        the answer for at most the revocation bound).
+        Errors: UNAUTHENTICATED (revoked or unknown session), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartPlayback(self, request, context):
+        """Takes a stream slot for the account, for this profile and device
+        session. Keep it with HeartbeatPlayback; it expires when heartbeats stop.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+        FAILED_PRECONDITION (STREAM_LIMIT_REACHED: the plan's limit and the
+        devices using it are named; SUBSCRIPTION_INACTIVE), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HeartbeatPlayback(self, request, context):
+        """Keeps a stream slot alive for another slot lifetime.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND (stopped, expired
+        or another account's: start again), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopPlayback(self, request, context):
+        """Frees a stream slot; stopping one that is already gone succeeds.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckPlayback(self, request, context):
+        """Returns the live stream slot that the caller's device session holds for
+        a profile (the history service requires one to record a view).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, FAILED_PRECONDITION
+        (NO_LIVE_STREAM), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -256,6 +474,81 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetJwksRequest.FromString,
                     response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListPlansRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.SerializeToString,
+            ),
+            'ChangePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePlan,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ChangePlanRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.SerializeToString,
+            ),
+            'ListBillingRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBillingRecords,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListBillingRecordsRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListBillingRecordsResponse.SerializeToString,
+            ),
+            'SetSubscriptionStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSubscriptionStatus,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.SetSubscriptionStatusRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.SerializeToString,
+            ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.RefreshSessionResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListSessionsRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'UpdateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSession,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.UpdateSessionRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.Session.SerializeToString,
+            ),
+            'DeleteSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSession,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.DeleteSessionRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.DeleteSessionResponse.SerializeToString,
+            ),
+            'RevokeAllSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAllSessions,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.RevokeAllSessionsRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.RevokeAllSessionsResponse.SerializeToString,
+            ),
+            'CheckSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckSession,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckSessionRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckSessionResponse.SerializeToString,
+            ),
+            'StartPlayback': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPlayback,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.StartPlaybackRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.Playback.SerializeToString,
+            ),
+            'HeartbeatPlayback': grpc.unary_unary_rpc_method_handler(
+                    servicer.HeartbeatPlayback,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.HeartbeatPlaybackRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.Playback.SerializeToString,
+            ),
+            'StopPlayback': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopPlayback,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.StopPlaybackRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.StopPlaybackResponse.SerializeToString,
+            ),
+            'CheckPlayback': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPlayback,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackRequest.FromString,
+                    response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -560,6 +853,411 @@ class UserService:
             '/streammesh.users.v1.UserService/GetJwks',
             streammesh_dot_users_dot_v1_dot_users__pb2.GetJwksRequest.SerializeToString,
             streammesh_dot_users_dot_v1_dot_users__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/ListPlans',
+            streammesh_dot_users_dot_v1_dot_users__pb2.ListPlansRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/GetSubscription',
+            streammesh_dot_users_dot_v1_dot_users__pb2.GetSubscriptionRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/ChangePlan',
+            streammesh_dot_users_dot_v1_dot_users__pb2.ChangePlanRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBillingRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/ListBillingRecords',
+            streammesh_dot_users_dot_v1_dot_users__pb2.ListBillingRecordsRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.ListBillingRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSubscriptionStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/SetSubscriptionStatus',
+            streammesh_dot_users_dot_v1_dot_users__pb2.SetSubscriptionStatusRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/RefreshSession',
+            streammesh_dot_users_dot_v1_dot_users__pb2.RefreshSessionRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.RefreshSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/ListSessions',
+            streammesh_dot_users_dot_v1_dot_users__pb2.ListSessionsRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/UpdateSession',
+            streammesh_dot_users_dot_v1_dot_users__pb2.UpdateSessionRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/DeleteSession',
+            streammesh_dot_users_dot_v1_dot_users__pb2.DeleteSessionRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.DeleteSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAllSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/RevokeAllSessions',
+            streammesh_dot_users_dot_v1_dot_users__pb2.RevokeAllSessionsRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.RevokeAllSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/CheckSession',
+            streammesh_dot_users_dot_v1_dot_users__pb2.CheckSessionRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.CheckSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPlayback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/StartPlayback',
+            streammesh_dot_users_dot_v1_dot_users__pb2.StartPlaybackRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.Playback.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HeartbeatPlayback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/HeartbeatPlayback',
+            streammesh_dot_users_dot_v1_dot_users__pb2.HeartbeatPlaybackRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.Playback.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopPlayback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/StopPlayback',
+            streammesh_dot_users_dot_v1_dot_users__pb2.StopPlaybackRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.StopPlaybackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPlayback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/CheckPlayback',
+            streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackRequest.SerializeToString,
+            streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackResponse.FromString,
             options,
             channel_credentials,
             insecure,
