@@ -32,7 +32,7 @@ def _backend_name(text: str) -> str:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "infra",
-        help="run the real backends (MariaDB, Redis, Cassandra, OpenSearch, PostgreSQL)",
+        help="run the real backends (MariaDB, Redis, Cassandra, OpenSearch, PostgreSQL, s3proxy)",
         description="Install on first use, start, stop and inspect the real backends, "
         "each on 127.0.0.1 with its data under STREAMMESH_INFRA_DIR (.streammesh/infra).",
     )

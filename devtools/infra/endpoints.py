@@ -62,3 +62,14 @@ def postgres_admin_url(database: str = "postgres") -> str:
 
 def postgres_service_url(service: str) -> str:
     return f"postgresql://{service}:{service}@{HOST}:{POSTGRES_PORT}/{service}"
+
+
+# s3proxy, the S3 API over files (the object store of artwork and backups).
+S3_PORT = 9000
+S3_ACCESS_KEY = "streammesh"
+S3_SECRET_KEY = "streammesh-secret"  # loopback-only development server
+S3_REGION = "us-east-1"
+
+
+def s3_url() -> str:
+    return f"http://{HOST}:{S3_PORT}"

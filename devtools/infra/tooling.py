@@ -134,3 +134,34 @@ async def maven_fetch(artifacts: Sequence[str], dest: Path, log_path: Path) -> N
     (staging / COMPLETE_MARKER).write_text("")
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
+
+
+async def maven_copy(coordinate: str, dest: Path, log_path: Path) -> None:
+    """Copies one artifact (``group:artifact:version[:type[:classifier]]``) into ``dest``.
+
+    For self-contained jars (a jar-with-dependencies): no dependency resolution.
+    Like :func:`maven_fetch`, it fills a folder beside ``dest`` and renames it.
+    """
+    if (dest / COMPLETE_MARKER).exists():
+        return
+    if shutil.which("mvn") is None:
+        raise InfraError("mvn (Apache Maven) is not on PATH; it fetches the server jars")
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    await _run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "dependency:copy",
+            f"-Dartifact={coordinate}",
+            f"-DoutputDirectory={staging}",
+        ],
+        limit_seconds=MAVEN_TIMEOUT_SECONDS,
+        log_path=log_path,
+        what=f"mvn copy of {coordinate}",
+    )
+    (staging / COMPLETE_MARKER).write_text("")
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)

@@ -125,6 +125,7 @@ async def test_infra_status_reports_every_running_backend(
         "cassandra": r"^5\.0\.",
         "opensearch": r"^2\.",
         "postgres": r"^\d+\.\d+$",
+        "s3proxy": r"^\d+\.\d+\.\d+$",
     }
     for name, pattern in expected_versions.items():
         assert rows[name]["state"] in ("running", "external"), stderr.decode()
@@ -141,7 +142,7 @@ async def test_a_second_up_is_a_no_op_that_reports_every_backend_running(
     code, stdout, stderr = await _infra("up")
     text = stdout.decode() + stderr.decode()
     assert code == 0, text
-    assert text.count("already running") == 5, text
+    assert text.count("already running") == 6, text
     assert "FAILED" not in text
 
 

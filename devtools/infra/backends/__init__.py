@@ -8,9 +8,17 @@ from devtools.infra.backends.mariadb import MariaDB
 from devtools.infra.backends.opensearch import OpenSearch
 from devtools.infra.backends.postgres import Postgres
 from devtools.infra.backends.redis import Redis
+from devtools.infra.backends.s3proxy import S3Proxy
 from devtools.infra.settings import InfraSettings
 
-BACKEND_TYPES: tuple[type[Backend], ...] = (MariaDB, Redis, Cassandra, OpenSearch, Postgres)
+BACKEND_TYPES: tuple[type[Backend], ...] = (
+    MariaDB,
+    Redis,
+    Cassandra,
+    OpenSearch,
+    Postgres,
+    S3Proxy,
+)
 
 
 def all_backends(settings: InfraSettings) -> list[Backend]:
