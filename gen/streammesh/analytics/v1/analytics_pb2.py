@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'streammesh/analytics/v1/analytics.proto\x12\x17streammesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"{\n\nTitleStats\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0funique_profiles\x18\x04 \x01(\x03\x12\x17\n\x0f\x63ompletion_rate\x18\x05 \x01(\x01\"c\n\x0f\x44\x61ilyEngagement\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0f\x61\x63tive_profiles\x18\x04 \x01(\x03\"\xac\x01\n\x14GetTitleStatsRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\"\xf0\x01\n\x14ListTopTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"e\n\x15ListTopTitlesResponse\x12\x33\n\x06titles\x18\x01 \x03(\x0b\x32#.streammesh.analytics.v1.TitleStats\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcf\x01\n\x1aListDailyEngagementRequest\x12:\n\nstart_date\x18\x01 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"n\n\x1bListDailyEngagementResponse\x12\x36\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32(.streammesh.analytics.v1.DailyEngagement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x85\x03\n\x10\x41nalyticsService\x12l\n\rGetTitleStats\x12-.streammesh.analytics.v1.GetTitleStatsRequest\x1a#.streammesh.analytics.v1.TitleStats\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12w\n\rListTopTitles\x12-.streammesh.analytics.v1.ListTopTitlesRequest\x1a..streammesh.analytics.v1.ListTopTitlesResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12\x89\x01\n\x13ListDailyEngagement\x12\x33.streammesh.analytics.v1.ListDailyEngagementRequest\x1a\x34.streammesh.analytics.v1.ListDailyEngagementResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'streammesh/analytics/v1/analytics.proto\x12\x17streammesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"{\n\nTitleStats\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0funique_profiles\x18\x04 \x01(\x03\x12\x17\n\x0f\x63ompletion_rate\x18\x05 \x01(\x01\"\x9f\x01\n\x0f\x44\x61ilyEngagement\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0f\x61\x63tive_profiles\x18\x04 \x01(\x03\x12:\n\x07\x64\x65vices\x18\x05 \x03(\x0b\x32).streammesh.analytics.v1.DeviceEngagement\"k\n\x10\x44\x65viceEngagement\x12\x13\n\x0b\x64\x65vice_type\x18\x01 \x01(\t\x12\x12\n\nview_count\x18\x02 \x01(\x03\x12\x15\n\rwatch_seconds\x18\x03 \x01(\x03\x12\x17\n\x0f\x61\x63tive_profiles\x18\x04 \x01(\x03\"\xac\x01\n\x14GetTitleStatsRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\"\x88\x02\n\x14ListTopTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12:\n\nstart_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x03 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x16\n\x05genre\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\"e\n\x15ListTopTitlesResponse\x12\x33\n\x06titles\x18\x01 \x03(\x0b\x32#.streammesh.analytics.v1.TitleStats\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcf\x01\n\x1aListDailyEngagementRequest\x12:\n\nstart_date\x18\x01 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x38\n\x08\x65nd_date\x18\x02 \x01(\tB&\xbaH#r\x1e\x32\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$\xd8\x01\x01\x12\x1d\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"n\n\x1bListDailyEngagementResponse\x12\x36\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32(.streammesh.analytics.v1.DailyEngagement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x85\x03\n\x10\x41nalyticsService\x12l\n\rGetTitleStats\x12-.streammesh.analytics.v1.GetTitleStatsRequest\x1a#.streammesh.analytics.v1.TitleStats\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12w\n\rListTopTitles\x12-.streammesh.analytics.v1.ListTopTitlesRequest\x1a..streammesh.analytics.v1.ListTopTitlesResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12\x89\x01\n\x13ListDailyEngagement\x12\x33.streammesh.analytics.v1.ListDailyEngagementRequest\x1a\x34.streammesh.analytics.v1.ListDailyEngagementResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +50,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTOPTITLESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTTOPTITLESREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTTOPTITLESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTTOPTITLESREQUEST'].fields_by_name['genre']._loaded_options = None
+  _globals['_LISTTOPTITLESREQUEST'].fields_by_name['genre']._serialized_options = b'\272H\004r\002\030d'
   _globals['_LISTDAILYENGAGEMENTREQUEST'].fields_by_name['start_date']._loaded_options = None
   _globals['_LISTDAILYENGAGEMENTREQUEST'].fields_by_name['start_date']._serialized_options = b'\272H#r\0362\034^[0-9]{4}-[0-9]{2}-[0-9]{2}$\330\001\001'
   _globals['_LISTDAILYENGAGEMENTREQUEST'].fields_by_name['end_date']._loaded_options = None
@@ -66,18 +68,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYTICSSERVICE'].methods_by_name['ListDailyEngagement']._serialized_options = b'\220\002\001\200\265\030\003'
   _globals['_TITLESTATS']._serialized_start=170
   _globals['_TITLESTATS']._serialized_end=293
-  _globals['_DAILYENGAGEMENT']._serialized_start=295
-  _globals['_DAILYENGAGEMENT']._serialized_end=394
-  _globals['_GETTITLESTATSREQUEST']._serialized_start=397
-  _globals['_GETTITLESTATSREQUEST']._serialized_end=569
-  _globals['_LISTTOPTITLESREQUEST']._serialized_start=572
-  _globals['_LISTTOPTITLESREQUEST']._serialized_end=812
-  _globals['_LISTTOPTITLESRESPONSE']._serialized_start=814
-  _globals['_LISTTOPTITLESRESPONSE']._serialized_end=915
-  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_start=918
-  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_end=1125
-  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_start=1127
-  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_end=1237
-  _globals['_ANALYTICSSERVICE']._serialized_start=1240
-  _globals['_ANALYTICSSERVICE']._serialized_end=1629
+  _globals['_DAILYENGAGEMENT']._serialized_start=296
+  _globals['_DAILYENGAGEMENT']._serialized_end=455
+  _globals['_DEVICEENGAGEMENT']._serialized_start=457
+  _globals['_DEVICEENGAGEMENT']._serialized_end=564
+  _globals['_GETTITLESTATSREQUEST']._serialized_start=567
+  _globals['_GETTITLESTATSREQUEST']._serialized_end=739
+  _globals['_LISTTOPTITLESREQUEST']._serialized_start=742
+  _globals['_LISTTOPTITLESREQUEST']._serialized_end=1006
+  _globals['_LISTTOPTITLESRESPONSE']._serialized_start=1008
+  _globals['_LISTTOPTITLESRESPONSE']._serialized_end=1109
+  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_start=1112
+  _globals['_LISTDAILYENGAGEMENTREQUEST']._serialized_end=1319
+  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_start=1321
+  _globals['_LISTDAILYENGAGEMENTRESPONSE']._serialized_end=1431
+  _globals['_ANALYTICSSERVICE']._serialized_start=1434
+  _globals['_ANALYTICSSERVICE']._serialized_end=1823
 # @@protoc_insertion_point(module_scope)

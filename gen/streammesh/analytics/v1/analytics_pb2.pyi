@@ -24,16 +24,30 @@ class TitleStats(_message.Message):
     def __init__(self, title_id: _Optional[str] = ..., view_count: _Optional[int] = ..., watch_seconds: _Optional[int] = ..., unique_profiles: _Optional[int] = ..., completion_rate: _Optional[float] = ...) -> None: ...
 
 class DailyEngagement(_message.Message):
-    __slots__ = ("date", "view_count", "watch_seconds", "active_profiles")
+    __slots__ = ("date", "view_count", "watch_seconds", "active_profiles", "devices")
     DATE_FIELD_NUMBER: _ClassVar[int]
     VIEW_COUNT_FIELD_NUMBER: _ClassVar[int]
     WATCH_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     date: str
     view_count: int
     watch_seconds: int
     active_profiles: int
-    def __init__(self, date: _Optional[str] = ..., view_count: _Optional[int] = ..., watch_seconds: _Optional[int] = ..., active_profiles: _Optional[int] = ...) -> None: ...
+    devices: _containers.RepeatedCompositeFieldContainer[DeviceEngagement]
+    def __init__(self, date: _Optional[str] = ..., view_count: _Optional[int] = ..., watch_seconds: _Optional[int] = ..., active_profiles: _Optional[int] = ..., devices: _Optional[_Iterable[_Union[DeviceEngagement, _Mapping]]] = ...) -> None: ...
+
+class DeviceEngagement(_message.Message):
+    __slots__ = ("device_type", "view_count", "watch_seconds", "active_profiles")
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VIEW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    WATCH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    device_type: str
+    view_count: int
+    watch_seconds: int
+    active_profiles: int
+    def __init__(self, device_type: _Optional[str] = ..., view_count: _Optional[int] = ..., watch_seconds: _Optional[int] = ..., active_profiles: _Optional[int] = ...) -> None: ...
 
 class GetTitleStatsRequest(_message.Message):
     __slots__ = ("title_id", "start_date", "end_date")
@@ -46,18 +60,20 @@ class GetTitleStatsRequest(_message.Message):
     def __init__(self, title_id: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
 
 class ListTopTitlesRequest(_message.Message):
-    __slots__ = ("country", "start_date", "end_date", "page_size", "page_token")
+    __slots__ = ("country", "start_date", "end_date", "page_size", "page_token", "genre")
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    GENRE_FIELD_NUMBER: _ClassVar[int]
     country: str
     start_date: str
     end_date: str
     page_size: int
     page_token: str
-    def __init__(self, country: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    genre: str
+    def __init__(self, country: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., genre: _Optional[str] = ...) -> None: ...
 
 class ListTopTitlesResponse(_message.Message):
     __slots__ = ("titles", "next_page_token")

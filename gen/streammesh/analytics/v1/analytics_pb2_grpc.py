@@ -27,8 +27,9 @@ if _version_not_supported:
 
 class AnalyticsServiceStub:
     """AnalyticsService is the warehouse side (PostgreSQL, the protocol Redshift
-    speaks; DuckDB or SQLite embedded): it loads viewing events and answers
-    aggregate questions for dashboards and offline jobs. Internal only.
+    speaks; DuckDB embedded): it loads the users, catalog and history events
+    into a star schema and answers aggregate questions for dashboards and
+    offline jobs. Internal only. Days are UTC days of when a view happened.
     """
 
     def __init__(self, channel):
@@ -56,29 +57,33 @@ class AnalyticsServiceStub:
 
 class AnalyticsServiceServicer:
     """AnalyticsService is the warehouse side (PostgreSQL, the protocol Redshift
-    speaks; DuckDB or SQLite embedded): it loads viewing events and answers
-    aggregate questions for dashboards and offline jobs. Internal only.
+    speaks; DuckDB embedded): it loads the users, catalog and history events
+    into a star schema and answers aggregate questions for dashboards and
+    offline jobs. Internal only. Days are UTC days of when a view happened.
     """
 
     def GetTitleStats(self, request, context):
         """Returns one title's engagement over an inclusive date range.
-        Errors: INVALID_ARGUMENT (bad range), NOT_FOUND (no data for the title).
+        Errors: INVALID_ARGUMENT (bad range), NOT_FOUND (no view of the title in
+        the range), UNAVAILABLE (the warehouse cannot be reached).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListTopTitles(self, request, context):
-        """Lists titles by watch time over a date range, optionally in one country.
-        Errors: INVALID_ARGUMENT.
+        """Lists titles by watch time over a date range, optionally in one country
+        and/or one genre.
+        Errors: INVALID_ARGUMENT (bad range, filter or page token), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListDailyEngagement(self, request, context):
-        """Lists per-day engagement totals over a date range.
-        Errors: INVALID_ARGUMENT.
+        """Lists per-day engagement totals over a date range, oldest day first,
+        each with its split per device type.
+        Errors: INVALID_ARGUMENT (bad range or page token), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,8 +117,9 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AnalyticsService:
     """AnalyticsService is the warehouse side (PostgreSQL, the protocol Redshift
-    speaks; DuckDB or SQLite embedded): it loads viewing events and answers
-    aggregate questions for dashboards and offline jobs. Internal only.
+    speaks; DuckDB embedded): it loads the users, catalog and history events
+    into a star schema and answers aggregate questions for dashboards and
+    offline jobs. Internal only. Days are UTC days of when a view happened.
     """
 
     @staticmethod
