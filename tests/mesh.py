@@ -45,6 +45,8 @@ from services.catalog.server import create_server as create_catalog
 from services.history.config import Config as HistoryConfig
 from services.history.server import create_server as create_history
 from services.kit import server as runtime
+from services.recommendations.config import Config as RecommendationsConfig
+from services.recommendations.server import create_server as create_recommendations
 from services.runtime.cassandra import CassandraSettings
 from services.runtime.config import ServerConfig
 from services.users.config import Config as UsersConfig
@@ -73,10 +75,11 @@ CALLS: Final[Mapping[str, tuple[str, ...]]] = {
     "users": (),
     "catalog": (),
     "history": ("users", "catalog"),
+    "recommendations": ("users", "catalog"),
     "browse": ("users", "catalog", "history"),
 }
 
-ServiceConfig = UsersConfig | CatalogConfig | HistoryConfig | BrowseConfig
+ServiceConfig = UsersConfig | CatalogConfig | HistoryConfig | RecommendationsConfig | BrowseConfig
 
 
 # ------------------------------------------------------------ storage
@@ -96,6 +99,7 @@ class Backends:
     cassandra_contact: tuple[str, int] = ("", 0)
     catalog_keyspace: str = ""
     history_keyspace: str = ""
+    recommendations_keyspace: str = ""
 
     def cassandra(self, keyspace: str) -> CassandraSettings:
         host, port = self.cassandra_contact
@@ -171,6 +175,15 @@ def catalog_config(storage: Storage, **overrides: Any) -> CatalogConfig:
 def history_config(storage: Storage, **overrides: Any) -> HistoryConfig:
     fields = _keyspace_or_file(storage, "history", storage.backends.history_keyspace)
     return replace(HistoryConfig(**fields), **overrides)
+
+
+def recommendations_config(storage: Storage, **overrides: Any) -> RecommendationsConfig:
+    """Recommendations on its own keyspace when the storage names one, else a SQLite file;
+    its freshness consumer reads the history's stream under the storage's Redis prefix."""
+    fields = _keyspace_or_file(
+        storage, "recommendations", storage.backends.recommendations_keyspace
+    )
+    return replace(RecommendationsConfig(**fields), **overrides)
 
 
 def browse_config(**overrides: Any) -> BrowseConfig:
@@ -275,6 +288,8 @@ async def _create(config: ServiceConfig) -> tuple[grpc.aio.Server, int]:
         return await create_catalog(config)
     if isinstance(config, HistoryConfig):
         return await create_history(config)
+    if isinstance(config, RecommendationsConfig):
+        return await create_recommendations(config)
     return await create_browse(config)
 
 
