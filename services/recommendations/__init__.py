@@ -1,0 +1,1 @@
+"""The recommendations service: per-profile lists learned from viewing history."""
