@@ -173,7 +173,12 @@ def catalog_config(storage: Storage, **overrides: Any) -> CatalogConfig:
 
 
 def history_config(storage: Storage, **overrides: Any) -> HistoryConfig:
+    """The history; RecordView without a stream slot unless the test passes
+    ``require_stream_slot=True`` (tests/history and tests/e2e/test_sessions do):
+    the suites that record views as data (browse, REST, seed-views) are not about
+    stream slots, and a deployment requires one (services/history/config.py)."""
     fields = _keyspace_or_file(storage, "history", storage.backends.history_keyspace)
+    fields.setdefault("require_stream_slot", False)
     return replace(HistoryConfig(**fields), **overrides)
 
 

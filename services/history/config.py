@@ -64,6 +64,11 @@ class Config:
     max_page_size: int = 100
     # How far ahead of the server's clock a view's watch_time may be.
     max_future_skew_seconds: float = 3600.0
+    # RecordView requires a live stream slot: the caller's device session
+    # must hold one for the profile (users' StartPlayback; checked with
+    # users' CheckPlayback on every view). Off only for tools that import
+    # past views, which no device is playing.
+    require_stream_slot: bool = True
     # Per-call timeouts of the users and catalog calls a request makes
     # (within the caller's own deadline).
     dependency_timeout_seconds: float = 2.0

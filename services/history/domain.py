@@ -79,6 +79,7 @@ class Limits:
     top_titles: int = 50
     max_future_skew: timedelta = timedelta(hours=1)
     dependency_timeout_seconds: float = 2.0
+    require_stream_slot: bool = True
 
     @classmethod
     def of(cls, config: Config) -> Limits:
@@ -88,6 +89,7 @@ class Limits:
             top_titles=config.top_titles,
             max_future_skew=timedelta(seconds=config.max_future_skew_seconds),
             dependency_timeout_seconds=config.dependency_timeout_seconds,
+            require_stream_slot=config.require_stream_slot,
         )
 
 
@@ -128,16 +130,20 @@ class HistoryDomain:
         title_id = _canonical_uuid(view.title_id, "view.title_id")
         view_id = _canonical_uuid(view.view_id, "view.view_id") if view.view_id else ""
         watch_time = self._watch_time(view)
-        profile, title, account = await asyncio.gather(
+        profile, title, account, slot = await asyncio.gather(
             self._profile(profile_id, caller),
             self._title(title_id),
             self._account(account_id, caller) if not view.country_code else _nothing(),
+            self._stream_slot(profile_id, caller)
+            if self._limits.require_stream_slot
+            else _nothing(),
             return_exceptions=True,
         )
         # One answer whatever finished first: the profile's refusal, then the
-        # account's, then the title's.
+        # account's, then the stream slot's, then the title's.
         profile = _value(profile)
         account = _value(account)
+        _value(slot)
         title = _value(title)
         limit = _limit_of(profile)
         if not ratings.allows(limit, title.maturity_rating):
@@ -369,6 +375,20 @@ class HistoryDomain:
         return await callers.call(
             self._users.GetProfile(
                 users_pb2.GetProfileRequest(profile_id=profile_id),
+                metadata=caller,
+                timeout=self._limits.dependency_timeout_seconds,
+            ),
+            service="users",
+        )
+
+    async def _stream_slot(
+        self, profile_id: str, caller: callers.Metadata
+    ) -> users_pb2.CheckPlaybackResponse:
+        """The live stream slot the caller's device session holds for the profile;
+        FAILED_PRECONDITION NO_LIVE_STREAM from the users service when there is none."""
+        return await callers.call(
+            self._users.CheckPlayback(
+                users_pb2.CheckPlaybackRequest(profile_id=profile_id),
                 metadata=caller,
                 timeout=self._limits.dependency_timeout_seconds,
             ),
