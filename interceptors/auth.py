@@ -39,9 +39,24 @@ Where the public keys come from (:class:`KeySource`):
 * :class:`JwksFileKeySource` - a JWK Set file (the users service writes
   ``<key_dir>/jwks.json``), for tools and single-host setups.
 
+Revocation (:class:`SessionCheck`): every access token names its device
+session (claim ``sid``), and a verifier given a session check accepts it only
+while the session is live. Signatures are still remembered (an ES256 check is
+the expensive part), but a session's liveness is remembered for at most the
+revocation bound (``DEFAULT_REVOCATION_BOUND_SECONDS``, 5 s), after which the
+next call with its tokens asks again: the users service looks in its session
+store (:class:`services.users.sessions.SessionStore`), every other service
+asks the users service's ``CheckSession`` RPC (:class:`GrpcSessionLookup`). So
+a revoked session's access tokens stop working within the bound on every
+port, the edge's included (the edge forwards every owner call to a service
+that checks). When the session cannot be checked (users or its Redis down)
+and the remembered answer is older than the bound, the call fails closed
+with UNAVAILABLE.
+
 Failures raise :class:`services.runtime.errors.Unauthenticated` inside the
 handler's call, so the error interceptor maps them like any other error.
-The message never says which check failed beyond "expired" vs "invalid".
+The message never says which check failed beyond "expired", "invalid" and
+"signed out".
 """
 
 from __future__ import annotations
@@ -55,7 +70,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import grpc
 import grpc.aio
@@ -82,10 +97,22 @@ DEFAULT_VERIFIED_CACHE_SIZE: Final = 10_000
 DEFAULT_VERIFIED_CACHE_SECONDS: Final = 60.0
 # Longest header value we parse; a JWT of ours is ~300 bytes.
 MAX_TOKEN_BYTES: Final = 4096
+# How long a process may go on accepting the access tokens of a revoked
+# session: a session found live is remembered this long (SessionCheck).
+DEFAULT_REVOCATION_BOUND_SECONDS: Final = 5.0
+# Sessions remembered per process (least recently used evicted).
+DEFAULT_SESSION_CACHE_SIZE: Final = 100_000
 # Methods of the stock services every server exposes without a token.
 ALWAYS_PUBLIC_PREFIXES: Final = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 _current_account: ContextVar[str | None] = ContextVar("streammesh_account_id", default=None)
+_current_session: ContextVar[str | None] = ContextVar("streammesh_session_id", default=None)
+
+
+def current_session_id() -> str | None:
+    """The device session of the verified caller's token, or None (public method, or
+    a token without one)."""
+    return _current_session.get()
 
 
 def current_account_id() -> str | None:
@@ -232,6 +259,109 @@ class GrpcJwksKeySource(_RefreshingKeySource):
         }
 
 
+class SessionLookup(Protocol):
+    async def live_account(self, session_id: str, token: str) -> str | None:
+        """The account of the session when it is live, None when it is revoked or
+        unknown; raises Unavailable when it cannot be told."""
+        ...
+
+
+class SessionCheck:
+    """Accepts a token's session while it is live, asking ``lookup`` at most once per
+    ``bound_seconds`` per session (see the module docstring).
+
+    Concurrent calls of one session whose answer has lapsed share one lookup.
+    Revoked sessions are not remembered: their tokens fail at the lookup.
+    """
+
+    def __init__(
+        self,
+        lookup: SessionLookup,
+        *,
+        bound_seconds: float = DEFAULT_REVOCATION_BOUND_SECONDS,
+        cache_size: int = DEFAULT_SESSION_CACHE_SIZE,
+    ) -> None:
+        self.lookup = lookup
+        self.bound_seconds = bound_seconds
+        self._cache_size = cache_size
+        # session id -> (account id, monotonic time it was found live)
+        self._live: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[str | None]] = {}
+
+    def forget(self, *session_ids: str) -> None:
+        """Drops what this process remembers of these sessions (revoked here)."""
+        for session_id in session_ids:
+            self._live.pop(session_id, None)
+
+    async def require_live(self, session_id: str, account_id: str, token: str) -> None:
+        remembered = self._live.get(session_id)
+        if remembered is not None and time.monotonic() - remembered[1] < self.bound_seconds:
+            if remembered[0] != account_id:
+                raise _signed_out()
+            return
+        pending = self._pending.get(session_id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[session_id] = pending
+            try:
+                live = await self.lookup.live_account(session_id, token)
+            except BaseException as err:
+                pending.set_exception(err)
+                # Nobody else may be waiting: the exception is retrieved here.
+                pending.exception()
+                raise
+            finally:
+                del self._pending[session_id]
+            pending.set_result(live)
+        else:
+            live = await asyncio.shield(pending)
+        if live is None:
+            self._live.pop(session_id, None)
+            raise _signed_out()
+        self._live[session_id] = (live, time.monotonic())
+        self._live.move_to_end(session_id)
+        if len(self._live) > self._cache_size:
+            self._live.popitem(last=False)
+        if live != account_id:
+            raise _signed_out()
+
+
+class GrpcSessionLookup:
+    """Asks the users service's CheckSession RPC, with the token being checked."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout_seconds: float = 2.0) -> None:
+        from streammesh.users.v1 import users_pb2, users_pb2_grpc
+
+        self._stub = users_pb2_grpc.UserServiceStub(channel)
+        self._request = users_pb2.CheckSessionRequest()
+        self._timeout_seconds = timeout_seconds
+
+    async def live_account(self, session_id: str, token: str) -> str | None:
+        try:
+            answer = await self._stub.CheckSession(
+                self._request,
+                metadata=(("authorization", f"Bearer {token}"),),
+                timeout=self._timeout_seconds,
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return None
+            raise Unavailable(
+                "the access token's session cannot be checked", reason="SESSION_CHECK_UNAVAILABLE"
+            ) from err
+        if answer.session_id != session_id:
+            return None
+        return str(answer.account_id)
+
+
+class Identity(NamedTuple):
+    """The verified caller."""
+
+    account_id: str
+    # The token's device session ("" for a token without one).
+    session_id: str
+
+
 class TokenVerifier:
     """Checks an access token and returns the account id it was issued to.
 
@@ -242,6 +372,10 @@ class TokenVerifier:
     ``cache_seconds``: a remembered token is still refused after its ``exp``,
     and a key withdrawn from the key source stops being accepted within
     ``cache_seconds``. Failures are never remembered.
+
+    With ``sessions``, a token must name a device session (``sid``) that the
+    check finds live, on every call, remembered signature or not: revocation
+    is bounded by the check's bound, not by ``cache_seconds``.
     """
 
     def __init__(
@@ -252,34 +386,52 @@ class TokenVerifier:
         leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
         cache_size: int = DEFAULT_VERIFIED_CACHE_SIZE,
         cache_seconds: float = DEFAULT_VERIFIED_CACHE_SECONDS,
+        sessions: SessionCheck | None = None,
     ) -> None:
         self.keys = keys
+        self.sessions = sessions
         self.issuer = issuer
         self.leeway_seconds = leeway_seconds
         self._cache_size = cache_size
         self._cache_seconds = cache_seconds
-        # token -> (account id, expiry as Unix time, when it was verified, monotonic)
-        self._verified: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
+        # token -> (identity, expiry as Unix time, when it was verified, monotonic)
+        self._verified: OrderedDict[str, tuple[Identity, float, float]] = OrderedDict()
 
     async def verify(self, token: str) -> str:
-        remembered = self._verified.get(token)
-        if remembered is not None:
-            subject, expires_at, verified_at = remembered
-            if (
-                time.time() < expires_at + self.leeway_seconds
-                and time.monotonic() - verified_at < self._cache_seconds
-            ):
-                self._verified.move_to_end(token)
-                return subject
-            del self._verified[token]
-        subject, expires_at = await self._verify(token)
-        if self._cache_size > 0:
-            self._verified[token] = (subject, expires_at, time.monotonic())
-            if len(self._verified) > self._cache_size:
-                self._verified.popitem(last=False)
-        return subject
+        """The account id the token was issued to (see :meth:`identify`)."""
+        return (await self.identify(token)).account_id
 
-    async def _verify(self, token: str) -> tuple[str, float]:
+    async def identify(self, token: str) -> Identity:
+        """The token's account and session; Unauthenticated when it is not (or no
+        longer) good, Unavailable when its session cannot be checked."""
+        identity = self._remembered(token)
+        if identity is None:
+            identity, expires_at = await self._verify(token)
+            if self._cache_size > 0:
+                self._verified[token] = (identity, expires_at, time.monotonic())
+                if len(self._verified) > self._cache_size:
+                    self._verified.popitem(last=False)
+        if self.sessions is not None:
+            if not identity.session_id:
+                raise _invalid()
+            await self.sessions.require_live(identity.session_id, identity.account_id, token)
+        return identity
+
+    def _remembered(self, token: str) -> Identity | None:
+        remembered = self._verified.get(token)
+        if remembered is None:
+            return None
+        identity, expires_at, verified_at = remembered
+        if (
+            time.time() < expires_at + self.leeway_seconds
+            and time.monotonic() - verified_at < self._cache_seconds
+        ):
+            self._verified.move_to_end(token)
+            return identity
+        del self._verified[token]
+        return None
+
+    async def _verify(self, token: str) -> tuple[Identity, float]:
         if len(token) > MAX_TOKEN_BYTES:
             raise _invalid()
         try:
@@ -308,11 +460,20 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject.isdigit():
             raise _invalid()
-        return subject, float(claims["exp"])
+        session_id = claims.get("sid", "")
+        if not isinstance(session_id, str):
+            raise _invalid()
+        return Identity(subject, session_id), float(claims["exp"])
 
 
 def _invalid() -> Unauthenticated:
     return Unauthenticated("the access token is invalid", reason="TOKEN_INVALID")
+
+
+def _signed_out() -> Unauthenticated:
+    return Unauthenticated(
+        "the access token's session has been signed out", reason="SESSION_REVOKED"
+    )
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -396,24 +557,27 @@ class AuthInterceptor(UnaryServerInterceptor):
             # Checked inside the call, not in intercept_service, so the error
             # reaches the error interceptor above and the context variable is
             # set in the task that runs the handler.
-            reset = _current_account.set(await authenticate(context))
+            identity = await authenticate(context)
+            reset = _current_account.set(identity.account_id)
+            reset_session = _current_session.set(identity.session_id or None)
             try:
                 return await behavior(request, context)
             finally:
+                _current_session.reset(reset_session)
                 _current_account.reset(reset)
 
         return authenticated
 
-    async def _authenticate(self, context: grpc.aio.ServicerContext) -> str:
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> Identity:
         token = bearer_token(context.invocation_metadata())
         if token is None:
             raise Unauthenticated("a valid access token is required", reason="TOKEN_MISSING")
-        return await self._verifier.verify(token)
+        return await self._verifier.identify(token)
 
 
 def _wrap_streaming(
     handler: grpc.RpcMethodHandler,
-    authenticate: Callable[[grpc.aio.ServicerContext], Awaitable[str]],
+    authenticate: Callable[[grpc.aio.ServicerContext], Awaitable[Identity]],
 ) -> grpc.RpcMethodHandler:
     def wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
@@ -421,7 +585,7 @@ def _wrap_streaming(
             async def generator(
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
-                reset = _current_account.set(await authenticate(context))
+                reset = _current_account.set((await authenticate(context)).account_id)
                 try:
                     async for response in behavior(request, context):
                         yield response
@@ -431,7 +595,7 @@ def _wrap_streaming(
             return generator
 
         async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            reset = _current_account.set(await authenticate(context))
+            reset = _current_account.set((await authenticate(context)).account_id)
             try:
                 return await behavior(request, context)
             finally:

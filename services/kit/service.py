@@ -36,7 +36,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import grpc.aio
 from redis.asyncio import Redis
 
-from interceptors.auth import AuthInterceptor, GrpcJwksKeySource, TokenVerifier
+from interceptors.auth import (
+    AuthInterceptor,
+    GrpcJwksKeySource,
+    GrpcSessionLookup,
+    SessionCheck,
+    TokenVerifier,
+)
 from services import registry
 from services.events import streams
 from services.events.config import stream_prefix_for
@@ -117,8 +123,13 @@ class Kit:
         return self.closing(channel, channel.close)
 
     def users_token_verifier(self) -> TokenVerifier:
-        """Verifies access tokens against the users service's published keys (GetJwks)."""
-        return TokenVerifier(GrpcJwksKeySource(self.channel("users")))
+        """Verifies access tokens against the users service's published keys (GetJwks),
+        and their device sessions with its CheckSession RPC: a revoked session's
+        tokens are refused within the revocation bound (interceptors/auth.py)."""
+        users = self.channel("users")
+        return TokenVerifier(
+            GrpcJwksKeySource(users), sessions=SessionCheck(GrpcSessionLookup(users))
+        )
 
     def relay(
         self,

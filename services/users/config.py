@@ -94,9 +94,24 @@ class Config:
         default=DEFAULT_DATA_DIR / "keys",
         metadata=setting(default_from=lambda c: c["data_dir"] / "keys"),
     )
-    # Access tokens: the `iss` claim and how long a token is valid.
+    # Access tokens: the `iss` claim and how long a token is valid. Short,
+    # because a device renews it with its refresh token (RefreshSession).
     token_issuer: str = "streammesh-users"
-    token_ttl_seconds: int = 3600
+    token_ttl_seconds: int = 900
+    # Device sessions: a refresh token not used for this long expires with
+    # its session (sliding: every refresh starts the period again).
+    refresh_ttl_seconds: int = 30 * 24 * 3600
+    # The revocation bound: how long any process may go on accepting an
+    # access token of a session after it was revoked (a live session is
+    # remembered this long; interceptors/auth.py SessionCheck). Every other
+    # service uses interceptors.auth.DEFAULT_REVOCATION_BOUND_SECONDS.
+    revocation_bound_seconds: float = 5.0
+    # Stream slots: a slot not kept alive by a heartbeat for this long is
+    # freed (a crashed player never holds one longer); players are told to
+    # beat every third of it.
+    stream_slot_ttl_seconds: int = 60
+    # The plan a new account starts on (active; payment is out of scope).
+    default_plan: str = "basic"
     # Cache-aside TTL of accounts and profiles (the case study's 300 s); 0
     # turns the cache off, every read goes to the database (benchmarks).
     cache_ttl_seconds: float = 300.0

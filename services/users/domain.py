@@ -14,7 +14,7 @@ changed before it returns, so the writer's next read sees its write.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
@@ -30,9 +30,19 @@ from services.runtime.errors import (
     Unauthenticated,
 )
 from services.users import events, mapping, rules
+from services.users.billing import NOT_COLLECTED, PaymentProvider
 from services.users.passwords import PasswordHasherPool
 from services.users.ratelimit import LoginLimiter
-from services.users.store import NewAccount, ProfileFields, ProfileRecord, UserStore
+from services.users.sessions import DEVICE_NAME_MAX, IssuedRefresh, SessionStore
+from services.users.store import (
+    NewAccount,
+    ProfileFields,
+    ProfileRecord,
+    SubscriptionChange,
+    SubscriptionRecord,
+    UserStore,
+)
+from services.users.streams import Refused, SessionGone, StreamSlots
 from services.users.tokens import TokenIssuer
 from streammesh.users.v1 import users_pb2
 
@@ -41,6 +51,12 @@ log = logging.getLogger(__name__)
 PREFERENCES_PAGE_DEFAULT: Final = 100
 PREFERENCES_PAGE_MAX: Final = 1000
 WRONG_CREDENTIALS: Final = "wrong e-mail address or password"
+SESSIONS_PAGE_DEFAULT: Final = 50
+SESSIONS_PAGE_MAX: Final = 100
+BILLING_PAGE_DEFAULT: Final = 20
+BILLING_PAGE_MAX: Final = 100
+ACTIVE: Final = "ACTIVE"
+CANCELLED: Final = "CANCELLED"
 
 
 class ReadCache(Protocol):
@@ -66,6 +82,32 @@ class Caches:
     account: ReadCache  # key: account id -> users.v1.Account
     profile: ReadCache  # key: profile id -> users.v1.Profile
     profiles: ReadCache  # key: account id -> users.v1.ListProfilesResponse (all profiles)
+    # key: account id -> users.v1.Subscription; invalidated by every change,
+    # so a new plan's limit applies to the next playback start.
+    subscription: ReadCache = field(default_factory=lambda: NoCache())
+
+
+class SessionForgetting(Protocol):
+    """What the domain needs of interceptors.auth.SessionCheck: drop what this
+    process remembers of sessions it revoked."""
+
+    def forget(self, *session_ids: str) -> None: ...
+
+
+class _ForgetNothing:
+    def forget(self, *session_ids: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """The session and stream parts (Redis) and the payment port."""
+
+    store: SessionStore
+    slots: StreamSlots
+    payments: PaymentProvider
+    checks: SessionForgetting = field(default_factory=_ForgetNothing)
+    default_plan: str = "basic"
 
 
 @dataclass(frozen=True)
@@ -73,6 +115,9 @@ class LoginResult:
     access_token: str
     expires_at: int
     account_id: int
+    refresh_token: str = ""
+    refresh_expires_at: int = 0
+    session_id: str = ""
 
 
 class UsersDomain:
@@ -84,8 +129,10 @@ class UsersDomain:
         passwords: PasswordHasherPool,
         limiter: LoginLimiter,
         tokens: TokenIssuer,
+        sessions: Sessions,
         max_profiles: int = 5,
     ) -> None:
+        self._sessions = sessions
         self._store = store
         self._caches = caches
         self._passwords = passwords
@@ -138,11 +185,25 @@ class UsersDomain:
             maturity_rating=rules.maturity_rating("", "", kids_profile=False),
             kids_profile=False,
         )
-        created, _ = await self._store.create_account(account, primary, events.account_created)
+        created, _ = await self._store.create_account(
+            account,
+            primary,
+            events.account_created,
+            plan_id=self._sessions.default_plan,
+            payment_reference=NOT_COLLECTED,
+        )
         return mapping.account_to_proto(created)
 
-    async def login(self, *, email: str, password: str, client_address: str) -> LoginResult:
-        """A token for the account, or UNAUTHENTICATED (same answer for any mismatch)."""
+    async def login(
+        self,
+        *,
+        email: str,
+        password: str,
+        client_address: str,
+        device_type: int = 0,
+        device_name: str = "",
+    ) -> LoginResult:
+        """Tokens of a new device session, or UNAUTHENTICATED (same answer for any mismatch)."""
         clean_email = email.strip().lower()
         if not clean_email or len(clean_email) > rules.EMAIL_MAX:
             raise InvalidArgument.for_field("email", "must be an e-mail address")
@@ -158,8 +219,328 @@ class UsersDomain:
         if not await self._passwords.verify(account.password_hash, password):
             raise Unauthenticated(WRONG_CREDENTIALS, reason="WRONG_CREDENTIALS")
         await self._limiter.succeeded(clean_email, client_address)
-        token, expires_at = self._tokens.issue(account.account_id)
-        return LoginResult(access_token=token, expires_at=expires_at, account_id=account.account_id)
+        name = _device_name(device_name, device_type, "device_name")
+        issued = await self._sessions.store.create(account.account_id, device_type, name)
+        return self._tokens_for(issued)
+
+    def _tokens_for(self, issued: IssuedRefresh) -> LoginResult:
+        token, expires_at = self._tokens.issue(issued.account_id, session_id=issued.session_id)
+        return LoginResult(
+            access_token=token,
+            expires_at=expires_at,
+            account_id=issued.account_id,
+            refresh_token=issued.refresh_token,
+            refresh_expires_at=issued.refresh_expires_at,
+            session_id=issued.session_id,
+        )
+
+    # -- device sessions --------------------------------------------------
+
+    async def refresh(self, refresh_token: str) -> LoginResult:
+        """New tokens for the refresh token's session (rotation; reuse revokes it)."""
+        if not refresh_token or len(refresh_token) > 512:
+            raise InvalidArgument.for_field("refresh_token", "must be 1 to 512 characters")
+
+        async def reused(session_id: str, account_id: int) -> None:
+            self._sessions.checks.forget(session_id)
+            await self._sessions.slots.release(account_id, session_id)
+
+        return self._tokens_for(await self._sessions.store.rotate(refresh_token, reused))
+
+    async def check_session(
+        self, caller: str, session_id: str | None
+    ) -> users_pb2.CheckSessionResponse:
+        """The caller's session when it is live, read from the store (never remembered)."""
+        if not session_id:
+            raise Unauthenticated("the access token names no session", reason="TOKEN_INVALID")
+        account = await self._sessions.store.live_account(session_id)
+        if account is None or str(account) != caller:
+            self._sessions.checks.forget(session_id)
+            raise Unauthenticated(
+                "the access token's session has been signed out", reason="SESSION_REVOKED"
+            )
+        return users_pb2.CheckSessionResponse(session_id=session_id, account_id=caller)
+
+    async def list_sessions(
+        self,
+        caller: str,
+        current_session: str | None,
+        account_id: str,
+        *,
+        page_size: int,
+        page_token: str,
+    ) -> users_pb2.ListSessionsResponse:
+        wanted = rules.parse_id(account_id, "account_id")
+        errors = rules.Collector()
+        size = errors.check(
+            lambda: rules.page_size(
+                page_size, default=SESSIONS_PAGE_DEFAULT, maximum=SESSIONS_PAGE_MAX
+            )
+        )
+        after = errors.check(lambda: rules.decode_page_token(page_token))
+        errors.raise_if_any()
+        assert size is not None
+        assert after is not None
+        _require_owner(caller, wanted)
+        every = await self._sessions.store.of_account(wanted)
+        start = 0
+        if after:
+            ids = [session.session_id for session in every]
+            start = ids.index(after) + 1 if after in ids else len(every)
+        page = every[start : start + size]
+        more = start + size < len(every)
+        return users_pb2.ListSessionsResponse(
+            sessions=[
+                mapping.session_to_proto(s, current=s.session_id == current_session) for s in page
+            ],
+            next_page_token=rules.encode_page_token(page[-1].session_id) if more and page else "",
+        )
+
+    async def rename_session(
+        self,
+        caller: str,
+        current_session: str | None,
+        account_id: str,
+        session: users_pb2.Session,
+        mask_paths: list[str],
+    ) -> users_pb2.Session:
+        wanted = rules.parse_id(account_id, "account_id")
+        unknown = [path for path in mask_paths if path != "device_name"]
+        if unknown:
+            raise InvalidArgument.for_field(
+                "update_mask", f"only device_name can change, not {', '.join(unknown)}"
+            )
+        if not session.session_id:
+            raise InvalidArgument.for_field("session.session_id", "is required")
+        name = _device_name(session.device_name, 0, "session.device_name", required=True)
+        _require_owner(caller, wanted)
+        renamed = await self._sessions.store.rename(wanted, session.session_id, name)
+        return mapping.session_to_proto(renamed, current=renamed.session_id == current_session)
+
+    async def revoke_session(self, caller: str, account_id: str, session_id: str) -> None:
+        wanted = rules.parse_id(account_id, "account_id")
+        if not session_id:
+            raise InvalidArgument.for_field("session_id", "is required")
+        _require_owner(caller, wanted)
+        revoked = await self._sessions.store.revoke(wanted, session_id)
+        if not revoked:
+            raise NotFound(f"session {session_id} does not exist", reason="SESSION_NOT_FOUND")
+        self._sessions.checks.forget(*revoked)
+        await self._sessions.slots.release(wanted, session_id)
+
+    async def revoke_all_sessions(self, caller: str, account_id: str) -> int:
+        """Sign out everywhere: every session of the account, and every stream slot."""
+        wanted = rules.parse_id(account_id, "account_id")
+        _require_owner(caller, wanted)
+        revoked = await self._sessions.store.revoke(wanted)
+        self._sessions.checks.forget(*revoked)
+        await self._sessions.slots.release(wanted)
+        return len(revoked)
+
+    # -- plans and subscriptions ------------------------------------------
+
+    async def list_plans(
+        self, country: str, *, page_size: int, page_token: str
+    ) -> users_pb2.ListPlansResponse:
+        errors = rules.Collector()
+        clean = errors.check(lambda: rules.country_code(country, "country"))
+        errors.check(lambda: rules.decode_page_token(page_token))
+        errors.raise_if_any()
+        assert clean
+        # A handful of plans: one page whatever page_size says.
+        plans = await self._store.list_plans(clean)
+        return users_pb2.ListPlansResponse(plans=[mapping.plan_to_proto(p) for p in plans])
+
+    async def _subscription(self, account_id: int) -> users_pb2.Subscription:
+        async def load() -> bytes | None:
+            record = await self._store.get_subscription(account_id)
+            return (
+                None
+                if record is None
+                else mapping.subscription_to_proto(record).SerializeToString()
+            )
+
+        cached = await self._caches.subscription.get_or_load(str(account_id), load)
+        if cached is None:
+            raise NotFound(
+                f"account {account_id} has no subscription", reason="SUBSCRIPTION_NOT_FOUND"
+            )
+        return users_pb2.Subscription.FromString(cached)
+
+    async def get_subscription(self, caller: str, account_id: str) -> users_pb2.Subscription:
+        wanted = rules.parse_id(account_id, "account_id")
+        _require_owner(caller, wanted)
+        return await self._subscription(wanted)
+
+    async def change_plan(
+        self, caller: str, account_id: str, plan_id: str
+    ) -> users_pb2.Subscription:
+        wanted = rules.parse_id(account_id, "account_id")
+        if not plan_id:
+            raise InvalidArgument.for_field("plan_id", "is required")
+        _require_owner(caller, wanted)
+        account = await self.get_account(caller, account_id)
+        plan = await self._store.get_plan(plan_id, account.country_code)
+        if plan is None:
+            raise NotFound(f"plan {plan_id} does not exist", reason="PLAN_NOT_FOUND")
+        current = await self._store.get_subscription(wanted)
+        if current is not None and _unchanged(current, plan_id, ACTIVE):
+            return mapping.subscription_to_proto(current)
+        reference = await self._sessions.payments.authorize_plan(wanted, plan)
+
+        def decide(locked: SubscriptionRecord) -> SubscriptionChange | None:
+            if _unchanged(locked, plan_id, ACTIVE):
+                return None
+            return SubscriptionChange(plan_id, ACTIVE, "PLAN_CHANGED", reference)
+
+        changed = await self._store.change_subscription(wanted, decide, events.subscription_changed)
+        await self._invalidate_subscription(wanted)
+        return mapping.subscription_to_proto(changed)
+
+    async def set_subscription_status(
+        self, account_id: str, status: users_pb2.SubscriptionStatus, payment_reference: str
+    ) -> users_pb2.Subscription:
+        """What a payment provider's webhook reports (internal)."""
+        wanted = rules.parse_id(account_id, "account_id")
+        if status not in (
+            users_pb2.SUBSCRIPTION_STATUS_ACTIVE,
+            users_pb2.SUBSCRIPTION_STATUS_PAST_DUE,
+            users_pb2.SUBSCRIPTION_STATUS_CANCELLED,
+        ):
+            raise InvalidArgument.for_field("status", "must be ACTIVE, PAST_DUE or CANCELLED")
+        wanted_status = mapping.status_from_proto(status)
+
+        def decide(locked: SubscriptionRecord) -> SubscriptionChange | None:
+            if locked.status == wanted_status:
+                return None
+            return SubscriptionChange(
+                locked.plan.plan_id,
+                wanted_status,
+                "STATUS_CHANGED",
+                payment_reference or NOT_COLLECTED,
+            )
+
+        changed = await self._store.change_subscription(wanted, decide, events.subscription_changed)
+        await self._invalidate_subscription(wanted)
+        if wanted_status == CANCELLED:
+            await self._sessions.slots.release(wanted)
+        return mapping.subscription_to_proto(changed)
+
+    async def list_billing_records(
+        self, caller: str, account_id: str, *, page_size: int, page_token: str
+    ) -> users_pb2.ListBillingRecordsResponse:
+        wanted = rules.parse_id(account_id, "account_id")
+        errors = rules.Collector()
+        size = errors.check(
+            lambda: rules.page_size(
+                page_size, default=BILLING_PAGE_DEFAULT, maximum=BILLING_PAGE_MAX
+            )
+        )
+        after = errors.check(lambda: rules.decode_page_token(page_token))
+        errors.raise_if_any()
+        assert size is not None
+        assert after is not None
+        if after and not after.isdigit():
+            raise InvalidArgument.for_field("page_token", "is not a token of this list")
+        _require_owner(caller, wanted)
+        records = await self._store.list_billing_records(
+            wanted, before_id=int(after or 0), limit=size + 1
+        )
+        page = records[:size]
+        return users_pb2.ListBillingRecordsResponse(
+            billing_records=[mapping.billing_record_to_proto(r) for r in page],
+            next_page_token=(
+                rules.encode_page_token(str(page[-1].billing_record_id))
+                if len(records) > size
+                else ""
+            ),
+        )
+
+    async def _invalidate_subscription(self, account_id: int) -> None:
+        try:
+            await self._caches.subscription.invalidate(str(account_id))
+        except RedisError as err:
+            log.warning("cache invalidation failed after a write", extra={"error": str(err)})
+
+    # -- playback (stream slots) ------------------------------------------
+
+    async def start_playback(
+        self, caller: str, session_id: str | None, profile_id: str, title_id: str
+    ) -> users_pb2.Playback:
+        wanted = rules.parse_id(profile_id, "profile_id")
+        if len(title_id) > 64:
+            raise InvalidArgument.for_field("title_id", "must be at most 64 characters")
+        if not session_id:
+            raise Unauthenticated("the access token names no session", reason="TOKEN_INVALID")
+        profile = await self._owned_profile(caller, wanted)
+        account_id = int(profile.account_id)
+        subscription = await self._subscription(account_id)
+        if subscription.status == users_pb2.SUBSCRIPTION_STATUS_CANCELLED:
+            raise FailedPrecondition(
+                "the subscription is cancelled: choose a plan to watch again",
+                reason="SUBSCRIPTION_INACTIVE",
+            )
+        limit = subscription.max_streams
+        try:
+            taken = await self._sessions.slots.start(
+                account_id,
+                limit=limit,
+                profile_id=str(wanted),
+                session_id=session_id,
+                title_id=title_id,
+            )
+        except SessionGone as gone:
+            self._sessions.checks.forget(session_id)
+            raise Unauthenticated(
+                "the access token's session has been signed out", reason="SESSION_REVOKED"
+            ) from gone
+        if isinstance(taken, Refused):
+            raise _stream_limit(subscription, taken)
+        return mapping.playback_to_proto(
+            taken, ttl_ms=self._sessions.slots.ttl_ms, max_streams=limit
+        )
+
+    async def heartbeat_playback(self, caller: str, playback_id: str) -> users_pb2.Playback:
+        if not playback_id or len(playback_id) > 64:
+            raise InvalidArgument.for_field("playback_id", "must be 1 to 64 characters")
+        account_id = int(caller)
+        slot = await self._sessions.slots.heartbeat(account_id, playback_id)
+        if slot is None:
+            raise NotFound(
+                f"playback {playback_id} is not live (stopped, expired or not yours): start again",
+                reason="PLAYBACK_NOT_FOUND",
+            )
+        limit = (await self._subscription(account_id)).max_streams
+        return mapping.playback_to_proto(
+            slot, ttl_ms=self._sessions.slots.ttl_ms, max_streams=limit
+        )
+
+    async def stop_playback(self, caller: str, playback_id: str) -> None:
+        if not playback_id or len(playback_id) > 64:
+            raise InvalidArgument.for_field("playback_id", "must be 1 to 64 characters")
+        await self._sessions.slots.stop(int(caller), playback_id)
+
+    async def check_playback(
+        self, caller: str, session_id: str | None, profile_id: str
+    ) -> users_pb2.CheckPlaybackResponse:
+        """The caller's session's live slot for the profile, else FAILED_PRECONDITION."""
+        wanted = rules.parse_id(profile_id, "profile_id")
+        for slot in await self._sessions.slots.live(int(caller)):
+            if slot.session_id == session_id and slot.profile_id == str(wanted):
+                return users_pb2.CheckPlaybackResponse(
+                    playback=mapping.playback_to_proto(
+                        slot, ttl_ms=self._sessions.slots.ttl_ms, max_streams=0
+                    )
+                )
+        raise FailedPrecondition(
+            f"profile {wanted} has no live stream on this device: start playback first",
+            reason="NO_LIVE_STREAM",
+            violations=[
+                FieldViolation(
+                    "profile_id", "has no live stream slot on this device", "NO_LIVE_STREAM"
+                )
+            ],
+        )
 
     def jwks(self) -> users_pb2.GetJwksResponse:
         return users_pb2.GetJwksResponse(keys=[users_pb2.JsonWebKey(**self._tokens.key.jwk)])
@@ -352,6 +733,45 @@ def _require_owner(caller: str, account_id: int) -> None:
         raise PermissionDenied(
             "this resource belongs to another account", reason="NOT_RESOURCE_OWNER"
         )
+
+
+def _unchanged(subscription: SubscriptionRecord, plan_id: str, status: str) -> bool:
+    return subscription.plan.plan_id == plan_id and subscription.status == status
+
+
+def _device_name(name: str, device_type: int, field_name: str, *, required: bool = False) -> str:
+    clean = " ".join(name.split())
+    if len(clean) > DEVICE_NAME_MAX:
+        raise InvalidArgument.for_field(field_name, f"must be at most {DEVICE_NAME_MAX} characters")
+    if clean:
+        return clean
+    if required:
+        raise InvalidArgument.for_field(field_name, "is required")
+    known = set(users_pb2.DeviceType.values())
+    kind = device_type if device_type in known else users_pb2.DEVICE_TYPE_UNSPECIFIED
+    if kind == users_pb2.DEVICE_TYPE_UNSPECIFIED:
+        return "Unknown device"
+    return users_pb2.DeviceType.Name(kind).removeprefix("DEVICE_TYPE_").capitalize()
+
+
+def _stream_limit(subscription: users_pb2.Subscription, refused: Refused) -> FailedPrecondition:
+    devices = [
+        f"{slot.device_name or 'Unknown device'} (profile {slot.profile_id})"
+        for slot in refused.in_use
+    ]
+    limit = subscription.max_streams
+    plan = subscription.plan_id
+    streams = "stream" if limit == 1 else "streams"
+    description = (
+        f"the {plan} plan allows {limit} {streams} at once, in use on: "
+        f"{', '.join(devices) or 'other devices'}"
+    )
+    return FailedPrecondition(
+        description,
+        reason="STREAM_LIMIT_REACHED",
+        metadata={"max_streams": str(limit), "plan_id": plan, "devices": "; ".join(devices)},
+        violations=[FieldViolation("profile_id", description, "STREAM_LIMIT_REACHED")],
+    )
 
 
 def expiry(expires_at: int) -> datetime:

@@ -25,6 +25,7 @@ from services.users.store import (
     PreferenceRecord,
     ProfileEventFactory,
     ProfileRecord,
+    SubscriptionRecord,
 )
 from streammesh.users.v1 import events_pb2
 
@@ -37,6 +38,7 @@ PROFILE_CREATED: Final = "user.profile.created"
 PROFILE_UPDATED: Final = "user.profile.updated"
 PROFILE_DELETED: Final = "user.profile.deleted"
 PREFERENCE_UPDATED: Final = "user.preference.updated"
+SUBSCRIPTION_CHANGED: Final = "user.subscription.changed"
 
 
 @dataclass(frozen=True)
@@ -124,4 +126,16 @@ def preference_updated(preference: PreferenceRecord) -> OutboxEvent:
         PREFERENCE_UPDATED,
         preference.account_id,
         events_pb2.PreferenceUpdatedEvent(preference=mapping.preference_to_proto(preference)),
+    )
+
+
+def subscription_changed(before: SubscriptionRecord, after: SubscriptionRecord) -> OutboxEvent:
+    return _envelope(
+        SUBSCRIPTION_CHANGED,
+        after.account_id,
+        events_pb2.SubscriptionChangedEvent(
+            subscription=mapping.subscription_to_proto(after),
+            previous_plan_id=before.plan.plan_id,
+            previous_status=mapping.status_to_proto(before.status),
+        ),
     )

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -67,6 +68,8 @@ RATING_MAX = 10
 PREFERENCE_KEY_MAX = 64
 PREFERENCE_VALUE_MAX = 1024
 PASSWORD_HASH_MAX = 255
+PLAN_ID_MAX = 32
+PAYMENT_REFERENCE_MAX = 128
 
 
 class Base(DeclarativeBase):
@@ -143,6 +146,80 @@ class PreferenceRow(Base):
     preference_value: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class PlanRow(Base):
+    """A plan on offer: how many streams at once and the best picture.
+
+    The rows are data, written by the migration that introduced them
+    (r0002); a new plan or a new limit is a new migration, so every
+    environment sells the same plans.
+    """
+
+    __tablename__ = "plans"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: Mapped[str] = mapped_column(String(PLAN_ID_MAX), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    max_streams: Mapped[int] = mapped_column(Integer, nullable=False)
+    # "SD", "HD" or "UHD" (users.v1.VideoQuality without its prefix).
+    max_quality: Mapped[str] = mapped_column(String(8), nullable=False)
+    # Listing order: cheapest first.
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class PlanPriceRow(Base):
+    """A plan's monthly price in one country; country "ZZ" is everywhere else."""
+
+    __tablename__ = "plan_prices"
+    __table_args__ = (PrimaryKeyConstraint("plan_id", "country_code"), MYSQL_TABLE_ARGS)
+
+    plan_id: Mapped[str] = mapped_column(
+        String(PLAN_ID_MAX), ForeignKey("plans.id", ondelete="CASCADE"), nullable=False
+    )
+    country_code: Mapped[str] = mapped_column(String(2), nullable=False)
+    # ISO 4217, and the amount in its minor unit (cents, pence).
+    currency_code: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class SubscriptionRow(Base):
+    """An account's subscription (one per account, made with it)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    plan_id: Mapped[str] = mapped_column(
+        String(PLAN_ID_MAX), ForeignKey("plans.id"), nullable=False, index=True
+    )
+    # "ACTIVE", "PAST_DUE" or "CANCELLED" (users.v1.SubscriptionStatus without its prefix).
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class BillingRecordRow(Base):
+    """One entry of an account's billing history, written with each subscription change."""
+
+    __tablename__ = "billing_records"
+    __table_args__ = (Index(None, "user_id", "id"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    # "STARTED", "PLAN_CHANGED" or "STATUS_CHANGED".
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    plan_id: Mapped[str] = mapped_column(String(PLAN_ID_MAX), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    currency_code: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The payment provider's reference ("not-collected" without one).
+    payment_reference: Mapped[str] = mapped_column(String(PAYMENT_REFERENCE_MAX), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
 
 
 class OutboxRow(Base):

@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 import grpc
 from google.protobuf import timestamp_pb2
 
-from interceptors.auth import require_account_id
+from interceptors.auth import current_session_id, require_account_id
 from services.users import events
 from services.users.domain import UsersDomain
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
@@ -104,13 +104,138 @@ class UserServicer(users_pb2_grpc.UserServiceServicer):
             email=request.email,
             password=request.password,
             client_address=self.client_address(context),
+            device_type=request.device_type,
+            device_name=request.device_name,
         )
-        expire_time = timestamp_pb2.Timestamp(seconds=result.expires_at)
         return users_pb2.LoginResponse(
             access_token=result.access_token,
             token_type="Bearer",
-            expire_time=expire_time,
+            expire_time=timestamp_pb2.Timestamp(seconds=result.expires_at),
             account_id=str(result.account_id),
+            refresh_token=result.refresh_token,
+            refresh_expire_time=timestamp_pb2.Timestamp(seconds=result.refresh_expires_at),
+            session_id=result.session_id,
+        )
+
+    async def RefreshSession(
+        self, request: users_pb2.RefreshSessionRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.RefreshSessionResponse:
+        result = await self._domain.refresh(request.refresh_token)
+        return users_pb2.RefreshSessionResponse(
+            access_token=result.access_token,
+            token_type="Bearer",
+            expire_time=timestamp_pb2.Timestamp(seconds=result.expires_at),
+            account_id=str(result.account_id),
+            refresh_token=result.refresh_token,
+            refresh_expire_time=timestamp_pb2.Timestamp(seconds=result.refresh_expires_at),
+            session_id=result.session_id,
+        )
+
+    async def CheckSession(
+        self, request: users_pb2.CheckSessionRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.CheckSessionResponse:
+        return await self._domain.check_session(require_account_id(), current_session_id())
+
+    async def ListSessions(
+        self, request: users_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.ListSessionsResponse:
+        return await self._domain.list_sessions(
+            require_account_id(),
+            current_session_id(),
+            request.account_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+
+    async def UpdateSession(
+        self, request: users_pb2.UpdateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.Session:
+        return await self._domain.rename_session(
+            require_account_id(),
+            current_session_id(),
+            request.account_id,
+            request.session,
+            list(request.update_mask.paths),
+        )
+
+    async def DeleteSession(
+        self, request: users_pb2.DeleteSessionRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.DeleteSessionResponse:
+        await self._domain.revoke_session(
+            require_account_id(), request.account_id, request.session_id
+        )
+        return users_pb2.DeleteSessionResponse()
+
+    async def RevokeAllSessions(
+        self, request: users_pb2.RevokeAllSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.RevokeAllSessionsResponse:
+        count = await self._domain.revoke_all_sessions(require_account_id(), request.account_id)
+        return users_pb2.RevokeAllSessionsResponse(revoked_count=count)
+
+    async def ListPlans(
+        self, request: users_pb2.ListPlansRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.ListPlansResponse:
+        return await self._domain.list_plans(
+            request.country, page_size=request.page_size, page_token=request.page_token
+        )
+
+    async def GetSubscription(
+        self, request: users_pb2.GetSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.Subscription:
+        return await self._domain.get_subscription(require_account_id(), request.account_id)
+
+    async def ChangePlan(
+        self, request: users_pb2.ChangePlanRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.Subscription:
+        caller = require_account_id()
+        return await self._call(
+            context, self._domain.change_plan(caller, request.account_id, request.plan_id)
+        )
+
+    async def ListBillingRecords(
+        self, request: users_pb2.ListBillingRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.ListBillingRecordsResponse:
+        return await self._domain.list_billing_records(
+            require_account_id(),
+            request.account_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+
+    async def SetSubscriptionStatus(
+        self, request: users_pb2.SetSubscriptionStatusRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.Subscription:
+        require_account_id()
+        return await self._call(
+            context,
+            self._domain.set_subscription_status(
+                request.account_id, request.status, request.payment_reference
+            ),
+        )
+
+    async def StartPlayback(
+        self, request: users_pb2.StartPlaybackRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.Playback:
+        return await self._domain.start_playback(
+            require_account_id(), current_session_id(), request.profile_id, request.title_id
+        )
+
+    async def HeartbeatPlayback(
+        self, request: users_pb2.HeartbeatPlaybackRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.Playback:
+        return await self._domain.heartbeat_playback(require_account_id(), request.playback_id)
+
+    async def StopPlayback(
+        self, request: users_pb2.StopPlaybackRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.StopPlaybackResponse:
+        await self._domain.stop_playback(require_account_id(), request.playback_id)
+        return users_pb2.StopPlaybackResponse()
+
+    async def CheckPlayback(
+        self, request: users_pb2.CheckPlaybackRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.CheckPlaybackResponse:
+        return await self._domain.check_playback(
+            require_account_id(), current_session_id(), request.profile_id
         )
 
     async def GetJwks(

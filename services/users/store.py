@@ -89,11 +89,66 @@ class OutboxEvent:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class Price:
+    currency_code: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    plan_id: str
+    display_name: str
+    max_streams: int
+    # "SD", "HD", "UHD".
+    max_quality: str
+    # The monthly price in the country it was read for.
+    price: Price
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    account_id: int
+    plan: PlanRecord  # priced in the account's country
+    # "ACTIVE", "PAST_DUE", "CANCELLED".
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class BillingRecord:
+    billing_record_id: int
+    account_id: int
+    # "STARTED", "PLAN_CHANGED", "STATUS_CHANGED".
+    kind: str
+    plan_id: str
+    status: str
+    price: Price
+    payment_reference: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """What a subscription write sets: a plan, a status, and what the provider said."""
+
+    plan_id: str
+    status: str
+    kind: str
+    payment_reference: str
+
+
 # Event builders: called inside the transaction with the rows as written, so
 # the event carries server-assigned ids and timestamps.
 AccountCreatedEventFactory = Callable[[AccountRecord, ProfileRecord], OutboxEvent]
 ProfileEventFactory = Callable[[ProfileRecord], OutboxEvent]
 PreferenceEventFactory = Callable[[PreferenceRecord], OutboxEvent]
+# Builds user.subscription.changed from the subscription before and after.
+SubscriptionEventFactory = Callable[[SubscriptionRecord, SubscriptionRecord], OutboxEvent]
+# Decides a subscription's change from its locked current row (None: no
+# change, nothing written); raises a domain error to abort.
+SubscriptionDecision = Callable[[SubscriptionRecord], SubscriptionChange | None]
 # Decides a profile's new fields from its locked current row; raises a domain
 # error (PermissionDenied, FailedPrecondition...) to abort the transaction.
 ProfileUpdate = Callable[[ProfileRecord], ProfileFields]
@@ -107,8 +162,12 @@ class UserStore(Protocol):
         account: NewAccount,
         primary_profile: ProfileFields,
         event: AccountCreatedEventFactory,
+        *,
+        plan_id: str = "basic",
+        payment_reference: str = "not-collected",
     ) -> tuple[AccountRecord, ProfileRecord]:
-        """Inserts the account, its primary profile and the event atomically.
+        """Inserts the account, its primary profile, its active subscription on
+        ``plan_id`` with a "started" billing record, and the event atomically.
 
         AlreadyExists when the (normalised) e-mail address is taken.
         """
@@ -175,6 +234,38 @@ class UserStore(Protocol):
         event: PreferenceEventFactory,
     ) -> PreferenceRecord:
         """Creates or replaces one preference. NotFound when the profile is absent."""
+        ...
+
+    # -- plans and subscriptions -------------------------------------------
+
+    async def list_plans(self, country_code: str) -> list[PlanRecord]:
+        """Every plan, cheapest first, priced in ``country_code`` (else in "ZZ")."""
+        ...
+
+    async def get_plan(self, plan_id: str, country_code: str) -> PlanRecord | None: ...
+
+    async def get_subscription(self, account_id: int) -> SubscriptionRecord | None:
+        """The account's subscription, its plan priced in the account's country."""
+        ...
+
+    async def change_subscription(
+        self,
+        account_id: int,
+        decide: SubscriptionDecision,
+        event: SubscriptionEventFactory,
+    ) -> SubscriptionRecord:
+        """Locks the account, asks ``decide`` for the change and writes it with a
+        billing record and the event; returns the subscription as it is then.
+
+        NotFound (ACCOUNT_NOT_FOUND, PLAN_NOT_FOUND); whatever ``decide`` raises.
+        """
+        ...
+
+    async def list_billing_records(
+        self, account_id: int, *, before_id: int, limit: int
+    ) -> list[BillingRecord]:
+        """At most ``limit`` records with ids below ``before_id`` (0: from the
+        newest), newest first."""
         ...
 
     async def close(self) -> None:

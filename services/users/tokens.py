@@ -135,8 +135,11 @@ class TokenIssuer:
     def key(self) -> SigningKey:
         return self._key
 
-    def issue(self, account_id: int, *, now: float | None = None) -> tuple[str, int]:
-        """A signed token for ``account_id`` and its expiry (Unix seconds)."""
+    def issue(
+        self, account_id: int, *, session_id: str = "", now: float | None = None
+    ) -> tuple[str, int]:
+        """A signed token for ``account_id`` (of device session ``session_id``, claim
+        ``sid``) and its expiry (Unix seconds)."""
         issued_at = int(time.time() if now is None else now)
         expires_at = issued_at + self._ttl_seconds
         claims = {
@@ -146,6 +149,8 @@ class TokenIssuer:
             "exp": expires_at,
             "jti": secrets.token_urlsafe(12),
         }
+        if session_id:
+            claims["sid"] = session_id
         token = jwt.encode(
             claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid}
         )

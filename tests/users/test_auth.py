@@ -85,7 +85,55 @@ OWNER_CALLS: dict[str, OwnerCall] = {
         ),
         metadata=md,
     ),
+    "GetSubscription": lambda u, a, p, md: u.stub.GetSubscription(
+        users_pb2.GetSubscriptionRequest(account_id=a.account_id), metadata=md
+    ),
+    "ChangePlan": lambda u, a, p, md: u.stub.ChangePlan(
+        users_pb2.ChangePlanRequest(account_id=a.account_id, plan_id="premium"), metadata=md
+    ),
+    "ListBillingRecords": lambda u, a, p, md: u.stub.ListBillingRecords(
+        users_pb2.ListBillingRecordsRequest(account_id=a.account_id), metadata=md
+    ),
+    "ListSessions": lambda u, a, p, md: u.stub.ListSessions(
+        users_pb2.ListSessionsRequest(account_id=a.account_id), metadata=md
+    ),
+    "UpdateSession": lambda u, a, p, md: u.stub.UpdateSession(
+        users_pb2.UpdateSessionRequest(
+            account_id=a.account_id,
+            session=users_pb2.Session(session_id="any", device_name="Hijacked"),
+        ),
+        metadata=md,
+    ),
+    "DeleteSession": lambda u, a, p, md: u.stub.DeleteSession(
+        users_pb2.DeleteSessionRequest(account_id=a.account_id, session_id="any"), metadata=md
+    ),
+    "RevokeAllSessions": lambda u, a, p, md: u.stub.RevokeAllSessions(
+        users_pb2.RevokeAllSessionsRequest(account_id=a.account_id), metadata=md
+    ),
+    "StartPlayback": lambda u, a, p, md: u.stub.StartPlayback(
+        users_pb2.StartPlaybackRequest(profile_id=p), metadata=md
+    ),
 }
+
+# Owner RPCs that name no account: they act on the caller's own slots, so
+# another account's playback id is simply not found (tests/users/test_sessions.py).
+CALLER_SCOPED_CALLS: dict[str, OwnerCall] = {
+    "HeartbeatPlayback": lambda u, a, p, md: u.stub.HeartbeatPlayback(
+        users_pb2.HeartbeatPlaybackRequest(playback_id="any"), metadata=md
+    ),
+    "StopPlayback": lambda u, a, p, md: u.stub.StopPlayback(
+        users_pb2.StopPlaybackRequest(playback_id="any"), metadata=md
+    ),
+}
+
+
+async def _login_then_refresh(users: RunningUsers, email: str) -> object:
+    login = await users.stub.Login(
+        users_pb2.LoginRequest(email=email, password="correct horse battery")
+    )
+    return await users.stub.RefreshSession(
+        users_pb2.RefreshSessionRequest(refresh_token=login.refresh_token)
+    )
 
 
 # Every public RPC, called without a token.
@@ -103,6 +151,8 @@ PUBLIC_CALLS: dict[str, Callable[[RunningUsers, str], Awaitable[object]]] = {
         users_pb2.LoginRequest(email=email, password="correct horse battery")
     ),
     "GetJwks": lambda u, email: u.stub.GetJwks(users_pb2.GetJwksRequest()),
+    "RefreshSession": _login_then_refresh,
+    "ListPlans": lambda u, email: u.stub.ListPlans(users_pb2.ListPlansRequest(country="GB")),
 }
 
 
@@ -215,7 +265,13 @@ async def test_the_jwks_file_verifies_the_same_tokens(users: RunningUsers) -> No
 def test_public_methods_are_exactly_the_anonymous_routes() -> None:
     # Read from users.proto's visibility options, not listed by hand.
     PUBLIC_METHODS = methods_with(SERVICE_NAME, PUBLIC)
-    assert {m.rsplit("/", 1)[1] for m in PUBLIC_METHODS} == {"CreateAccount", "Login", "GetJwks"}
+    assert {m.rsplit("/", 1)[1] for m in PUBLIC_METHODS} == {
+        "CreateAccount",
+        "Login",
+        "GetJwks",
+        "RefreshSession",
+        "ListPlans",
+    }
     verifier = TokenVerifier(StaticKeySource({"keys": []}))
     listed = AuthInterceptor(verifier, PUBLIC_METHODS)
     by_contract = AuthInterceptor(verifier)
@@ -243,13 +299,14 @@ async def test_each_method_is_anonymous_iff_its_contract_declares_it_public(
 ) -> None:
     # The calls below must cover exactly what users.proto declares.
     assert set(PUBLIC_CALLS) == _methods(PUBLIC)
-    assert set(OWNER_CALLS) == _methods(OWNER)
-    assert _methods(INTERNAL) == set()
+    assert set(OWNER_CALLS) | set(CALLER_SCOPED_CALLS) == _methods(OWNER)
+    # Internal, and not public either: they need a token on this port too.
+    assert _methods(INTERNAL) == {"SetSubscriptionStatus", "CheckSession", "CheckPlayback"}
     email = unique_email("owner")
     account, md = await users.signup(email)
     profile_id = await primary_profile_id(users, account, md)
-    for method in sorted(OWNER_CALLS):
-        failure = await rpc_error(OWNER_CALLS[method](users, account, profile_id, ()))
+    for method, call in sorted({**OWNER_CALLS, **CALLER_SCOPED_CALLS}.items()):
+        failure = await rpc_error(call(users, account, profile_id, ()))
         assert (failure.code, failure.reason) == (
             grpc.StatusCode.UNAUTHENTICATED,
             "TOKEN_MISSING",

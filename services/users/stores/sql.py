@@ -31,25 +31,49 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.runtime.stores import unavailable_on
-from services.users.models import OutboxRow, PreferenceRow, ProfileRow, UserRow
+from services.users.models import (
+    BillingRecordRow,
+    OutboxRow,
+    PlanPriceRow,
+    PlanRow,
+    PreferenceRow,
+    ProfileRow,
+    SubscriptionRow,
+    UserRow,
+)
 from services.users.store import (
     AccountCreatedEventFactory,
     AccountRecord,
+    BillingRecord,
     NewAccount,
     OutboxEvent,
+    PlanRecord,
     PreferenceEventFactory,
     PreferenceRecord,
+    Price,
     ProfileEventFactory,
     ProfileFields,
     ProfileGuard,
     ProfileRecord,
     ProfileUpdate,
+    SubscriptionDecision,
+    SubscriptionEventFactory,
+    SubscriptionRecord,
 )
 
 users = cast(sa.Table, UserRow.__table__)
 profiles = cast(sa.Table, ProfileRow.__table__)
 preferences = cast(sa.Table, PreferenceRow.__table__)
 outbox = cast(sa.Table, OutboxRow.__table__)
+plans = cast(sa.Table, PlanRow.__table__)
+plan_prices = cast(sa.Table, PlanPriceRow.__table__)
+subscriptions = cast(sa.Table, SubscriptionRow.__table__)
+billing_records = cast(sa.Table, BillingRecordRow.__table__)
+
+# The price row of every country without one of its own.
+ELSEWHERE: Final = "ZZ"
+ACTIVE: Final = "ACTIVE"
+STARTED: Final = "STARTED"
 
 # Connection pool bounds (per process): callers beyond pool + overflow wait up
 # to POOL_TIMEOUT for a connection, then get UNAVAILABLE.
@@ -258,6 +282,9 @@ class SqlUserStore:
         account: NewAccount,
         primary_profile: ProfileFields,
         event: AccountCreatedEventFactory,
+        *,
+        plan_id: str = "basic",
+        payment_reference: str = "not-collected",
     ) -> tuple[AccountRecord, ProfileRecord]:
         try:
             async with self._write() as connection:
@@ -290,6 +317,21 @@ class SqlUserStore:
                     )
                 )
                 profile_id = _inserted_id(result)
+                plan = await _priced_plans(connection, account.country_code, plan_id)
+                if not plan:
+                    raise NotFound(f"plan {plan_id} does not exist", reason="PLAN_NOT_FOUND")
+                await connection.execute(
+                    subscriptions.insert().values(
+                        user_id=account_id,
+                        plan_id=plan_id,
+                        status=ACTIVE,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await _insert_billing(
+                    connection, account_id, STARTED, plan[0], ACTIVE, payment_reference, now
+                )
                 created = AccountRecord(
                     account_id=account_id,
                     created_at=_aware(now),
@@ -528,6 +570,168 @@ class SqlUserStore:
             )
             await self._insert_event(connection, event(stored))
         return stored
+
+    # -- plans and subscriptions -------------------------------------------
+
+    async def list_plans(self, country_code: str) -> list[PlanRecord]:
+        async with self._read() as connection:
+            return await _priced_plans(connection, country_code)
+
+    async def get_plan(self, plan_id: str, country_code: str) -> PlanRecord | None:
+        async with self._read() as connection:
+            found = await _priced_plans(connection, country_code, plan_id)
+        return found[0] if found else None
+
+    async def _subscription(
+        self, connection: AsyncConnection, account_id: int, *, lock: bool = False
+    ) -> SubscriptionRecord | None:
+        account = sa.select(users.c.country_code).where(users.c.id == account_id)
+        country = await connection.scalar(account.with_for_update() if lock else account)
+        if country is None:
+            return None
+        row = (
+            await connection.execute(
+                sa.select(subscriptions).where(subscriptions.c.user_id == account_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        plan = await _priced_plans(connection, country, row.plan_id)
+        return SubscriptionRecord(
+            account_id=account_id,
+            plan=plan[0],
+            status=row.status,
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+        )
+
+    async def get_subscription(self, account_id: int) -> SubscriptionRecord | None:
+        async with self._read() as connection:
+            return await self._subscription(connection, account_id)
+
+    async def change_subscription(
+        self,
+        account_id: int,
+        decide: SubscriptionDecision,
+        event: SubscriptionEventFactory,
+    ) -> SubscriptionRecord:
+        async with self._write() as connection:
+            # The account row's lock, as every write of the account takes it
+            # first: its events keep commit order.
+            current = await self._subscription(connection, account_id, lock=True)
+            if current is None:
+                raise NotFound(f"account {account_id} does not exist", reason="ACCOUNT_NOT_FOUND")
+            change = decide(current)
+            if change is None:
+                return current
+            country = await connection.scalar(
+                sa.select(users.c.country_code).where(users.c.id == account_id)
+            )
+            plan = await _priced_plans(connection, str(country), change.plan_id)
+            if not plan:
+                raise NotFound(f"plan {change.plan_id} does not exist", reason="PLAN_NOT_FOUND")
+            now = _now()
+            await connection.execute(
+                subscriptions.update()
+                .where(subscriptions.c.user_id == account_id)
+                .values(plan_id=change.plan_id, status=change.status, updated_at=now)
+            )
+            await _insert_billing(
+                connection,
+                account_id,
+                change.kind,
+                plan[0],
+                change.status,
+                change.payment_reference,
+                now,
+            )
+            changed = SubscriptionRecord(
+                account_id=account_id,
+                plan=plan[0],
+                status=change.status,
+                created_at=current.created_at,
+                updated_at=_aware(now),
+            )
+            await self._insert_event(connection, event(current, changed))
+        return changed
+
+    async def list_billing_records(
+        self, account_id: int, *, before_id: int, limit: int
+    ) -> list[BillingRecord]:
+        query = sa.select(billing_records).where(billing_records.c.user_id == account_id)
+        if before_id > 0:
+            query = query.where(billing_records.c.id < before_id)
+        async with self._read() as connection:
+            rows = await connection.execute(
+                query.order_by(billing_records.c.id.desc()).limit(limit)
+            )
+            return [_billing(row) for row in rows]
+
+
+async def _priced_plans(
+    connection: AsyncConnection, country_code: str, plan_id: str | None = None
+) -> list[PlanRecord]:
+    """Plans (one, or all) cheapest first, priced in the country, else in ELSEWHERE."""
+    query = (
+        sa.select(plans, plan_prices.c.country_code, plan_prices.c.currency_code)
+        .add_columns(plan_prices.c.amount_minor)
+        .join(plan_prices, plan_prices.c.plan_id == plans.c.id)
+        .where(plan_prices.c.country_code.in_((country_code, ELSEWHERE)))
+        .order_by(plans.c.rank, plans.c.id)
+    )
+    if plan_id is not None:
+        query = query.where(plans.c.id == plan_id)
+    chosen: dict[str, PlanRecord] = {}
+    exact: set[str] = set()
+    for row in await connection.execute(query):
+        if row.id in exact:
+            continue
+        chosen[row.id] = PlanRecord(
+            plan_id=row.id,
+            display_name=row.display_name,
+            max_streams=row.max_streams,
+            max_quality=row.max_quality,
+            price=Price(row.currency_code, int(row.amount_minor)),
+        )
+        if row.country_code == country_code:
+            exact.add(row.id)
+    return list(chosen.values())
+
+
+async def _insert_billing(
+    connection: AsyncConnection,
+    account_id: int,
+    kind: str,
+    plan: PlanRecord,
+    status: str,
+    payment_reference: str,
+    now: datetime,
+) -> None:
+    await connection.execute(
+        billing_records.insert().values(
+            user_id=account_id,
+            kind=kind,
+            plan_id=plan.plan_id,
+            status=status,
+            currency_code=plan.price.currency_code,
+            amount_minor=plan.price.amount_minor,
+            payment_reference=payment_reference,
+            created_at=now,
+        )
+    )
+
+
+def _billing(row: sa.Row[Any]) -> BillingRecord:
+    return BillingRecord(
+        billing_record_id=row.id,
+        account_id=row.user_id,
+        kind=row.kind,
+        plan_id=row.plan_id,
+        status=row.status,
+        price=Price(row.currency_code, int(row.amount_minor)),
+        payment_reference=row.payment_reference,
+        created_at=_aware(row.created_at),
+    )
 
 
 def _email_taken() -> AlreadyExists:
