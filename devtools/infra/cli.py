@@ -15,7 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
-from devtools.infra import manager
+from devtools.infra import data, manager
 from devtools.infra.backend import Backend
 from devtools.infra.backends import BACKEND_TYPES, all_backends
 from devtools.infra.settings import InfraSettings
@@ -53,6 +53,14 @@ def register(subparsers: Any) -> None:
         )
         if action == "status":
             sub.add_argument("--json", action="store_true", help="print JSON lines instead")
+        if action == "reset":
+            sub.add_argument(
+                "--data",
+                action="store_true",
+                help="keep the servers running and drop only named data (the scope below): "
+                "the backends are shared, a full reset wipes everyone's data",
+            )
+            data.add_scope_arguments(sub)
         sub.set_defaults(handler=handler)
 
 
@@ -160,6 +168,12 @@ def _status(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     console = Console()
+    if args.data:
+        scope = data.scope_from_args(args, args.backends or data.DATA_BACKENDS)
+        asyncio.run(
+            data.reset_data(scope, lambda backend, text: console.print(f"{backend:<11} {text}"))
+        )
+        return 0
     backends = _selected(args)
     results = asyncio.run(manager.reset(backends))
     for backend, result in results:
