@@ -73,3 +73,21 @@ S3_REGION = "us-east-1"
 
 def s3_url() -> str:
     return f"http://{HOST}:{S3_PORT}"
+
+
+# Monitoring (issue 19): Prometheus and the exporters it scrapes. The exporters
+# listen on ports of our own, not their stock ones: the stock mysqld-exporter
+# port 9104 is a service's metrics port here.
+PROMETHEUS_PORT = 9090
+MYSQLD_EXPORTER_PORT = 9191
+REDIS_EXPORTER_PORT = 9192
+POSTGRES_EXPORTER_PORT = 9193
+OPENSEARCH_EXPORTER_PORT = 9194
+# Cassandra's own metrics, served by the Prometheus JMX agent inside its JVM.
+CASSANDRA_METRICS_PORT = 9195
+# Filesystem usage of the databases' data folders (node exporter, filesystem only).
+DISK_EXPORTER_PORT = 9196
+
+
+def prometheus_url() -> str:
+    return f"http://{HOST}:{PROMETHEUS_PORT}"
