@@ -134,7 +134,7 @@ async def start_users(
     async def start(**overrides: Any) -> RunningUsers:
         config = users_config(
             database_url=overrides.pop("database_url", migrated_sqlite_url),
-            redis_url=redis_url,
+            redis_url=overrides.pop("redis_url", redis_url),
             redis_prefix=overrides.pop("redis_prefix", f"{redis_prefix}{secrets.token_hex(3)}:"),
             key_dir=overrides.pop("key_dir", tmp_path / "keys"),
             **overrides,
