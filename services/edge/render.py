@@ -87,6 +87,9 @@ class EdgeConfig:
     read_timeout_seconds: float = 5.0
     write_timeout_seconds: float = 10.0
     read_retries: int = 2
+    # The media origin (services/catalog/media_origin.py): published artwork
+    # from the object store, served at /media/... and cached here (the CDN).
+    media_upstream: str = "127.0.0.1:8090"
 
     def upstream(self, spec: ServiceSpec) -> str:
         if spec.name in self.upstreams:
@@ -102,6 +105,7 @@ def render(config: EdgeConfig) -> JsonDict:
     clusters = [_service_cluster(spec.name, config.upstream(spec)) for spec in SERVICES]
     clusters.append(_service_cluster("edge_reflection", config.reflection_upstream))
     clusters.append(_plain_cluster("edge_self", f"127.0.0.1:{config.port}", http2=False))
+    clusters.append(_plain_cluster("media_origin", config.media_upstream, http2=False))
     if config.otlp_collector:
         clusters.append(_plain_cluster("otel_collector", config.otlp_collector, http2=True))
     return {
@@ -215,6 +219,7 @@ def _listener(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
         "http_filters": [
             _cors_filter(),
             _rate_limit_filter(config),
+            _media_cache_filter(),
             _transcoder_filter(config),
             _jwt_filter(config, routes),
             {
@@ -318,7 +323,7 @@ def _status_body(code: int, message: str) -> JsonDict:
 
 
 def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
-    entries = [_route(config, route) for route in routes]
+    entries = [_media_route(), *(_route(config, route) for route in routes)]
     for version in ("v1", "v1alpha"):
         entries.append(
             {
@@ -392,6 +397,49 @@ def _route(config: EdgeConfig, route: DeviceRoute) -> JsonDict:
         "name": route.rpc,
         "match": {"path": route.grpc_path},
         "route": action,
+    }
+
+
+def _media_route() -> JsonDict:
+    """GET /media/...: artwork from the media origin, which answers 404 for
+    anything unpublished; the response cache keeps each image for its
+    Cache-Control max-age (1 h). Not a gRPC path: no transcoding."""
+    return {
+        "name": "media",
+        "match": {
+            "prefix": "/media/",
+            "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+        },
+        "route": {
+            "cluster": "media_origin",
+            "timeout": "5s",
+            "retry_policy": {"retry_on": "connect-failure,reset", "num_retries": 1},
+        },
+        "typed_per_filter_config": {
+            "envoy.filters.http.grpc_json_transcoder": {
+                "@type": TYPE + "envoy.config.route.v3.FilterConfig",
+                "disabled": True,
+            },
+            "envoy.filters.http.cache": {
+                "@type": TYPE + "envoy.config.route.v3.FilterConfig",
+                "config": {},
+            },
+        },
+    }
+
+
+def _media_cache_filter() -> JsonDict:
+    """Envoy's in-memory HTTP cache, off except on the media route."""
+    return {
+        "name": "envoy.filters.http.cache",
+        "disabled": True,
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.cache.v3.CacheConfig",
+            "typed_config": {
+                "@type": TYPE
+                + "envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig"
+            },
+        },
     }
 
 
