@@ -1,0 +1,225 @@
+"""What both warehouse adapters share: the rows they stage, and how a batch is
+deduplicated before it is staged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Final, TypeVar
+
+from services.analytics.store import (
+    Batch,
+    DayFigures,
+    DeviceFigures,
+    ProfileChangeFact,
+    SignupFact,
+    TitleDim,
+    ViewFact,
+)
+
+T = TypeVar("T", ViewFact, SignupFact, ProfileChangeFact, TitleDim)
+
+# Column order of each staging table (and of the fact it feeds).
+VIEW_COLUMNS: Final = (
+    "date_key",
+    "event_id",
+    "view_id",
+    "profile_id",
+    "account_id",
+    "title_id",
+    "watch_time",
+    "country_code",
+    "device_type",
+    "watch_seconds",
+    "position_seconds",
+    "duration_seconds",
+    "completed",
+    "event_time",
+)
+SIGNUP_COLUMNS: Final = (
+    "date_key",
+    "event_id",
+    "account_id",
+    "profile_id",
+    "country_code",
+    "signup_time",
+    "event_time",
+)
+PROFILE_CHANGE_COLUMNS: Final = (
+    "date_key",
+    "event_id",
+    "profile_id",
+    "account_id",
+    "change_type",
+    "changed_fields",
+    "kids_profile",
+    "maturity_rating",
+    "change_time",
+    "event_time",
+)
+# The genres travel as one text, unit-separator joined: both COPY and the
+# DuckDB appender take it without an array type.
+TITLE_COLUMNS: Final = (
+    "event_id",
+    "title_id",
+    "title",
+    "content_type",
+    "release_year",
+    "maturity_rating",
+    "genres",
+    "source_time",
+)
+GENRE_SEPARATOR: Final = "\x1f"
+
+
+def unique(rows: Iterable[T]) -> list[T]:
+    """``rows`` without a second row of one event (a redelivery inside one batch)."""
+    seen: dict[str, T] = {}
+    for row in rows:
+        seen.setdefault(row.event_id, row)
+    return list(seen.values())
+
+
+def deduplicated(batch: Batch) -> Batch:
+    return Batch(
+        views=unique(batch.views),
+        signups=unique(batch.signups),
+        profile_changes=unique(batch.profile_changes),
+        titles=unique(batch.titles),
+    )
+
+
+def view_row(v: ViewFact) -> tuple[Any, ...]:
+    return (
+        v.day,
+        v.event_id,
+        v.view_id,
+        v.profile_id,
+        v.account_id,
+        v.title_id,
+        v.watch_time,
+        v.country_code,
+        v.device_type,
+        v.watch_seconds,
+        v.position_seconds,
+        v.duration_seconds,
+        v.completed,
+        v.event_time,
+    )
+
+
+def signup_row(s: SignupFact) -> tuple[Any, ...]:
+    return (
+        s.day,
+        s.event_id,
+        s.account_id,
+        s.profile_id,
+        s.country_code,
+        s.signup_time,
+        s.event_time,
+    )
+
+
+def profile_change_row(p: ProfileChangeFact) -> tuple[Any, ...]:
+    return (
+        p.day,
+        p.event_id,
+        p.profile_id,
+        p.account_id,
+        p.change_type,
+        p.changed_fields,
+        p.kids_profile,
+        p.maturity_rating,
+        p.change_time,
+        p.event_time,
+    )
+
+
+def title_row(t: TitleDim) -> tuple[Any, ...]:
+    return (
+        t.event_id,
+        t.title_id,
+        t.title,
+        t.content_type,
+        t.release_year,
+        t.maturity_rating,
+        GENRE_SEPARATOR.join(t.genres),
+        t.source_time,
+    )
+
+
+def days_of(batch: Batch) -> set[date]:
+    days: set[date] = {v.day for v in batch.views}
+    days.update(s.day for s in batch.signups)
+    days.update(p.day for p in batch.profile_changes)
+    return days
+
+
+def date_row(day: date) -> tuple[date, int, int, int, int, int]:
+    iso = day.isocalendar()
+    return (day, day.year, day.month, day.day, iso.week, iso.weekday)
+
+
+# Both adapters' report SQL: the same text, $n placeholders on PostgreSQL and
+# ?-style on DuckDB would differ, so DuckDB runs it with $n too (it accepts them).
+TITLE_STATS_SQL: Final = """
+SELECT count(*), coalesce(sum(watch_seconds), 0), count(DISTINCT profile_id),
+       count(*) FILTER (WHERE completed)
+FROM fact_view
+WHERE title_id = $1 AND date_key BETWEEN $2 AND $3
+"""
+
+# Ranked by watch seconds, then title id; $4/$5 filter by country/genre when
+# not empty; $6/$7 is the previous page's last (watch_seconds, title_id), or
+# NULL/'' for the first page.
+TOP_TITLES_SQL: Final = """
+SELECT f.title_id, count(*) AS views, sum(f.watch_seconds) AS seconds,
+       count(DISTINCT f.profile_id), count(*) FILTER (WHERE f.completed)
+FROM fact_view f
+WHERE f.date_key BETWEEN $1 AND $2
+  AND ($3 = '' OR f.country_code = $3)
+  AND ($4 = '' OR f.title_id IN (SELECT g.title_id FROM dim_title_genre g WHERE g.genre = $4))
+GROUP BY f.title_id
+HAVING $5::BIGINT IS NULL OR sum(f.watch_seconds) < $5
+    OR (sum(f.watch_seconds) = $5 AND f.title_id > $6)
+ORDER BY seconds DESC, f.title_id ASC
+LIMIT $7
+"""
+
+# Per day and per (day, device) in one pass over the range's rows, for the
+# first $3 days after $1 (the page): days come from the facts themselves.
+DAILY_SQL: Final = """
+WITH page AS (
+  SELECT DISTINCT date_key FROM fact_view WHERE date_key BETWEEN $1 AND $2
+  ORDER BY date_key LIMIT $3
+)
+SELECT f.date_key, f.device_type, count(*), sum(f.watch_seconds), count(DISTINCT f.profile_id)
+FROM fact_view f
+WHERE f.date_key BETWEEN $1 AND $2 AND f.date_key IN (SELECT date_key FROM page)
+GROUP BY GROUPING SETS ((f.date_key), (f.date_key, f.device_type))
+"""
+
+
+def days_of_rows(rows: Sequence[Sequence[Any]]) -> list[DayFigures]:
+    """DAILY_SQL's rows as days, oldest first; each day's devices most watched first."""
+    totals: dict[date, tuple[int, int, int]] = {}
+    devices: dict[date, list[DeviceFigures]] = {}
+    for day, device, views, seconds, profiles in rows:
+        if device is None:
+            totals[day] = (int(views), int(seconds), int(profiles))
+        else:
+            devices.setdefault(day, []).append(
+                DeviceFigures(device, int(views), int(seconds), int(profiles))
+            )
+    return [
+        DayFigures(
+            day=day,
+            view_count=totals[day][0],
+            watch_seconds=totals[day][1],
+            active_profiles=totals[day][2],
+            devices=tuple(
+                sorted(devices.get(day, []), key=lambda d: (-d.watch_seconds, d.device_type))
+            ),
+        )
+        for day in sorted(totals)
+    ]
