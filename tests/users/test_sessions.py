@@ -45,7 +45,10 @@ async def new_account(users: RunningUsers) -> tuple[str, str]:
 
 
 async def login(
-    users: RunningUsers, email: str, name: str = "", kind: int = 0
+    users: RunningUsers,
+    email: str,
+    name: str = "",
+    kind: users_pb2.DeviceType = users_pb2.DEVICE_TYPE_UNSPECIFIED,
 ) -> users_pb2.LoginResponse:
     return await users.stub.Login(
         users_pb2.LoginRequest(email=email, password=PASSWORD, device_type=kind, device_name=name)
