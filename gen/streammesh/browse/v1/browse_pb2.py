@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streammesh/browse/v1/browse.proto\x12\x14streammesh.browse.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"\xb5\x01\n\tTitleCard\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12\x17\n\x0fmaturity_rating\x18\x05 \x01(\t\x12\x0e\n\x06genres\x18\x06 \x03(\t\x12\x18\n\x10position_seconds\x18\x07 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x05\"\x83\x01\n\x03Row\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.streammesh.browse.v1.RowKind\x12\x0f\n\x07heading\x18\x03 \x01(\t\x12.\n\x05\x63\x61rds\x18\x04 \x03(\x0b\x32\x1f.streammesh.browse.v1.TitleCard\"g\n\nRowFailure\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.streammesh.browse.v1.RowKind\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"z\n\x04Home\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\'\n\x04rows\x18\x02 \x03(\x0b\x32\x19.streammesh.browse.v1.Row\x12\x35\n\x0b\x66\x61iled_rows\x18\x03 \x03(\x0b\x32 .streammesh.browse.v1.RowFailure\"`\n\x0eGetHomeRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12 \n\rcards_per_row\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x32(\x00*\xa5\x01\n\x07RowKind\x12\x18\n\x14ROW_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROW_KIND_CONTINUE_WATCHING\x10\x01\x12\x18\n\x14ROW_KIND_RECOMMENDED\x10\x02\x12\x15\n\x11ROW_KIND_TRENDING\x10\x03\x12\x1b\n\x17ROW_KIND_NEW_IN_COUNTRY\x10\x04\x12\x12\n\x0eROW_KIND_GENRE\x10\x05\x32\x8b\x01\n\rBrowseService\x12z\n\x07GetHome\x12$.streammesh.browse.v1.GetHomeRequest\x1a\x1a.streammesh.browse.v1.Home\"-\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02 \x12\x1e/v1/profiles/{profile_id}/homeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!streammesh/browse/v1/browse.proto\x12\x14streammesh.browse.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a&streammesh/options/v1/visibility.proto\"\xc9\x01\n\tTitleCard\x12\x10\n\x08title_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x14\n\x0crelease_year\x18\x04 \x01(\x05\x12\x17\n\x0fmaturity_rating\x18\x05 \x01(\t\x12\x0e\n\x06genres\x18\x06 \x03(\t\x12\x18\n\x10position_seconds\x18\x07 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x05\x12\x12\n\nposter_url\x18\t \x01(\t\"\x83\x01\n\x03Row\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.streammesh.browse.v1.RowKind\x12\x0f\n\x07heading\x18\x03 \x01(\t\x12.\n\x05\x63\x61rds\x18\x04 \x03(\x0b\x32\x1f.streammesh.browse.v1.TitleCard\"g\n\nRowFailure\x12\x0e\n\x06row_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.streammesh.browse.v1.RowKind\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"z\n\x04Home\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\'\n\x04rows\x18\x02 \x03(\x0b\x32\x19.streammesh.browse.v1.Row\x12\x35\n\x0b\x66\x61iled_rows\x18\x03 \x03(\x0b\x32 .streammesh.browse.v1.RowFailure\"`\n\x0eGetHomeRequest\x12,\n\nprofile_id\x18\x01 \x01(\tB\x18\xe2\x41\x01\x02\xbaH\x11r\x0f\x32\r^[0-9]{1,19}$\x12 \n\rcards_per_row\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x32(\x00*\xa5\x01\n\x07RowKind\x12\x18\n\x14ROW_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROW_KIND_CONTINUE_WATCHING\x10\x01\x12\x18\n\x14ROW_KIND_RECOMMENDED\x10\x02\x12\x15\n\x11ROW_KIND_TRENDING\x10\x03\x12\x1b\n\x17ROW_KIND_NEW_IN_COUNTRY\x10\x04\x12\x12\n\x0eROW_KIND_GENRE\x10\x05\x32\x8b\x01\n\rBrowseService\x12z\n\x07GetHome\x12$.streammesh.browse.v1.GetHomeRequest\x1a\x1a.streammesh.browse.v1.Home\"-\x90\x02\x01\x80\xb5\x18\x02\x82\xd3\xe4\x93\x02 \x12\x1e/v1/profiles/{profile_id}/homeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,18 +41,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETHOMEREQUEST'].fields_by_name['cards_per_row']._serialized_options = b'\272H\006\032\004\0302(\000'
   _globals['_BROWSESERVICE'].methods_by_name['GetHome']._loaded_options = None
   _globals['_BROWSESERVICE'].methods_by_name['GetHome']._serialized_options = b'\220\002\001\200\265\030\002\202\323\344\223\002 \022\036/v1/profiles/{profile_id}/home'
-  _globals['_ROWKIND']._serialized_start=837
-  _globals['_ROWKIND']._serialized_end=1002
+  _globals['_ROWKIND']._serialized_start=857
+  _globals['_ROWKIND']._serialized_end=1022
   _globals['_TITLECARD']._serialized_start=192
-  _globals['_TITLECARD']._serialized_end=373
-  _globals['_ROW']._serialized_start=376
-  _globals['_ROW']._serialized_end=507
-  _globals['_ROWFAILURE']._serialized_start=509
-  _globals['_ROWFAILURE']._serialized_end=612
-  _globals['_HOME']._serialized_start=614
-  _globals['_HOME']._serialized_end=736
-  _globals['_GETHOMEREQUEST']._serialized_start=738
-  _globals['_GETHOMEREQUEST']._serialized_end=834
-  _globals['_BROWSESERVICE']._serialized_start=1005
-  _globals['_BROWSESERVICE']._serialized_end=1144
+  _globals['_TITLECARD']._serialized_end=393
+  _globals['_ROW']._serialized_start=396
+  _globals['_ROW']._serialized_end=527
+  _globals['_ROWFAILURE']._serialized_start=529
+  _globals['_ROWFAILURE']._serialized_end=632
+  _globals['_HOME']._serialized_start=634
+  _globals['_HOME']._serialized_end=756
+  _globals['_GETHOMEREQUEST']._serialized_start=758
+  _globals['_GETHOMEREQUEST']._serialized_end=854
+  _globals['_BROWSESERVICE']._serialized_start=1025
+  _globals['_BROWSESERVICE']._serialized_end=1164
 # @@protoc_insertion_point(module_scope)

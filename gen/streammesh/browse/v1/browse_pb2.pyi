@@ -27,7 +27,7 @@ ROW_KIND_NEW_IN_COUNTRY: RowKind
 ROW_KIND_GENRE: RowKind
 
 class TitleCard(_message.Message):
-    __slots__ = ("title_id", "title", "content_type", "release_year", "maturity_rating", "genres", "position_seconds", "duration_seconds")
+    __slots__ = ("title_id", "title", "content_type", "release_year", "maturity_rating", "genres", "position_seconds", "duration_seconds", "poster_url")
     TITLE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,7 @@ class TitleCard(_message.Message):
     GENRES_FIELD_NUMBER: _ClassVar[int]
     POSITION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    POSTER_URL_FIELD_NUMBER: _ClassVar[int]
     title_id: str
     title: str
     content_type: str
@@ -44,7 +45,8 @@ class TitleCard(_message.Message):
     genres: _containers.RepeatedScalarFieldContainer[str]
     position_seconds: int
     duration_seconds: int
-    def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., content_type: _Optional[str] = ..., release_year: _Optional[int] = ..., maturity_rating: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., position_seconds: _Optional[int] = ..., duration_seconds: _Optional[int] = ...) -> None: ...
+    poster_url: str
+    def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., content_type: _Optional[str] = ..., release_year: _Optional[int] = ..., maturity_rating: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., position_seconds: _Optional[int] = ..., duration_seconds: _Optional[int] = ..., poster_url: _Optional[str] = ...) -> None: ...
 
 class Row(_message.Message):
     __slots__ = ("row_id", "kind", "heading", "cards")

@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from streammesh.options.v1 import visibility_pb2 as streammesh_dot_options_dot_v1_dot_visibility__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streammesh/catalog/v1/catalog.proto\x12\x15streammesh.catalog.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"\xd3\x05\n\x05Title\x12\x1d\n\x08title_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12!\n\x0crelease_year\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xb4\x10(\xd8\x0e\x12&\n\x10\x64uration_minutes\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xd0\x0f \x00H\x00\x12\x1d\n\x07seasons\x18\x06 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xc8\x01 \x00H\x00\x12+\n\x0c\x63ontent_type\x18\x07 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12 \n\x06genres\x18\x08 \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x14\"\x06r\x04\x10\x01\x18\x64\x12p\n\x0fmaturity_rating\x18\t \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12\x32\n\rcountry_codes\x18\n \x03(\tB\x1b\xbaH\x18\x92\x01\x15\x10\xac\x02\x18\x01\"\x0er\x0c\x32\n^[A-Z]{2}$\x12(\n\x0elanguage_codes\x18\x0b \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x64\"\x06r\x04\x10\x02\x18#\x12\x1e\n\x04\x63\x61st\x18\x0c \x03(\tB\x10\xbaH\r\x92\x01\n\x10\xf4\x03\"\x05r\x03\x18\xc8\x01\x12\"\n\tdirectors\x18\r \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05r\x03\x18\xc8\x01\x12,\n\x08\x61\x64\x64_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x08\n\x06length\"\x8a\x01\n\rTitleMetadata\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x1f\n\nposter_url\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12 \n\x0btrailer_url\x18\x03 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12\x1a\n\x08synopsis\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x90N\"\x8d\x01\n\x0c\x41vailability\x12\x14\n\x0c\x63ountry_code\x18\x01 \x01(\t\x12\x32\n\x0e\x61vailable_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61vailable_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x0fGetTitleRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"=\n\x15\x42\x61tchGetTitlesRequest\x12$\n\ttitle_ids\x18\x01 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x08\x01\x10\x64\"\x05r\x03\xb0\x01\x01\"a\n\x16\x42\x61tchGetTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x19\n\x11missing_title_ids\x18\x02 \x03(\t\"\xb1\x02\n\x11ListTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x02 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"[\n\x12ListTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcb\x01\n\x12\x43reateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x44\n\x0c\x61vailability\x18\x02 \x03(\x0b\x32#.streammesh.catalog.v1.AvailabilityB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x36\n\x08metadata\x18\x03 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadata\"\x95\x01\n\x12UpdateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\"9\n\x17GetTitleMetadataRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"`\n\x1aUpdateTitleMetadataRequest\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadataB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"{\n\x1cListTitleAvailabilityRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"s\n\x1dListTitleAvailabilityResponse\x12\x39\n\x0c\x61vailability\x18\x01 \x03(\x0b\x32#.streammesh.catalog.v1.Availability\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe1\x07\n\x0e\x43\x61talogService\x12v\n\x08GetTitle\x12&.streammesh.catalog.v1.GetTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"$\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/titles/{title_id}\x12v\n\x0e\x42\x61tchGetTitles\x12,.streammesh.catalog.v1.BatchGetTitlesRequest\x1a-.streammesh.catalog.v1.BatchGetTitlesResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12|\n\nListTitles\x12(.streammesh.catalog.v1.ListTitlesRequest\x1a).streammesh.catalog.v1.ListTitlesResponse\"\x19\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/titles\x12_\n\x0b\x43reateTitle\x12).streammesh.catalog.v1.CreateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12_\n\x0bUpdateTitle\x12).streammesh.catalog.v1.UpdateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x97\x01\n\x10GetTitleMetadata\x12..streammesh.catalog.v1.GetTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"-\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/titles/{title_id}/metadata\x12w\n\x13UpdateTitleMetadata\x12\x31.streammesh.catalog.v1.UpdateTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x8b\x01\n\x15ListTitleAvailability\x12\x33.streammesh.catalog.v1.ListTitleAvailabilityRequest\x1a\x34.streammesh.catalog.v1.ListTitleAvailabilityResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streammesh/catalog/v1/catalog.proto\x12\x15streammesh.catalog.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&streammesh/options/v1/visibility.proto\"\x8a\x06\n\x05Title\x12\x1d\n\x08title_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xf4\x03\x12\x1d\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1f\x12!\n\x0crelease_year\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xb4\x10(\xd8\x0e\x12&\n\x10\x64uration_minutes\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xd0\x0f \x00H\x00\x12\x1d\n\x07seasons\x18\x06 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xc8\x01 \x00H\x00\x12+\n\x0c\x63ontent_type\x18\x07 \x01(\tB\x15\xbaH\x12r\x10R\x05MOVIER\x07TV_SHOW\x12 \n\x06genres\x18\x08 \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x14\"\x06r\x04\x10\x01\x18\x64\x12p\n\x0fmaturity_rating\x18\t \x01(\tBW\xbaHTrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\x12\x32\n\rcountry_codes\x18\n \x03(\tB\x1b\xbaH\x18\x92\x01\x15\x10\xac\x02\x18\x01\"\x0er\x0c\x32\n^[A-Z]{2}$\x12(\n\x0elanguage_codes\x18\x0b \x03(\tB\x10\xbaH\r\x92\x01\n\x10\x64\"\x06r\x04\x10\x02\x18#\x12\x1e\n\x04\x63\x61st\x18\x0c \x03(\tB\x10\xbaH\r\x92\x01\n\x10\xf4\x03\"\x05r\x03\x18\xc8\x01\x12\"\n\tdirectors\x18\r \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05r\x03\x18\xc8\x01\x12,\n\x08\x61\x64\x64_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x07\x61rtwork\x18\x11 \x01(\x0b\x32\x1e.streammesh.catalog.v1.ArtworkB\x04\xe2\x41\x01\x03\x42\x08\n\x06length\"\x1d\n\x07\x41rtwork\x12\x12\n\nposter_url\x18\x01 \x01(\t\"\x8a\x01\n\rTitleMetadata\x12\x1a\n\x08title_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12\x1f\n\nposter_url\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12 \n\x0btrailer_url\x18\x03 \x01(\tB\x0b\xbaH\x08r\x03\x88\x01\x01\xd8\x01\x01\x12\x1a\n\x08synopsis\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x90N\"\x8d\x01\n\x0c\x41vailability\x12\x14\n\x0c\x63ountry_code\x18\x01 \x01(\t\x12\x32\n\x0e\x61vailable_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61vailable_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x0fGetTitleRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"=\n\x15\x42\x61tchGetTitlesRequest\x12$\n\ttitle_ids\x18\x01 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x08\x01\x10\x64\"\x05r\x03\xb0\x01\x01\"a\n\x16\x42\x61tchGetTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x19\n\x11missing_title_ids\x18\x02 \x03(\t\"\xb1\x02\n\x11ListTitlesRequest\x12%\n\x07\x63ountry\x18\x01 \x01(\tB\x14\xbaH\x11r\x0c\x32\n^[A-Z]{2}$\xd8\x01\x01\x12p\n\x0cmax_maturity\x18\x02 \x01(\tBZ\xbaHWrRR\x04TV-YR\x05TV-Y7R\x08TV-Y7-FVR\x01GR\x04TV-GR\x02PGR\x05TV-PGR\x05PG-13R\x05TV-14R\x01RR\x05TV-MAR\x05NC-17R\x02NRR\x02UR\xd8\x01\x01\x12.\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x18\xbaH\x15r\x10R\x05MOVIER\x07TV_SHOW\xd8\x01\x01\x12\x16\n\x05genre\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"[\n\x12ListTitlesResponse\x12,\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.streammesh.catalog.v1.Title\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcb\x01\n\x12\x43reateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12\x44\n\x0c\x61vailability\x18\x02 \x03(\x0b\x32#.streammesh.catalog.v1.AvailabilityB\t\xbaH\x06\x92\x01\x03\x10\xac\x02\x12\x36\n\x08metadata\x18\x03 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadata\"\x95\x01\n\x12UpdateTitleRequest\x12\x37\n\x05title\x18\x01 \x01(\x0b\x32\x1c.streammesh.catalog.v1.TitleB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\"9\n\x17GetTitleMetadataRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"`\n\x1aUpdateTitleMetadataRequest\x12\x42\n\x08metadata\x18\x01 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadataB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01\"\xca\x01\n\x1a\x43reateArtworkUploadRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12>\n\x0c\x63ontent_type\x18\x02 \x01(\tB(\xbaH%r#R\timage/pngR\nimage/jpegR\nimage/webp\x12$\n\x0e\x63ontent_length\x18\x03 \x01(\x03\x42\x0c\xbaH\t\"\x07\x18\x80\x80\xc0\x02 \x00\x12&\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x84\x07(\x00\"\xf7\x01\n\x1b\x43reateArtworkUploadResponse\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nupload_url\x18\x02 \x01(\t\x12P\n\x07headers\x18\x03 \x03(\x0b\x32?.streammesh.catalog.v1.CreateArtworkUploadResponse.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"_\n\x1c\x43ompleteArtworkUploadRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12\x1f\n\tupload_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\"\x88\x01\n\x1d\x43ompleteArtworkUploadResponse\x12/\n\x07\x61rtwork\x18\x01 \x01(\x0b\x32\x1e.streammesh.catalog.v1.Artwork\x12\x36\n\x08metadata\x18\x02 \x01(\x0b\x32$.streammesh.catalog.v1.TitleMetadata\"{\n\x1cListTitleAvailabilityRequest\x12\x1e\n\x08title_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"s\n\x1dListTitleAvailabilityResponse\x12\x39\n\x0c\x61vailability\x18\x01 \x03(\x0b\x32#.streammesh.catalog.v1.Availability\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf4\t\n\x0e\x43\x61talogService\x12v\n\x08GetTitle\x12&.streammesh.catalog.v1.GetTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"$\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/titles/{title_id}\x12v\n\x0e\x42\x61tchGetTitles\x12,.streammesh.catalog.v1.BatchGetTitlesRequest\x1a-.streammesh.catalog.v1.BatchGetTitlesResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x12|\n\nListTitles\x12(.streammesh.catalog.v1.ListTitlesRequest\x1a).streammesh.catalog.v1.ListTitlesResponse\"\x19\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/titles\x12_\n\x0b\x43reateTitle\x12).streammesh.catalog.v1.CreateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12_\n\x0bUpdateTitle\x12).streammesh.catalog.v1.UpdateTitleRequest\x1a\x1c.streammesh.catalog.v1.Title\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x97\x01\n\x10GetTitleMetadata\x12..streammesh.catalog.v1.GetTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"-\x90\x02\x01\x80\xb5\x18\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/titles/{title_id}/metadata\x12w\n\x13UpdateTitleMetadata\x12\x31.streammesh.catalog.v1.UpdateTitleMetadataRequest\x1a$.streammesh.catalog.v1.TitleMetadata\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x82\x01\n\x13\x43reateArtworkUpload\x12\x31.streammesh.catalog.v1.CreateArtworkUploadRequest\x1a\x32.streammesh.catalog.v1.CreateArtworkUploadResponse\"\x04\x80\xb5\x18\x03\x12\x8b\x01\n\x15\x43ompleteArtworkUpload\x12\x33.streammesh.catalog.v1.CompleteArtworkUploadRequest\x1a\x34.streammesh.catalog.v1.CompleteArtworkUploadResponse\"\x07\x90\x02\x02\x80\xb5\x18\x03\x12\x8b\x01\n\x15ListTitleAvailability\x12\x33.streammesh.catalog.v1.ListTitleAvailabilityRequest\x1a\x34.streammesh.catalog.v1.ListTitleAvailabilityResponse\"\x07\x90\x02\x01\x80\xb5\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -67,6 +67,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TITLE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_TITLE'].fields_by_name['update_time']._loaded_options = None
   _globals['_TITLE'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_TITLE'].fields_by_name['artwork']._loaded_options = None
+  _globals['_TITLE'].fields_by_name['artwork']._serialized_options = b'\342A\001\003'
   _globals['_TITLEMETADATA'].fields_by_name['title_id']._loaded_options = None
   _globals['_TITLEMETADATA'].fields_by_name['title_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_TITLEMETADATA'].fields_by_name['poster_url']._loaded_options = None
@@ -101,6 +103,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETTITLEMETADATAREQUEST'].fields_by_name['title_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
   _globals['_UPDATETITLEMETADATAREQUEST'].fields_by_name['metadata']._loaded_options = None
   _globals['_UPDATETITLEMETADATAREQUEST'].fields_by_name['metadata']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['title_id']._loaded_options = None
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['title_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['content_type']._loaded_options = None
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['content_type']._serialized_options = b'\272H%r#R\timage/pngR\nimage/jpegR\nimage/webp'
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['content_length']._loaded_options = None
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['content_length']._serialized_options = b'\272H\t\"\007\030\200\200\300\002 \000'
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['expires_in_seconds']._loaded_options = None
+  _globals['_CREATEARTWORKUPLOADREQUEST'].fields_by_name['expires_in_seconds']._serialized_options = b'\272H\007\032\005\030\204\007(\000'
+  _globals['_CREATEARTWORKUPLOADRESPONSE_HEADERSENTRY']._loaded_options = None
+  _globals['_CREATEARTWORKUPLOADRESPONSE_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_COMPLETEARTWORKUPLOADREQUEST'].fields_by_name['title_id']._loaded_options = None
+  _globals['_COMPLETEARTWORKUPLOADREQUEST'].fields_by_name['title_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_COMPLETEARTWORKUPLOADREQUEST'].fields_by_name['upload_id']._loaded_options = None
+  _globals['_COMPLETEARTWORKUPLOADREQUEST'].fields_by_name['upload_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
   _globals['_LISTTITLEAVAILABILITYREQUEST'].fields_by_name['title_id']._loaded_options = None
   _globals['_LISTTITLEAVAILABILITYREQUEST'].fields_by_name['title_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
   _globals['_LISTTITLEAVAILABILITYREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -121,36 +137,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['GetTitleMetadata']._serialized_options = b'\220\002\001\200\265\030\001\202\323\344\223\002 \022\036/v1/titles/{title_id}/metadata'
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitleMetadata']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateTitleMetadata']._serialized_options = b'\220\002\002\200\265\030\003'
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateArtworkUpload']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CreateArtworkUpload']._serialized_options = b'\200\265\030\003'
+  _globals['_CATALOGSERVICE'].methods_by_name['CompleteArtworkUpload']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['CompleteArtworkUpload']._serialized_options = b'\220\002\002\200\265\030\003'
   _globals['_CATALOGSERVICE'].methods_by_name['ListTitleAvailability']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['ListTitleAvailability']._serialized_options = b'\220\002\001\200\265\030\003'
   _globals['_TITLE']._serialized_start=262
-  _globals['_TITLE']._serialized_end=985
-  _globals['_TITLEMETADATA']._serialized_start=988
-  _globals['_TITLEMETADATA']._serialized_end=1126
-  _globals['_AVAILABILITY']._serialized_start=1129
-  _globals['_AVAILABILITY']._serialized_end=1270
-  _globals['_GETTITLEREQUEST']._serialized_start=1272
-  _globals['_GETTITLEREQUEST']._serialized_end=1321
-  _globals['_BATCHGETTITLESREQUEST']._serialized_start=1323
-  _globals['_BATCHGETTITLESREQUEST']._serialized_end=1384
-  _globals['_BATCHGETTITLESRESPONSE']._serialized_start=1386
-  _globals['_BATCHGETTITLESRESPONSE']._serialized_end=1483
-  _globals['_LISTTITLESREQUEST']._serialized_start=1486
-  _globals['_LISTTITLESREQUEST']._serialized_end=1791
-  _globals['_LISTTITLESRESPONSE']._serialized_start=1793
-  _globals['_LISTTITLESRESPONSE']._serialized_end=1884
-  _globals['_CREATETITLEREQUEST']._serialized_start=1887
-  _globals['_CREATETITLEREQUEST']._serialized_end=2090
-  _globals['_UPDATETITLEREQUEST']._serialized_start=2093
-  _globals['_UPDATETITLEREQUEST']._serialized_end=2242
-  _globals['_GETTITLEMETADATAREQUEST']._serialized_start=2244
-  _globals['_GETTITLEMETADATAREQUEST']._serialized_end=2301
-  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_start=2303
-  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_end=2399
-  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_start=2401
-  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_end=2524
-  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_start=2526
-  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_end=2641
-  _globals['_CATALOGSERVICE']._serialized_start=2644
-  _globals['_CATALOGSERVICE']._serialized_end=3637
+  _globals['_TITLE']._serialized_end=1040
+  _globals['_ARTWORK']._serialized_start=1042
+  _globals['_ARTWORK']._serialized_end=1071
+  _globals['_TITLEMETADATA']._serialized_start=1074
+  _globals['_TITLEMETADATA']._serialized_end=1212
+  _globals['_AVAILABILITY']._serialized_start=1215
+  _globals['_AVAILABILITY']._serialized_end=1356
+  _globals['_GETTITLEREQUEST']._serialized_start=1358
+  _globals['_GETTITLEREQUEST']._serialized_end=1407
+  _globals['_BATCHGETTITLESREQUEST']._serialized_start=1409
+  _globals['_BATCHGETTITLESREQUEST']._serialized_end=1470
+  _globals['_BATCHGETTITLESRESPONSE']._serialized_start=1472
+  _globals['_BATCHGETTITLESRESPONSE']._serialized_end=1569
+  _globals['_LISTTITLESREQUEST']._serialized_start=1572
+  _globals['_LISTTITLESREQUEST']._serialized_end=1877
+  _globals['_LISTTITLESRESPONSE']._serialized_start=1879
+  _globals['_LISTTITLESRESPONSE']._serialized_end=1970
+  _globals['_CREATETITLEREQUEST']._serialized_start=1973
+  _globals['_CREATETITLEREQUEST']._serialized_end=2176
+  _globals['_UPDATETITLEREQUEST']._serialized_start=2179
+  _globals['_UPDATETITLEREQUEST']._serialized_end=2328
+  _globals['_GETTITLEMETADATAREQUEST']._serialized_start=2330
+  _globals['_GETTITLEMETADATAREQUEST']._serialized_end=2387
+  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_start=2389
+  _globals['_UPDATETITLEMETADATAREQUEST']._serialized_end=2485
+  _globals['_CREATEARTWORKUPLOADREQUEST']._serialized_start=2488
+  _globals['_CREATEARTWORKUPLOADREQUEST']._serialized_end=2690
+  _globals['_CREATEARTWORKUPLOADRESPONSE']._serialized_start=2693
+  _globals['_CREATEARTWORKUPLOADRESPONSE']._serialized_end=2940
+  _globals['_CREATEARTWORKUPLOADRESPONSE_HEADERSENTRY']._serialized_start=2894
+  _globals['_CREATEARTWORKUPLOADRESPONSE_HEADERSENTRY']._serialized_end=2940
+  _globals['_COMPLETEARTWORKUPLOADREQUEST']._serialized_start=2942
+  _globals['_COMPLETEARTWORKUPLOADREQUEST']._serialized_end=3037
+  _globals['_COMPLETEARTWORKUPLOADRESPONSE']._serialized_start=3040
+  _globals['_COMPLETEARTWORKUPLOADRESPONSE']._serialized_end=3176
+  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_start=3178
+  _globals['_LISTTITLEAVAILABILITYREQUEST']._serialized_end=3301
+  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_start=3303
+  _globals['_LISTTITLEAVAILABILITYRESPONSE']._serialized_end=3418
+  _globals['_CATALOGSERVICE']._serialized_start=3421
+  _globals['_CATALOGSERVICE']._serialized_end=4689
 # @@protoc_insertion_point(module_scope)

@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Title(_message.Message):
-    __slots__ = ("title_id", "title", "description", "release_year", "duration_minutes", "seasons", "content_type", "genres", "maturity_rating", "country_codes", "language_codes", "cast", "directors", "add_time", "create_time", "update_time")
+    __slots__ = ("title_id", "title", "description", "release_year", "duration_minutes", "seasons", "content_type", "genres", "maturity_rating", "country_codes", "language_codes", "cast", "directors", "add_time", "create_time", "update_time", "artwork")
     TITLE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class Title(_message.Message):
     ADD_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ARTWORK_FIELD_NUMBER: _ClassVar[int]
     title_id: str
     title: str
     description: str
@@ -48,7 +49,14 @@ class Title(_message.Message):
     add_time: _timestamp_pb2.Timestamp
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., release_year: _Optional[int] = ..., duration_minutes: _Optional[int] = ..., seasons: _Optional[int] = ..., content_type: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., maturity_rating: _Optional[str] = ..., country_codes: _Optional[_Iterable[str]] = ..., language_codes: _Optional[_Iterable[str]] = ..., cast: _Optional[_Iterable[str]] = ..., directors: _Optional[_Iterable[str]] = ..., add_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    artwork: Artwork
+    def __init__(self, title_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., release_year: _Optional[int] = ..., duration_minutes: _Optional[int] = ..., seasons: _Optional[int] = ..., content_type: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., maturity_rating: _Optional[str] = ..., country_codes: _Optional[_Iterable[str]] = ..., language_codes: _Optional[_Iterable[str]] = ..., cast: _Optional[_Iterable[str]] = ..., directors: _Optional[_Iterable[str]] = ..., add_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., artwork: _Optional[_Union[Artwork, _Mapping]] = ...) -> None: ...
+
+class Artwork(_message.Message):
+    __slots__ = ("poster_url",)
+    POSTER_URL_FIELD_NUMBER: _ClassVar[int]
+    poster_url: str
+    def __init__(self, poster_url: _Optional[str] = ...) -> None: ...
 
 class TitleMetadata(_message.Message):
     __slots__ = ("title_id", "poster_url", "trailer_url", "synopsis")
@@ -147,6 +155,53 @@ class UpdateTitleMetadataRequest(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     metadata: TitleMetadata
     def __init__(self, metadata: _Optional[_Union[TitleMetadata, _Mapping]] = ...) -> None: ...
+
+class CreateArtworkUploadRequest(_message.Message):
+    __slots__ = ("title_id", "content_type", "content_length", "expires_in_seconds")
+    TITLE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    title_id: str
+    content_type: str
+    content_length: int
+    expires_in_seconds: int
+    def __init__(self, title_id: _Optional[str] = ..., content_type: _Optional[str] = ..., content_length: _Optional[int] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateArtworkUploadResponse(_message.Message):
+    __slots__ = ("upload_id", "upload_url", "headers", "expire_time")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    upload_url: str
+    headers: _containers.ScalarMap[str, str]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CompleteArtworkUploadRequest(_message.Message):
+    __slots__ = ("title_id", "upload_id")
+    TITLE_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    title_id: str
+    upload_id: str
+    def __init__(self, title_id: _Optional[str] = ..., upload_id: _Optional[str] = ...) -> None: ...
+
+class CompleteArtworkUploadResponse(_message.Message):
+    __slots__ = ("artwork", "metadata")
+    ARTWORK_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    artwork: Artwork
+    metadata: TitleMetadata
+    def __init__(self, artwork: _Optional[_Union[Artwork, _Mapping]] = ..., metadata: _Optional[_Union[TitleMetadata, _Mapping]] = ...) -> None: ...
 
 class ListTitleAvailabilityRequest(_message.Message):
     __slots__ = ("title_id", "page_size", "page_token")

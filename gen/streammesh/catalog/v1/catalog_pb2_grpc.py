@@ -71,6 +71,16 @@ class CatalogServiceStub:
                 request_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTitleMetadataRequest.SerializeToString,
                 response_deserializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.TitleMetadata.FromString,
                 _registered_method=True)
+        self.CreateArtworkUpload = channel.unary_unary(
+                '/streammesh.catalog.v1.CatalogService/CreateArtworkUpload',
+                request_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CreateArtworkUploadRequest.SerializeToString,
+                response_deserializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CreateArtworkUploadResponse.FromString,
+                _registered_method=True)
+        self.CompleteArtworkUpload = channel.unary_unary(
+                '/streammesh.catalog.v1.CatalogService/CompleteArtworkUpload',
+                request_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CompleteArtworkUploadRequest.SerializeToString,
+                response_deserializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CompleteArtworkUploadResponse.FromString,
+                _registered_method=True)
         self.ListTitleAvailability = channel.unary_unary(
                 '/streammesh.catalog.v1.CatalogService/ListTitleAvailability',
                 request_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.ListTitleAvailabilityRequest.SerializeToString,
@@ -145,6 +155,30 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateArtworkUpload(self, request, context):
+        """Returns a presigned PUT URL for a new poster of a title: it accepts one
+        upload of exactly the declared content type (PNG, JPEG or WebP) and size
+        (at most 5 MiB) until `expire_time` (at most 15 minutes). Nothing is
+        published until CompleteArtworkUpload. Internal: artwork tools.
+        Errors: INVALID_ARGUMENT (type, size, lifetime), NOT_FOUND (title),
+        UNAVAILABLE (object store).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteArtworkUpload(self, request, context):
+        """Checks an upload (an image of the declared type, within the size and
+        pixel limits), publishes it and makes it the title's poster. A refused
+        upload leaves the title's poster as it was. Internal.
+        Errors: INVALID_ARGUMENT, NOT_FOUND (title or upload), FAILED_PRECONDITION
+        (not an image of the declared type, too large, upload expired),
+        UNAVAILABLE (object store).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTitleAvailability(self, request, context):
         """Lists the countries where a title is available and the window of each.
         Errors: INVALID_ARGUMENT, NOT_FOUND.
@@ -190,6 +224,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.UpdateTitleMetadata,
                     request_deserializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTitleMetadataRequest.FromString,
                     response_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.TitleMetadata.SerializeToString,
+            ),
+            'CreateArtworkUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateArtworkUpload,
+                    request_deserializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CreateArtworkUploadRequest.FromString,
+                    response_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CreateArtworkUploadResponse.SerializeToString,
+            ),
+            'CompleteArtworkUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteArtworkUpload,
+                    request_deserializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CompleteArtworkUploadRequest.FromString,
+                    response_serializer=streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CompleteArtworkUploadResponse.SerializeToString,
             ),
             'ListTitleAvailability': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTitleAvailability,
@@ -388,6 +432,60 @@ class CatalogService:
             '/streammesh.catalog.v1.CatalogService/UpdateTitleMetadata',
             streammesh_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTitleMetadataRequest.SerializeToString,
             streammesh_dot_catalog_dot_v1_dot_catalog__pb2.TitleMetadata.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateArtworkUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.catalog.v1.CatalogService/CreateArtworkUpload',
+            streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CreateArtworkUploadRequest.SerializeToString,
+            streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CreateArtworkUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteArtworkUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.catalog.v1.CatalogService/CompleteArtworkUpload',
+            streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CompleteArtworkUploadRequest.SerializeToString,
+            streammesh_dot_catalog_dot_v1_dot_catalog__pb2.CompleteArtworkUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,
