@@ -135,8 +135,8 @@ class PrivatePostgres:
             cwd=self.home,
         )
 
-    async def start(self) -> None:
-        self.process = subprocess.Popen(
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 str(self.bin / "postgres"),
                 "-D",
@@ -155,6 +155,9 @@ class PrivatePostgres:
             user=self.user,
             cwd=self.home,
         )
+
+    async def start(self) -> None:
+        self.process = await asyncio.to_thread(self._spawn)
         deadline = asyncio.get_running_loop().time() + PRIVATE_START_SECONDS
         while True:
             try:
