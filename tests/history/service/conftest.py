@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -32,7 +33,7 @@ from services.history.popularity import GROUP
 from services.history.store import HistoryStore, Popularity
 from services.history.stores import open_store
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
-from streammesh.users.v1 import users_pb2_grpc
+from streammesh.users.v1 import users_pb2, users_pb2_grpc
 from tests.mesh import (
     SAMPLE_CATALOG,
     WAIT_SECONDS,
@@ -119,11 +120,40 @@ class HistoryMesh(MeshAccounts):
         )
         if watch_time is not None:
             view.watch_time.FromDatetime(watch_time.astimezone(UTC).replace(tzinfo=None))
-        return await self.history.RecordView(
-            history_pb2.RecordViewRequest(profile_id=profile_id, view=view),
-            metadata=account.caller,
-            timeout=10,
-        )
+        async with self.playing(account, profile_id, title_id):
+            return await self.history.RecordView(
+                history_pb2.RecordViewRequest(profile_id=profile_id, view=view),
+                metadata=account.caller,
+                timeout=10,
+            )
+
+    @asynccontextmanager
+    async def playing(
+        self, account: Account, profile_id: str, title_id: str = ""
+    ) -> AsyncIterator[users_pb2.Playback | None]:
+        """A stream slot of the account's device session for the profile, as a player
+        holds one while it reports views (RecordView requires it); stopped after.
+        None when the users service refuses it (a foreign or missing profile):
+        the RecordView that follows is then refused for that reason too."""
+        try:
+            playback = await self.users.StartPlayback(
+                users_pb2.StartPlaybackRequest(profile_id=profile_id, title_id=title_id),
+                metadata=account.caller,
+                timeout=10,
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND):
+                raise
+            yield None
+            return
+        try:
+            yield playback
+        finally:
+            await self.users.StopPlayback(
+                users_pb2.StopPlaybackRequest(playback_id=playback.playback_id),
+                metadata=account.caller,
+                timeout=10,
+            )
 
     async def trending(self, country: str, day: date | None = None, **fields: Any) -> Any:
         request = history_pb2.ListTrendingRequest(
@@ -183,7 +213,8 @@ async def mesh(
     history_backend: Backends, mesh_storage: StorageFactory, redis_url: str
 ) -> AsyncIterator[HistoryMesh]:
     storage = mesh_storage(f"history-{history_backend.name}", history_backend)
-    config = history_config(storage)
+    # As deployed: every RecordView needs a live stream slot (HistoryMesh.view takes one).
+    config = history_config(storage, require_stream_slot=True)
     async with start_mesh(users_config(storage), catalog_config(storage), config) as mesh:
         store = await open_store(config, migrate=False)
         redis = aioredis.Redis.from_url(redis_url)

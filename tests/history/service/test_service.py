@@ -23,7 +23,9 @@ from services.events.consumer import CONSUMED
 from services.history.popularity import GROUP, unique_viewers_key
 from streammesh.events.v1 import event_pb2
 from streammesh.history.v1 import events_pb2, history_pb2
+from streammesh.users.v1 import users_pb2
 from tests.history.service.conftest import TITLES, HistoryMesh
+from tests.mesh import PASSWORD, Account
 
 ADULT = TITLES["TV-MA"][0]  # above every default limit
 ADULT_2 = TITLES["R"][0]
@@ -524,3 +526,58 @@ def _country_of(event: event_pb2.Event) -> str:
     recorded = events_pb2.ViewRecordedEvent()
     event.data.Unpack(recorded)
     return str(recorded.view.country_code)
+
+
+# ------------------------------------------------------------ stream slots
+
+
+def _reason(error: grpc.aio.AioRpcError) -> str:
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return str(info.reason)
+    return ""
+
+
+async def test_a_view_needs_a_live_stream_slot_of_the_callers_device(mesh: HistoryMesh) -> None:
+    # One account signed in on two devices (two sessions).
+    email = f"slots.{uuid.uuid4().hex[:10]}@example.com"
+    await mesh.users.CreateAccount(
+        users_pb2.CreateAccountRequest(
+            email=email, password=PASSWORD, first_name="A", last_name="B", country_code="GB"
+        ),
+        timeout=10,
+    )
+    callers = []
+    for _ in range(2):
+        login = await mesh.users.Login(
+            users_pb2.LoginRequest(email=email, password=PASSWORD), timeout=10
+        )
+        callers.append((("authorization", f"Bearer {login.access_token}"),))
+    profiles = await mesh.users.ListProfiles(
+        users_pb2.ListProfilesRequest(account_id=login.account_id), metadata=callers[0]
+    )
+    profile = profiles.profiles[0].profile_id
+    tv = Account(login.account_id, callers[0], profile)
+    phone = Account(login.account_id, callers[1], profile)
+    request = history_pb2.RecordViewRequest(
+        profile_id=profile, view=history_pb2.View(title_id=FAMILY, position_seconds=60)
+    )
+
+    async def refused() -> str:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await mesh.history.RecordView(request, metadata=tv.caller, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        return _reason(raised.value)
+
+    assert await refused() == "NO_LIVE_STREAM"
+    # The phone's slot is not the TV's.
+    async with mesh.playing(phone, profile):
+        assert await refused() == "NO_LIVE_STREAM"
+    # With its own slot the view is recorded; once stopped, it is refused again.
+    async with mesh.playing(tv, profile):
+        recorded = await mesh.history.RecordView(request, metadata=tv.caller, timeout=10)
+        assert recorded.title_id == FAMILY
+    assert await refused() == "NO_LIVE_STREAM"
