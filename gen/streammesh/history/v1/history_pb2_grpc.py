@@ -66,8 +66,10 @@ class HistoryServiceServicer:
     def RecordView(self, request, context):
         """Records that a profile watched a title up to a position. Retrying with
         the same `view.view_id` records the view once.
+        The caller's device session must hold a live stream slot for the
+        profile (users StartPlayback).
         Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
-        (unknown title).
+        (unknown title), FAILED_PRECONDITION (NO_LIVE_STREAM: no live slot).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
