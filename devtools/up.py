@@ -98,6 +98,9 @@ class Mesh:
             env.setdefault("STREAMMESH_USERS_DATA_DIR", str(state / "users"))
             env.setdefault("STREAMMESH_CATALOG_SQLITE_PATH", str(state / "catalog" / "catalog.db"))
             env.setdefault("STREAMMESH_HISTORY_SQLITE_PATH", str(state / "history" / "history.db"))
+            env.setdefault(
+                "STREAMMESH_ANALYTICS_DUCKDB_PATH", str(state / "analytics" / "analytics.duckdb")
+            )
         return env
 
     async def spawn(self, name: str, *argv: str) -> Managed:
