@@ -1,9 +1,9 @@
-"""One way for tests to start a mini-mesh: real users, catalog, history and browse
-servers on port 0, each one's ``STREAMMESH_<SERVICE>_ADDR`` pointing at the
+"""One way for tests to start a mini-mesh: real users, catalog, history, search and
+browse servers on port 0, each one's ``STREAMMESH_<SERVICE>_ADDR`` pointing at the
 servers already started, as ``streammesh up`` points them.
 
 A test builds each server's config for the mesh's ``Storage`` (``users_config``,
-``catalog_config``, ``history_config``, ``browse_config``: port 0, no access
+``catalog_config``, ``history_config``, ``search_config``, ``browse_config``: port 0, no access
 log, the storage's Redis and key prefix, SQLite files under its folder or the
 real backends it names) and hands them to ``start_mesh``::
 
@@ -49,6 +49,9 @@ from services.recommendations.config import Config as RecommendationsConfig
 from services.recommendations.server import create_server as create_recommendations
 from services.runtime.cassandra import CassandraSettings
 from services.runtime.config import ServerConfig
+from services.runtime.object_store import ObjectStoreSettings
+from services.search.config import Config as SearchConfig
+from services.search.server import create_server as create_search
 from services.users.config import Config as UsersConfig
 from services.users.config import PasswordHashing
 from services.users.server import create_server as create_users
@@ -76,10 +79,18 @@ CALLS: Final[Mapping[str, tuple[str, ...]]] = {
     "catalog": (),
     "history": ("users", "catalog"),
     "recommendations": ("users", "catalog"),
+    "search": ("users",),
     "browse": ("users", "catalog", "history"),
 }
 
-ServiceConfig = UsersConfig | CatalogConfig | HistoryConfig | RecommendationsConfig | BrowseConfig
+ServiceConfig = (
+    UsersConfig
+    | CatalogConfig
+    | HistoryConfig
+    | RecommendationsConfig
+    | SearchConfig
+    | BrowseConfig
+)
 
 
 # ------------------------------------------------------------ storage
@@ -100,6 +111,10 @@ class Backends:
     catalog_keyspace: str = ""
     history_keyspace: str = ""
     recommendations_keyspace: str = ""
+    # The search index: an OpenSearch node and the prefix of the run's own
+    # indices and alias; an empty URL: a SQLite FTS5 file.
+    opensearch_url: str = ""
+    search_index_prefix: str = ""
 
     def cassandra(self, keyspace: str) -> CassandraSettings:
         host, port = self.cassandra_contact
@@ -169,6 +184,8 @@ def _keyspace_or_file(storage: Storage, service: str, keyspace: str) -> dict[str
 def catalog_config(storage: Storage, **overrides: Any) -> CatalogConfig:
     """The catalog, seeded from SAMPLE_CATALOG."""
     fields = _keyspace_or_file(storage, "catalog", storage.backends.catalog_keyspace)
+    # Artwork objects (files) beside the store, never in the checkout's .streammesh/.
+    fields["objects"] = ObjectStoreSettings(root=storage.state / "objects")
     return replace(CatalogConfig(**fields, seed_catalog=str(SAMPLE_CATALOG)), **overrides)
 
 
@@ -180,6 +197,26 @@ def history_config(storage: Storage, **overrides: Any) -> HistoryConfig:
     fields = _keyspace_or_file(storage, "history", storage.backends.history_keyspace)
     fields.setdefault("require_stream_slot", False)
     return replace(HistoryConfig(**fields), **overrides)
+
+
+def search_config(storage: Storage, **overrides: Any) -> SearchConfig:
+    """Search on OpenSearch when the storage names it, else on a SQLite FTS5 file;
+    its index fed by the catalog's stream under the storage's Redis prefix."""
+    config = SearchConfig(
+        server=server_config("search"),
+        sqlite_path=storage.state / "search.db",
+        redis_url=storage.redis_url,
+        redis_prefix=storage.redis_prefix,
+    )
+    backends = storage.backends
+    if backends.opensearch_url:
+        config = replace(
+            config,
+            backend="real",
+            opensearch_url=backends.opensearch_url,
+            index_prefix=backends.search_index_prefix,
+        )
+    return replace(config, **overrides)
 
 
 def recommendations_config(storage: Storage, **overrides: Any) -> RecommendationsConfig:
@@ -295,6 +332,8 @@ async def _create(config: ServiceConfig) -> tuple[grpc.aio.Server, int]:
         return await create_history(config)
     if isinstance(config, RecommendationsConfig):
         return await create_recommendations(config)
+    if isinstance(config, SearchConfig):
+        return await create_search(config)
     return await create_browse(config)
 
 
