@@ -18,6 +18,7 @@ from typing import Final
 from services.runtime import backends, settings
 from services.runtime.cassandra import CassandraSettings, keyspace_settings
 from services.runtime.config import ServerConfig
+from services.runtime.object_store import ObjectStoreSettings
 from services.runtime.settings import nested, setting
 
 SERVICE: Final = "catalog"
@@ -61,6 +62,17 @@ class Config:
     seed_catalog: str = ""
     # Writes the importer keeps in flight at once.
     import_concurrency: int = 32
+    # Where artwork objects live: "embedded" (files under OBJECTS_ROOT) or
+    # "real" (s3proxy); STREAMMESH_BACKENDS by default.
+    media_store: str = field(default="embedded", metadata=backends.backend_choice())
+    # The object store's folder, S3 endpoint and account (OBJECTS_*).
+    objects: ObjectStoreSettings = field(
+        default_factory=ObjectStoreSettings, metadata=nested("OBJECTS_")
+    )
+    # The bucket of title artwork (services/catalog/artwork.py has its layout).
+    media_bucket: str = "media"
+    # The edge's /media prefix as devices reach it: the base of artwork URLs.
+    media_base: str = "http://127.0.0.1:8080/media"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:

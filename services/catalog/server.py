@@ -8,12 +8,13 @@ from pathlib import Path
 
 from services.catalog import outbox
 from services.catalog.config import SERVICE, Config
-from services.catalog.domain import LISTINGS_NAMESPACE, TITLES_NAMESPACE, CatalogDomain
+from services.catalog.domain import LISTINGS_NAMESPACE, TITLES_NAMESPACE, CatalogDomain, Media
 from services.catalog.servicer import CatalogServicer
 from services.catalog.store import CatalogStore
 from services.catalog.stores import open_store
 from services.kit import Kit, Served, Service
 from services.runtime.cache import Cache, VersionedCache
+from services.runtime.object_store import open_object_store
 from streammesh.catalog.v1 import catalog_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,12 @@ async def build(config: Config, kit: Kit) -> Served:
     listings = VersionedCache(
         redis, LISTINGS_NAMESPACE, ttl_seconds=config.cache_ttl_seconds, prefix=config.redis_prefix
     )
+    objects = await open_object_store(config.objects, config.media_store)
+    kit.closing(objects, objects.close)
+    await objects.ensure_bucket(config.media_bucket)
+    media = Media(objects, config.media_bucket, config.media_base.rstrip("/"))
     # No token verifier: the catalog's RPCs are public or internal (its contract).
-    return Served(CatalogServicer(CatalogDomain(store, titles, listings)))
+    return Served(CatalogServicer(CatalogDomain(store, titles, listings, media)))
 
 
 async def _seed(store: CatalogStore, path: Path, concurrency: int) -> None:

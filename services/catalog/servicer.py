@@ -57,6 +57,20 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.TitleMetadata:
         return await self._domain.update_metadata(request.metadata)
 
+    async def CreateArtworkUpload(
+        self,
+        request: catalog_pb2.CreateArtworkUploadRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> catalog_pb2.CreateArtworkUploadResponse:
+        return await self._domain.create_artwork_upload(request)
+
+    async def CompleteArtworkUpload(
+        self,
+        request: catalog_pb2.CompleteArtworkUploadRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> catalog_pb2.CompleteArtworkUploadResponse:
+        return await self._domain.complete_artwork_upload(request)
+
     async def ListTitleAvailability(
         self,
         request: catalog_pb2.ListTitleAvailabilityRequest,

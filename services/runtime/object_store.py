@@ -37,6 +37,7 @@ from typing import Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
 from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.settings import setting
 from services.runtime.stores import unavailable_on
 
 # S3's smallest part but the last; parts of this size keep a streamed upload's
@@ -576,3 +577,43 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _etag(data: bytes) -> str:
     return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+
+
+# ------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class ObjectStoreSettings:
+    """Where a service's objects are, for either backend (a config's nested field)."""
+
+    # Embedded: the folder of the buckets.
+    root: Path = Path(".streammesh") / "objects"
+    # Real: the S3 API (s3proxy of `streammesh infra up`) and its account.
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: str = "streammesh"
+    s3_secret_key: str = field(default="streammesh-secret", metadata=setting(secret=True))
+    s3_region: str = "us-east-1"
+    # Embedded: base of presigned upload URLs (the media origin's /upload route)
+    # and the key of their HMAC, shared by the services that sign and check them.
+    upload_base: str = "http://127.0.0.1:8090/upload"
+    upload_signing_key: str = field(
+        default="streammesh-dev-upload-key", metadata=setting(secret=True)
+    )
+
+
+async def open_object_store(settings: ObjectStoreSettings, backend: str) -> ObjectStore:
+    """s3proxy for the ``real`` backends, files for ``embedded``."""
+    if backend == "real":
+        return await S3ObjectStore.open(
+            S3Settings(
+                endpoint_url=settings.s3_endpoint,
+                access_key=settings.s3_access_key,
+                secret_key=settings.s3_secret_key,
+                region=settings.s3_region,
+            )
+        )
+    return await FileObjectStore.open(
+        FileStoreSettings(
+            root=settings.root,
+            upload_base_url=settings.upload_base,
+            signing_key=settings.upload_signing_key.encode(),
+        )
+    )
