@@ -312,4 +312,5 @@ def _card(title: catalog_pb2.Title) -> browse_pb2.TitleCard:
         release_year=title.release_year,
         maturity_rating=title.maturity_rating,
         genres=list(title.genres),
+        poster_url=title.artwork.poster_url,
     )
