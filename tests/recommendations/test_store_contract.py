@@ -38,9 +38,9 @@ def _item(title_id: str, score: float, kind: str = POPULAR_IN_COUNTRY) -> Scored
 
 async def test_a_list_longer_than_the_bound_is_refused(store: RecommendationStore) -> None:
     items = tuple(_item(_title(), 1.0) for _ in range(MAX_LIST_SIZE + 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at most"):
         await store.save_list(StoredList(_profile(), Context("PG", "GB"), 1, items))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at most"):
         await store.save_similar(_title(), list(items))
 
 
