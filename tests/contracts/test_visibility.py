@@ -39,6 +39,9 @@ PUBLIC_RPCS = frozenset(
         "streammesh.users.v1.UserService.CreateAccount",
         "streammesh.users.v1.UserService.Login",
         "streammesh.users.v1.UserService.GetJwks",
+        # The refresh token is the credential; plans and prices are the shop window.
+        "streammesh.users.v1.UserService.RefreshSession",
+        "streammesh.users.v1.UserService.ListPlans",
         "streammesh.catalog.v1.CatalogService.GetTitle",
         "streammesh.catalog.v1.CatalogService.ListTitles",
         "streammesh.catalog.v1.CatalogService.GetTitleMetadata",
