@@ -36,10 +36,12 @@ def analytics_config(storage: Storage, postgres_url: str = "", **overrides: Any)
 @asynccontextmanager
 async def analytics_server(
     config: AnalyticsConfig,
-) -> AsyncIterator[analytics_pb2_grpc.AnalyticsServiceStub]:
+) -> AsyncIterator[tuple[analytics_pb2_grpc.AnalyticsServiceStub, str]]:
+    """The server's stub and address."""
     server, port = await create_server(config)
+    address = f"127.0.0.1:{port}"
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield analytics_pb2_grpc.AnalyticsServiceStub(channel)
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield analytics_pb2_grpc.AnalyticsServiceStub(channel), address
     finally:
         await runtime.stop(server, STOP_GRACE_SECONDS)

@@ -49,6 +49,8 @@ class Seeded:
     genres: dict[str, tuple[str, ...]]
     start: str
     end: str
+    # Where the analytics server listens.
+    address: str
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -62,7 +64,7 @@ async def seeded(
             start_mesh(
                 users_config(storage), catalog_config(storage), history_config(storage)
             ) as mesh,
-            analytics_server(analytics_config(storage, url)) as analytics,
+            analytics_server(analytics_config(storage, url)) as (analytics, address),
             grpc.aio.insecure_channel(mesh.address("catalog")) as catalog_channel,
         ):
             report = await seed_views.seed(
@@ -111,7 +113,7 @@ async def seeded(
                 return sum(d.view_count for d in days.days) == len(truth)
 
             await wait_until(all_loaded, "every seeded view in the warehouse")
-            yield Seeded(storage, analytics, truth, views, genres, start, end)
+            yield Seeded(storage, analytics, truth, views, genres, start, end, address)
     finally:
         if url:
             await drop_postgres_database(url)
@@ -313,3 +315,31 @@ async def test_replaying_every_stream_from_the_start_changes_no_figure(seeded: S
         await redis.aclose()
     assert await figures_of(seeded) == before
     assert before == expected(seeded)
+
+
+async def test_the_report_command_prints_the_figures(seeded: Seeded) -> None:
+    import argparse
+
+    from rich.console import Console
+
+    from services.analytics import cli
+
+    best = top_titles(seeded.views)[0]
+    console = Console(record=True, width=250)
+    await cli.report(
+        argparse.Namespace(
+            start=seeded.start,
+            end=seeded.end,
+            country="",
+            genre="",
+            top=3,
+            title_id=best[0],
+            addr=seeded.address,
+        ),
+        console,
+    )
+    text = console.export_text()
+    assert best[0] in text
+    assert f"{best[2] / 3600:.1f}" in text
+    for day in {v.day.isoformat() for v in seeded.views}:
+        assert day in text
