@@ -145,6 +145,8 @@ def test_methods_with_partitions_each_service() -> None:
         "/streammesh.users.v1.UserService/CreateAccount",
         "/streammesh.users.v1.UserService/Login",
         "/streammesh.users.v1.UserService/GetJwks",
+        "/streammesh.users.v1.UserService/RefreshSession",
+        "/streammesh.users.v1.UserService/ListPlans",
     }
 
 
