@@ -97,6 +97,7 @@ class Mesh:
             env.setdefault("STREAMMESH_REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
             env.setdefault("STREAMMESH_USERS_DATA_DIR", str(state / "users"))
             env.setdefault("STREAMMESH_CATALOG_SQLITE_PATH", str(state / "catalog" / "catalog.db"))
+            env.setdefault("STREAMMESH_CATALOG_OBJECTS_ROOT", str(state / "objects"))
             env.setdefault("STREAMMESH_HISTORY_SQLITE_PATH", str(state / "history" / "history.db"))
             env.setdefault(
                 "STREAMMESH_ANALYTICS_DUCKDB_PATH", str(state / "analytics" / "analytics.duckdb")
@@ -295,6 +296,8 @@ async def _edge(mesh: Mesh) -> None:
     await mesh.spawn(
         "edge-reflection", sys.executable, "-m", "services.edge.reflection", "--address", reflection
     )
+    # /media/... behind the edge: artwork from the catalog's object store.
+    await mesh.spawn("media-origin", sys.executable, "-m", "services.catalog.media_origin")
     config = EdgeConfig(
         port=int(os.environ.get("STREAMMESH_EDGE_PORT", EDGE_PORT)),
         admin_port=int(os.environ.get("STREAMMESH_EDGE_ADMIN_PORT", EDGE_ADMIN_PORT)),
