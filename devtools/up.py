@@ -100,6 +100,10 @@ class Mesh:
             env.setdefault("STREAMMESH_CATALOG_OBJECTS_ROOT", str(state / "objects"))
             env.setdefault("STREAMMESH_HISTORY_SQLITE_PATH", str(state / "history" / "history.db"))
             env.setdefault(
+                "STREAMMESH_RECOMMENDATIONS_SQLITE_PATH",
+                str(state / "recommendations" / "recommendations.db"),
+            )
+            env.setdefault(
                 "STREAMMESH_ANALYTICS_DUCKDB_PATH", str(state / "analytics" / "analytics.duckdb")
             )
         return env

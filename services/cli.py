@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "services.migrate",
     "services.catalog.importer",
     "services.search.cli",
+    "services.recommendations.cli",
     "services.analytics.cli",
     "services.events.cli",
     "services.config_cli",
