@@ -64,7 +64,10 @@ class Config:
     import_concurrency: int = 32
     # Where artwork objects live: "embedded" (files under OBJECTS_ROOT) or
     # "real" (s3proxy); STREAMMESH_BACKENDS by default.
-    media_store: str = field(default="embedded", metadata=backends.backend_choice())
+    media_store: str = field(
+        default="embedded",
+        metadata=setting(default_from=lambda context: backends.chosen(context).value),
+    )
     # The object store's folder, S3 endpoint and account (OBJECTS_*).
     objects: ObjectStoreSettings = field(
         default_factory=ObjectStoreSettings, metadata=nested("OBJECTS_")

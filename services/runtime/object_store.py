@@ -610,6 +610,8 @@ async def open_object_store(settings: ObjectStoreSettings, backend: str) -> Obje
                 region=settings.s3_region,
             )
         )
+    if backend != "embedded":
+        raise ValueError(f"object store backend {backend!r}: expected embedded or real")
     return await FileObjectStore.open(
         FileStoreSettings(
             root=settings.root,
