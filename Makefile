@@ -187,3 +187,7 @@ bench-analytics: $(VENV)/.installed ## analytics: ingestion COPY vs row inserts 
 .PHONY: clean
 clean: ## remove generated local state (not gen/)
 	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache
+.PHONY: bench-search
+bench-search: $(VENV)/.installed $(TOOLS_BIN)/ghz ## search on OpenSearch vs SQLite FTS5: indexing, Search/Suggest QPS, event-to-searchable delay
+	$(PY) -m bench.search_bench
+

@@ -488,6 +488,10 @@ def _transcoder_filter(config: EdgeConfig) -> JsonDict:
                 "preserve_proto_field_names": False,
             },
             "convert_grpc_status": True,
+            # A form or URLSearchParams encodes a space in a query value as "+"
+            # (application/x-www-form-urlencoded); without this "genre=TV+Dramas"
+            # would reach the service as "TV+Dramas".
+            "query_param_unescape_plus": True,
             "request_validation_options": {
                 "reject_unknown_method": True,
                 "reject_unknown_query_parameters": True,

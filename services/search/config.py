@@ -51,8 +51,10 @@ class Config:
     # one of them active.
     indexer_consumer: bool = True
     # Titles indexed at once by the active consumer (one title's events are
-    # always indexed in order).
-    indexer_concurrency: int = 16
+    # always indexed in order), and so the most documents in one index write.
+    indexer_concurrency: int = 256
+    # How long the first document of a write waits for others to join it.
+    indexer_linger_ms: float = 5.0
     # Page sizes of Search and Suggest: the default when a request says 0, and
     # the most one page holds (larger requests get this many).
     default_page_size: int = 20

@@ -29,9 +29,14 @@ async def build(config: Config, kit: Kit) -> Served:
                 redis,
                 stream,
                 GROUP,
-                Indexer(index).handle,
+                Indexer(
+                    index,
+                    max_batch=config.indexer_concurrency,
+                    linger_seconds=config.indexer_linger_ms / 1000,
+                ).handle,
                 config=ConsumerConfig(
                     max_concurrency=config.indexer_concurrency,
+                    max_in_flight=max(config.indexer_concurrency * 4, 1_000),
                     # A blocking read must end before the kit's Redis client
                     # gives up on the socket, or every idle read is an error.
                     block_ms=int(REDIS_SOCKET_TIMEOUT_SECONDS * 1000 / 2),

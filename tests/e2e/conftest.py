@@ -9,7 +9,7 @@ search indexes the catalog from its events.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,25 +17,20 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services import registry
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
-from services.kit import server as runtime
 from services.runtime.telemetry import setup_tracing
-from services.search.config import Config as SearchConfig
-from services.search.server import create_server as create_search
 from services.users.config import PasswordHashing
 from tests.mesh import (
     LOOPBACK,
-    STOP_GRACE_SECONDS,
     Backends,
     StorageFactory,
     browse_config,
     catalog_config,
     drop_keyspace,
     history_config,
-    server_config,
+    search_config,
     start_mesh,
     unused_port,
     users_config,
@@ -76,20 +71,12 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backends]:
         # The history's own keyspace: its tables (an `outbox` among them) must
         # not meet the catalog's. Its migrations create it; dropped after the run.
         history_keyspace=f"{keyspace}_e2ehistory",
+        # An OpenSearch alias of the run's own (deleted with the run's indices).
+        opensearch_url=request.getfixturevalue("opensearch_url"),
+        search_index_prefix=f"{request.getfixturevalue('opensearch_prefix')}e2e-",
     )
     yield real
     drop_keyspace(contact, real.history_keyspace)
-
-
-@pytest.fixture(scope="session")
-def search_index(backend: Backends, request: pytest.FixtureRequest) -> dict[str, str]:
-    """The search config's index fields: the SQLite file (under the mesh's folder) or
-    an OpenSearch alias of the run's own (deleted with the run's indices)."""
-    if backend.name == "embedded":
-        return {"backend": "embedded"}
-    url: str = request.getfixturevalue("opensearch_url")
-    prefix: str = request.getfixturevalue("opensearch_prefix")
-    return {"backend": "real", "opensearch_url": url, "index_prefix": f"{prefix}e2e-"}
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +94,6 @@ def spans() -> InMemorySpanExporter:
 @pytest.fixture(scope="module")
 async def mesh(
     backend: Backends,
-    search_index: dict[str, str],
     spans: InMemorySpanExporter,
     mesh_storage: StorageFactory,
 ) -> AsyncIterator[Mesh]:
@@ -118,41 +104,22 @@ async def mesh(
         users_config(storage, passwords=PasswordHashing()),
         catalog_config(storage),
         history_config(storage, trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS),
+        search_config(storage),
         browse_config(),
     ) as servers:
-        # Search calls users only; tests/mesh.py does not start it, so it is
-        # started here, pointed at the mesh's users, its index fed by the
-        # catalog's stream under the mesh's Redis prefix.
-        search = SearchConfig(
-            server=server_config("search"),
-            sqlite_path=state / "search.db",
-            redis_url=storage.redis_url,
-            redis_prefix=storage.redis_prefix,
+        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
+        edge_port = unused_port()
+        edge_config = EdgeConfig(
+            port=edge_port,
+            admin_port=0,
+            upstreams=servers.addresses,
+            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
+            # Envoy traces as it does in production; nothing collects its spans here.
+            otlp_collector=f"{LOOPBACK}:{unused_port()}",
         )
-        search = replace(search, **search_index)  # type: ignore[arg-type]
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(registry.service("users").addr_env, servers.address("users"))
-            search_server, search_port = await create_search(search)
-        try:
-            upstreams = {**servers.addresses, "search": f"{LOOPBACK}:{search_port}"}
-            ports = {**servers.ports, "search": search_port}
-            reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-            edge_port = unused_port()
-            edge_config = EdgeConfig(
-                port=edge_port,
-                admin_port=0,
-                upstreams=upstreams,
-                reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-                # Envoy traces as it does in production; nothing collects its spans here.
-                otlp_collector=f"{LOOPBACK}:{unused_port()}",
-            )
-            path = envoy.write_config(render(edge_config), state / "envoy.json")
-            edge = await envoy.start(path, state, state / "envoy.log")
-            async with httpx.AsyncClient(
-                base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15
-            ) as http:
-                yield Mesh(backend.name, http, edge_port, ports, state / "envoy.log")
-            await edge.stop()
-            await reflection_server.stop(0)
-        finally:
-            await runtime.stop(search_server, STOP_GRACE_SECONDS)
+        path = envoy.write_config(render(edge_config), state / "envoy.json")
+        edge = await envoy.start(path, state, state / "envoy.log")
+        async with httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http:
+            yield Mesh(backend.name, http, edge_port, servers.ports, state / "envoy.log")
+        await edge.stop()
+        await reflection_server.stop(0)

@@ -22,6 +22,7 @@ import pytest
 
 from services.ratings import allows
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from streammesh.search.v1 import search_pb2, search_pb2_grpc
 from tests.e2e.conftest import Mesh
 
 PASSWORD = "correct horse battery"
@@ -462,3 +463,120 @@ async def test_history_refuses_foreign_and_unknown_profiles_and_bad_views(mesh: 
         400,
         3,
     )
+
+
+# ------------------------------------------------------------ search through the edge
+
+
+async def _searchable(
+    mesh: Mesh, params: dict[str, str], title_id: str, auth: dict[str, str] | None = None
+) -> Any:
+    """``GET /v1/search`` once ``title_id`` is among its results: the mesh indexes
+    the catalog's seed from its stream as it starts, so a search may come first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ROLLUP_WAIT_SECONDS
+    while True:
+        answer = _json(await mesh.http.get("/v1/search", params=params, headers=auth), 200)
+        found = {hit["titleId"] for hit in answer.get("results", [])}
+        if title_id in found or loop.time() > deadline:
+            return answer
+        await asyncio.sleep(0.2)
+
+
+def _one_typo(text: str) -> str:
+    """``text`` with one letter of its longest word replaced: one edit, which every
+    search backend forgives in a word of 5 letters or more."""
+    longest = max(text.split(), key=len)
+    if len(longest) < 5:
+        return text
+    middle = len(longest) // 2
+    typo = "z" if longest[middle].lower() != "z" else "q"
+    return text.replace(longest, longest[:middle] + typo + longest[middle + 1 :], 1)
+
+
+async def _a_seeded_title(mesh: Mesh, rating: str) -> dict[str, Any]:
+    """A title of ``rating`` from the first listing page whose name no other title
+    there shares, the longest such: the title a search by its name means."""
+    listed = _json(await mesh.http.get("/v1/titles", params={"pageSize": "100"}), 200)
+    names = [title["title"].lower() for title in listed["titles"]]
+    unique = [
+        title
+        for title in listed["titles"]
+        if title["maturityRating"] == rating and names.count(title["title"].lower()) == 1
+    ]
+    return max(unique, key=lambda title: (len(title["title"]), title["titleId"]))
+
+
+async def test_search_facets_and_suggestions_over_rest(mesh: Mesh) -> None:
+    title = await _a_seeded_title(mesh, "TV-MA")
+    misspelled = _one_typo(title["title"])
+    answer = await _searchable(mesh, {"q": misspelled, "pageSize": "5"}, title["titleId"])
+    assert answer["results"][0]["titleId"] == title["titleId"], answer
+    assert int(answer["totalSize"]) >= 1
+    facets = {facet["field"]: facet["buckets"] for facet in answer["facets"]}
+    assert {"genre", "content_type", "decade", "maturity_rating"} <= set(facets), facets
+    genre = title["genres"][0]
+    narrowed = _json(
+        await mesh.http.get("/v1/search", params={"q": title["title"], "genre": genre}), 200
+    )
+    # The title has the genre, so it stays; the narrowed total is within the first's.
+    assert title["titleId"] in {hit["titleId"] for hit in narrowed.get("results", [])}, narrowed
+    assert int(narrowed["totalSize"]) <= int(answer["totalSize"])
+    suggested = _json(
+        await mesh.http.get("/v1/search/suggestions", params={"prefix": title["title"][:4]}), 200
+    )
+    assert suggested["suggestions"], suggested
+
+
+async def test_search_refuses_bad_input_over_rest(mesh: Mesh) -> None:
+    _error(await mesh.http.get("/v1/search", params={"q": ""}), 400, 3)
+    _error(await mesh.http.get("/v1/search", params={"q": "x", "maxMaturity": "XXX"}), 400, 3)
+    _error(await mesh.http.get("/v1/search", params={"q": "x", "pageToken": "garbage"}), 400, 3)
+    _error(await mesh.http.get("/v1/search/suggestions"), 400, 3)
+    # A profile needs its owner's token.
+    _error(await mesh.http.get("/v1/search", params={"q": "x", "profileId": "1"}), 401, 16)
+
+
+async def test_a_kids_profile_never_finds_an_adult_title_over_rest(mesh: Mesh) -> None:
+    adult = await _a_seeded_title(mesh, "TV-MA")
+    found = await _searchable(mesh, {"q": adult["title"]}, adult["titleId"])
+    assert adult["titleId"] in {hit["titleId"] for hit in found["results"]}
+    account_id, auth = await _sign_up(mesh)
+    kids = _json(
+        await mesh.http.post(
+            f"/v1/accounts/{account_id}/profiles",
+            json={"profileName": "Kids", "kidsProfile": True, "maturityRating": "TV-Y7"},
+            headers=auth,
+        ),
+        200,
+    )
+    # Asking for everything (max_maturity NC-17) changes nothing: the profile caps it.
+    params = {"q": adult["title"], "profileId": kids["profileId"], "maxMaturity": "NC-17"}
+    answer = _json(await mesh.http.get("/v1/search", params=params, headers=auth), 200)
+    assert all(allows("TV-Y7", hit["maturityRating"]) for hit in answer.get("results", []))
+    assert adult["titleId"] not in {hit["titleId"] for hit in answer.get("results", [])}
+    for facet in answer.get("facets", []):
+        if facet["field"] == "maturity_rating":
+            assert all(allows("TV-Y7", bucket["value"]) for bucket in facet["buckets"]), facet
+    suggested = _json(
+        await mesh.http.get(
+            "/v1/search/suggestions",
+            params={"prefix": adult["title"][:5], "profileId": kids["profileId"]},
+            headers=auth,
+        ),
+        200,
+    )
+    assert adult["title"] not in {s.get("text") for s in suggested.get("suggestions", [])}
+
+
+async def test_search_over_grpc_through_the_edge(mesh: Mesh) -> None:
+    title = await _a_seeded_title(mesh, "TV-14")
+    await _searchable(mesh, {"q": title["title"]}, title["titleId"])
+    async with grpc.aio.insecure_channel(mesh.edge_target) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        answer = await stub.Search(search_pb2.SearchRequest(q=title["title"]), timeout=10)
+        suggested = await stub.Suggest(
+            search_pb2.SuggestRequest(prefix=title["title"][:4]), timeout=10
+        )
+    assert answer.results[0].title_id == title["titleId"]
+    assert suggested.suggestions

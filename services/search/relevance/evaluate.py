@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from services.search.store import SearchIndex, SearchQuery, TitleDoc
 
@@ -218,30 +218,6 @@ def report(evaluation: Evaluation, qrels: dict[str, dict[str, int]] | None = Non
 # ---------------------------------------------------------------- OpenSearch's _rank_eval
 
 
-def text_query(text: str) -> dict[str, Any]:
-    """The relevance part of the query the OpenSearch adapter sends for a text without
-    filters (services/search/stores/opensearch.py ``search``; kept in step by hand)."""
-    from services.search.stores.opensearch import EXACT_BOOST, MATCH_TYPE, TEXT_FIELDS
-
-    return {
-        "bool": {
-            "should": [
-                {
-                    "multi_match": {
-                        "query": text,
-                        "fields": list(TEXT_FIELDS),
-                        "type": MATCH_TYPE,
-                        "tie_breaker": 0.3,
-                        "fuzziness": "AUTO",
-                    }
-                },
-                {"term": {"title.exact": {"value": text, "boost": EXACT_BOOST}}},
-            ],
-            "minimum_should_match": 1,
-        }
-    }
-
-
 async def rank_eval(
     opensearch_url: str, docs: Sequence[TitleDoc], *, prefix: str = ""
 ) -> dict[str, float]:
@@ -254,6 +230,8 @@ async def rank_eval(
     hits come back). Needs the rank-eval module (devtools/infra/backends/opensearch.py
     installs it)."""
     from opensearchpy import AsyncOpenSearch
+
+    from services.search.stores.opensearch import text_query
 
     queries, qrels = load_queries(), load_qrels()
     async with loaded_index("opensearch", docs, opensearch_url=opensearch_url, prefix=prefix) as (

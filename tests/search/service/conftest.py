@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import grpc.aio
@@ -23,22 +23,18 @@ import pytest
 
 from services import registry
 from services.catalog.netflix_csv import parse
-from services.kit import server as runtime
 from services.search.config import Config as SearchConfig
-from services.search.server import create_server as create_search
 from services.search.stores import open_index
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.search.v1 import search_pb2, search_pb2_grpc
 from streammesh.users.v1 import users_pb2_grpc
 from tests.mesh import (
-    LOOPBACK,
     SAMPLE_CATALOG,
-    STOP_GRACE_SECONDS,
+    Backends,
     MeshAccounts,
-    Storage,
     StorageFactory,
     catalog_config,
-    server_config,
+    search_config,
     start_mesh,
     users_config,
 )
@@ -57,29 +53,19 @@ SAMPLE = _sample()
 
 
 @pytest.fixture(scope="module", params=["embedded", "real"])
-def search_backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """The search config's backend fields; sync, so OpenSearch's fixtures are only
-    set up (or skipped with a pointer to `make infra-up`) for the real run."""
+def search_backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
+    """Where the index lives (users and catalog are embedded in both); sync, so
+    OpenSearch's fixtures are only set up (or skipped with a pointer to
+    `make infra-up`) for the real run."""
     if request.param == "embedded":
-        yield {"backend": "embedded"}
+        yield Backends("embedded")
         return
-    url: str = request.getfixturevalue("opensearch_url")
     prefix: str = request.getfixturevalue("opensearch_prefix")
-    yield {
-        "backend": "real",
-        "opensearch_url": url,
-        "index_prefix": f"{prefix}{secrets.token_hex(4)}-",
-    }
-
-
-def search_config(storage: Storage, backend: dict[str, str]) -> SearchConfig:
-    config = SearchConfig(
-        server=server_config("search"),
-        sqlite_path=storage.state / "search.db",
-        redis_url=storage.redis_url,
-        redis_prefix=storage.redis_prefix,
+    yield Backends(
+        "real",
+        opensearch_url=request.getfixturevalue("opensearch_url"),
+        search_index_prefix=f"{prefix}{secrets.token_hex(4)}-",
     )
-    return replace(config, **backend)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -134,42 +120,32 @@ async def poll(check: Callable[[], Awaitable[bool]], seconds: float, what: str) 
 
 @pytest.fixture(scope="module")
 async def mesh(
-    search_backend: dict[str, str], mesh_storage: StorageFactory
+    search_backends: Backends, mesh_storage: StorageFactory
 ) -> AsyncIterator[SearchMesh]:
-    storage = mesh_storage(f"search-{search_backend['backend']}")
-    config = search_config(storage, search_backend)
-    async with start_mesh(users_config(storage), catalog_config(storage)) as running:
-        # Search calls users only (profiles' limits); the mesh helper does not
-        # know search yet, so it is started here, pointed at the mesh's users.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(registry.service("users").addr_env, running.address("users"))
-            server, port = await create_search(config)
-        addresses = {**running.addresses, "search": f"{LOOPBACK}:{port}"}
+    storage = mesh_storage(f"search-{search_backends.name}", search_backends)
+    config = search_config(storage)
+    async with (
+        start_mesh(users_config(storage), catalog_config(storage), config) as running,
+        grpc.aio.insecure_channel(running.address("users")) as users_channel,
+        grpc.aio.insecure_channel(running.address("catalog")) as catalog_channel,
+        grpc.aio.insecure_channel(running.address("search")) as search_channel,
+    ):
+        searched = SearchMesh(
+            search_backends.name,
+            config,
+            users_pb2_grpc.UserServiceStub(users_channel),
+            catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
+            search_pb2_grpc.SearchServiceStub(search_channel),
+            running.addresses,
+        )
+        # The same index, opened beside the server, to see the seed land.
+        index = await open_index(config)
         try:
-            async with (
-                grpc.aio.insecure_channel(running.address("users")) as users_channel,
-                grpc.aio.insecure_channel(running.address("catalog")) as catalog_channel,
-                grpc.aio.insecure_channel(addresses["search"]) as search_channel,
-            ):
-                searched = SearchMesh(
-                    search_backend["backend"],
-                    config,
-                    users_pb2_grpc.UserServiceStub(users_channel),
-                    catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
-                    search_pb2_grpc.SearchServiceStub(search_channel),
-                    addresses,
-                )
 
-                # The same index, opened beside the server, to see the seed land.
-                index = await open_index(config)
-                try:
+            async def sample_indexed() -> bool:
+                return await index.count() >= len(SAMPLE)
 
-                    async def sample_indexed() -> bool:
-                        return await index.count() >= len(SAMPLE)
-
-                    await poll(sample_indexed, SAMPLE_SIZE_WAIT_SECONDS, "the sample indexed")
-                finally:
-                    await index.close()
-                yield searched
+            await poll(sample_indexed, SAMPLE_SIZE_WAIT_SECONDS, "the sample indexed")
         finally:
-            await runtime.stop(server, STOP_GRACE_SECONDS)
+            await index.close()
+        yield searched

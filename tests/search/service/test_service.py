@@ -4,6 +4,7 @@ caps every answer (hits, facets, suggestions), refusals, facets and page tokens.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import grpc
@@ -62,6 +63,34 @@ async def test_a_title_created_in_the_catalog_is_searchable_within_5_seconds(
     )
     assert observed is not None
     assert observed > 0
+
+
+async def test_a_burst_of_titles_is_indexed_in_shared_writes(mesh: SearchMesh) -> None:
+    def written() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("streammesh_search_index_batch_documents_count")
+        total = REGISTRY.get_sample_value("streammesh_search_index_batch_documents_sum")
+        return count or 0.0, total or 0.0
+
+    writes_before, docs_before = written()
+    stem = f"Tamsin Burstwick {uuid.uuid4().hex[:6]}"
+    names = [f"{stem} {number}" for number in range(30)]
+    await asyncio.gather(
+        *(
+            mesh.catalog.CreateTitle(
+                catalog_pb2.CreateTitleRequest(title=new_title(name)), timeout=10
+            )
+            for name in names
+        )
+    )
+
+    async def all_found() -> bool:
+        return (await mesh.find(stem, page_size=50)).total_size >= len(names)
+
+    await poll(all_found, 60.0, "the burst searchable")
+    writes, docs = written()
+    # Every title written, in fewer writes than titles.
+    assert docs - docs_before >= len(names)
+    assert writes - writes_before < len(names)
 
 
 async def test_an_update_in_the_catalog_reaches_search(mesh: SearchMesh) -> None:
