@@ -47,6 +47,7 @@ PATTERN_SAMPLES = {
     "^[a-z]+(\\.[a-z_]+){2}$": "catalog.title.created",
     "^[a-z][a-z0-9_.-]{0,63}$": "playback.autoplay",
     "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "en-GB",
+    "^[a-z][a-z0-9-]{0,31}$": "standard",
 }
 # Valid URIs outside the fast path's subset: it may defer these to protovalidate.
 # Fields that only a CEL rule constrains (the builder reads standard rules only).
