@@ -1,9 +1,10 @@
-"""The whole mesh for end-to-end tests: users, catalog, history, search and browse
-servers on port 0, the edge's reflection server, and the real Envoy in front,
-on the embedded backends (SQLite + Redis) and on the real ones (MariaDB,
-Cassandra, Redis, OpenSearch). The catalog is seeded with a real slice of the
-Netflix catalog; the history starts empty, with its popularity rollup running;
-search indexes the catalog from its events.
+"""The whole mesh for end-to-end tests: users, catalog, history, search,
+recommendations and browse servers on port 0, the edge's reflection server,
+and the real Envoy in front, on the embedded backends (SQLite + Redis) and on
+the real ones (MariaDB, Cassandra, Redis, OpenSearch). The catalog is seeded
+with a real slice of the Netflix catalog; the history starts empty, with its
+popularity rollup running; search indexes the catalog from its events, and
+recommendations learns from the history's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.mesh import (
     catalog_config,
     drop_keyspace,
     history_config,
+    recommendations_config,
     search_config,
     start_mesh,
     unused_port,
@@ -71,12 +73,15 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backends]:
         # The history's own keyspace: its tables (an `outbox` among them) must
         # not meet the catalog's. Its migrations create it; dropped after the run.
         history_keyspace=f"{keyspace}_e2ehistory",
+        # The recommendations' own keyspace too (its migrations create it).
+        recommendations_keyspace=f"{keyspace}_e2erecs",
         # An OpenSearch alias of the run's own (deleted with the run's indices).
         opensearch_url=request.getfixturevalue("opensearch_url"),
         search_index_prefix=f"{request.getfixturevalue('opensearch_prefix')}e2e-",
     )
     yield real
     drop_keyspace(contact, real.history_keyspace)
+    drop_keyspace(contact, real.recommendations_keyspace)
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +110,7 @@ async def mesh(
         catalog_config(storage),
         history_config(storage, trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS),
         search_config(storage),
+        recommendations_config(storage),
         browse_config(),
     ) as servers:
         reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
