@@ -80,7 +80,7 @@ CALLS: Final[Mapping[str, tuple[str, ...]]] = {
     "history": ("users", "catalog"),
     "recommendations": ("users", "catalog"),
     "search": ("users",),
-    "browse": ("users", "catalog", "history"),
+    "browse": ("users", "catalog", "history", "recommendations"),
 }
 
 ServiceConfig = (
