@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -130,25 +131,23 @@ class RecommendationsDomain:
     async def _context(self, account_id: str, profile_id: str, caller: callers.Metadata) -> Context:
         """The profile's limit and its account's country, if the caller owns it."""
         timeout = self._limits.dependency_timeout_seconds
-        profile, account = await asyncio.gather(
-            callers.call(
-                self._users.GetProfile(
-                    users_pb2.GetProfileRequest(profile_id=profile_id),
-                    metadata=caller,
-                    timeout=timeout,
-                ),
-                service="users",
+        profile_call: Awaitable[users_pb2.Profile] = callers.call(
+            self._users.GetProfile(
+                users_pb2.GetProfileRequest(profile_id=profile_id),
+                metadata=caller,
+                timeout=timeout,
             ),
-            callers.call(
-                self._users.GetAccount(
-                    users_pb2.GetAccountRequest(account_id=account_id),
-                    metadata=caller,
-                    timeout=timeout,
-                ),
-                service="users",
-            ),
-            return_exceptions=True,
+            service="users",
         )
+        account_call: Awaitable[users_pb2.Account] = callers.call(
+            self._users.GetAccount(
+                users_pb2.GetAccountRequest(account_id=account_id),
+                metadata=caller,
+                timeout=timeout,
+            ),
+            service="users",
+        )
+        profile, account = await asyncio.gather(profile_call, account_call, return_exceptions=True)
         # The profile's refusal first: it says whether the caller owns it.
         if isinstance(profile, BaseException):
             raise profile

@@ -48,8 +48,11 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from scipy import sparse  # type: ignore[import-untyped]
+from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+    ENGLISH_STOP_WORDS,
+    TfidfVectorizer,
+)
 
 from services import ratings
 
