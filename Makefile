@@ -180,6 +180,10 @@ bench-runtime: $(VENV)/.installed $(TOOLS_BIN)/ghz ## QPS of Echo: full intercep
 bench-history: $(VENV)/.installed $(TOOLS_BIN)/ghz ## history on Cassandra vs SQLite: RecordView, continue watching, view-to-trending delay
 	$(PY) bench/history_bench.py
 
+.PHONY: bench-sessions
+bench-sessions: $(VENV)/.installed $(TOOLS_BIN)/ghz ## users: playback start/heartbeat and token refresh QPS and p99 (MariaDB, Redis)
+	$(PY) bench/sessions_bench.py
+
 .PHONY: bench-analytics
 bench-analytics: $(VENV)/.installed ## analytics: ingestion COPY vs row inserts vs DuckDB, report p50/p99 on 1M views, PostgreSQL vs DuckDB
 	$(PY) bench/analytics_bench.py
