@@ -29,9 +29,12 @@ the revocation bound). Revoking also frees the session's stream slots
 
 Redis is the store of sessions, not a cache: with AOF on (fsync every
 second, as ``streammesh infra`` and the deployment run it) sessions survive
-a restart, losing at most the last second's refreshes, whose devices then
-sign in again. When Redis cannot be reached every operation here raises
-Unavailable: sign-in, refresh and revocation fail closed.
+a restart. A restart may lose the last second's rotations; a device then
+presents a generation ahead of the stored one, whose MAC proves it was
+issued, and it is accepted (never taken for reuse). A session created in
+that last second is lost: its device signs in again. When Redis cannot be
+reached every operation here raises Unavailable: sign-in, refresh and
+revocation fail closed.
 """
 
 from __future__ import annotations
@@ -83,14 +86,19 @@ return evicted
 # KEYS: session hash, account index. ARGV: presented generation, now ms, ttl ms, sid.
 # Returns {1, new generation} on rotation, {0} when the session is gone,
 # {-1} when the generation was already rotated (the session is then revoked).
+# A generation AHEAD of the stored one (its MAC checked by the caller) can
+# only be a rotation Redis lost in a crash (AOF everysec): it is accepted, so
+# a restart never signs a device out.
 _ROTATE: Final = """
 local current = redis.call('HGET', KEYS[1], 'generation')
 if not current then return {0} end
-if current ~= ARGV[1] then
+local presented = tonumber(ARGV[1])
+if presented < tonumber(current) then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[4])
   return {-1}
 end
+redis.call('HSET', KEYS[1], 'generation', presented)
 local next = redis.call('HINCRBY', KEYS[1], 'generation', 1)
 redis.call('HSET', KEYS[1], 'last_seen', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])

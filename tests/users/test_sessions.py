@@ -476,3 +476,32 @@ async def test_sessions_survive_a_redis_restart_and_refresh_fails_closed_while_i
         assert await get_account(users, account_id, renewed.access_token)
     finally:
         await redis.kill()
+
+
+async def test_a_rotation_lost_by_a_redis_crash_does_not_sign_the_device_out(
+    users: RunningUsers, redis_url: str
+) -> None:
+    account_id, email = await new_account(users)
+    first = await login(users, email)
+    second = await users.stub.RefreshSession(
+        users_pb2.RefreshSessionRequest(refresh_token=first.refresh_token)
+    )
+    # As if the AOF lost the rotation: the store is back at the first generation.
+    redis = Redis.from_url(redis_url)
+    try:
+        key = f"{users.config.redis_prefix}users:session:{first.session_id}"
+        await redis.hset(key, "generation", "1")
+    finally:
+        await redis.aclose()
+    third = await users.stub.RefreshSession(
+        users_pb2.RefreshSessionRequest(refresh_token=second.refresh_token)
+    )
+    assert third.session_id == first.session_id
+    assert await get_account(users, account_id, third.access_token)
+    # The token older than the store's generation is still a reuse.
+    reused = await rpc_error(
+        users.stub.RefreshSession(
+            users_pb2.RefreshSessionRequest(refresh_token=first.refresh_token)
+        )
+    )
+    assert reused.reason == "REFRESH_TOKEN_REUSED"
