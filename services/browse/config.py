@@ -24,7 +24,8 @@ class Config:
 
     Environment: ``STREAMMESH_BROWSE_CARDS_PER_ROW``, ``STREAMMESH_BROWSE_GENRES``
     (comma-separated catalog genres, one row each), ``STREAMMESH_BROWSE_ROW_TIMEOUT_SECONDS``,
-    ``STREAMMESH_BROWSE_PROFILE_TIMEOUT_SECONDS``, plus the ``ServerConfig`` variables.
+    ``STREAMMESH_BROWSE_PROFILE_TIMEOUT_SECONDS``,
+    ``STREAMMESH_BROWSE_BECAUSE_YOU_WATCHED_ROWS``, plus the ``ServerConfig`` variables.
     """
 
     # gRPC server and client settings (services/runtime/config.py).
@@ -40,6 +41,9 @@ class Config:
     row_timeout_seconds: float = 0.5
     # The profile lookup gates every row; it gets a little longer.
     profile_timeout_seconds: float = 1.0
+    # "Because you watched <title>" rows at most: one per distinct watched title
+    # behind the profile's top picks, in their order (0 turns them off).
+    because_you_watched_rows: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:

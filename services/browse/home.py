@@ -10,21 +10,30 @@ order:
    (an owner RPC: the caller's token goes along, so the history service's
    ownership check holds too), then the catalog's BatchGetTitles for the
    tiles, each tile carrying its position and duration;
-2. "Trending in <country>": the history's ListTrending for the account's
+2. "Top picks for <profile>": the recommendations' ListRecommendations for
+   the profile (an owner RPC too), then BatchGetTitles for the tiles;
+3. "Trending in <country>": the history's ListTrending for the account's
    country, the profile's limit as ``max_maturity``, today's list, or the
    last 7 days' when today has none yet; the catalog's BatchGetTitles again;
-3. "New in <country>" and one row per configured genre, from the catalog.
+4. "Because you watched <title>", once for each of the first
+   ``because_you_watched_rows`` distinct watched titles behind the top picks
+   (their ``source_title_id``): the recommendations' ListSimilarTitles for
+   it. These rows are known only once the top picks are, so they share the
+   top picks' time budget; each still fails on its own;
+5. "New in <country>" and one row per configured genre, from the catalog.
 
 Every row is filtered by the profile's maturity limit where its source
-applies it (the catalog query, the history's answers), and the two history
-rows drop any tile above the limit once more here, on the catalog's current
-rating: a kids screen must not show an adult title because a history answer
-was computed from an older rating (defence in depth). A row that fails or is
-late is left out and reported in ``failed_rows`` with the code of the call
-that failed and the service it failed in; the page renders with the rest
-(a history outage costs the first two rows, not the page). Only a failure to
-read the profile itself fails the call, since without it no row can be
-filtered.
+applies it (the catalog query, the history's and the recommendations'
+answers), and every row built from another service's list of ids drops any
+tile above the limit once more here, on the catalog's current rating: a kids
+screen must not show an adult title because an answer was computed from an
+older rating (defence in depth). A "Because you watched" row is only made for
+a watched title the profile may see. A row that fails or is late is left out
+and reported in ``failed_rows`` with the code of the call that failed and the
+service it failed in; the page renders with the rest (a history outage costs
+the two history rows, a recommendations outage the top picks, not the page).
+Only a failure to read the profile itself fails the call, since without it no
+row can be filtered.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from services.runtime.rpc_errors import from_rpc_error
 from streammesh.browse.v1 import browse_pb2
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
+from streammesh.recommendations.v1 import recommendations_pb2, recommendations_pb2_grpc
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
 Metadata = Sequence[tuple[str, str]]
@@ -51,6 +61,9 @@ T = TypeVar("T")
 CONTINUE_WATCHING: Final = "continue-watching"
 TRENDING: Final = "trending"
 NEW_IN_COUNTRY: Final = "new-in-country"
+TOP_PICKS: Final = "top-picks"
+# Followed by the watched title's id.
+BECAUSE_YOU_WATCHED: Final = "because-you-watched:"
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class Screen:
     """What every row of one GetHome call is built for."""
 
     profile_id: str
+    profile_name: str
     # The profile's maturity limit (maturity_limit): no tile above it.
     limit: str
     country: str
@@ -102,17 +116,21 @@ class HomeComposer:
         users: users_pb2_grpc.UserServiceStub,
         catalog: catalog_pb2_grpc.CatalogServiceStub,
         history: history_pb2_grpc.HistoryServiceStub,
+        recommendations: recommendations_pb2_grpc.RecommendationServiceStub,
         *,
         genres: Sequence[str],
         row_timeout_seconds: float,
         profile_timeout_seconds: float,
+        because_you_watched_rows: int = 2,
     ) -> None:
         self._users = users
         self._catalog = catalog
         self._history = history
+        self._recommendations = recommendations
         self._genres = tuple(genres)
         self._row_timeout = row_timeout_seconds
         self._profile_timeout = profile_timeout_seconds
+        self._because_rows = because_you_watched_rows
 
     async def home(
         self, profile_id: str, account_id: str, cards_per_row: int, caller: Metadata
@@ -138,16 +156,30 @@ class HomeComposer:
         plans = self.plan(profile, account, cards_per_row)
         screen = Screen(
             profile_id=profile.profile_id,
+            profile_name=profile.profile_name,
             limit=maturity_limit(profile),
             country=account.country_code,
             cards_per_row=cards_per_row,
             caller=tuple(caller),
         )
-        results = await asyncio.gather(
-            *(self._row(plan, screen) for plan in plans), return_exceptions=True
+        *results, recommended = await asyncio.gather(
+            *(self._row(plan, screen) for plan in plans),
+            self._recommended(screen),
+            return_exceptions=True,
         )
-        home = browse_pb2.Home(profile_id=profile.profile_id)
+        if isinstance(recommended, BaseException):  # the top picks failed: no row known
+            recommended = [(top_picks_plan(screen), recommended)]
+        assert isinstance(recommended, list), recommended
+        top_picks, because = recommended[:1], recommended[1:]
+        ordered: list[tuple[RowPlan, object]] = []
         for plan, result in zip(plans, results, strict=True):
+            if plan.row_id == NEW_IN_COUNTRY:
+                ordered += because
+            ordered.append((plan, result))
+            if plan.row_id == CONTINUE_WATCHING:
+                ordered += top_picks
+        home = browse_pb2.Home(profile_id=profile.profile_id)
+        for plan, result in ordered:
             if isinstance(result, browse_pb2.Row):
                 if result.cards:
                     home.rows.append(result)
@@ -196,6 +228,86 @@ class HomeComposer:
             cards = [_card(title) for title in response.titles]
         return browse_pb2.Row(row_id=plan.row_id, kind=plan.kind, heading=plan.heading, cards=cards)
 
+    async def _recommended(self, screen: Screen) -> list[tuple[RowPlan, object]]:
+        """The top picks row, then the "Because you watched" rows (each a Row, or
+        the exception that cost it); raises when the top picks cannot be had."""
+        budget = _Budget(self._row_timeout)
+        response = await _from(
+            "recommendations",
+            self._recommendations.ListRecommendations(
+                recommendations_pb2.ListRecommendationsRequest(
+                    profile_id=screen.profile_id, page_size=screen.cards_per_row
+                ),
+                # An owner RPC: the recommendations service asks users, with
+                # this token, whether the caller owns the profile.
+                metadata=screen.caller,
+                timeout=budget.left(),
+            ),
+        )
+        picks = list(response.recommendations)
+        sources = list(
+            dict.fromkeys(
+                pick.source_title_id
+                for pick in picks
+                if pick.reason_kind == recommendations_pb2.REASON_KIND_BECAUSE_YOU_WATCHED
+                and pick.source_title_id
+            )
+        )
+        titles = await self._titles([pick.title_id for pick in picks] + sources, budget)
+        plan = top_picks_plan(screen)
+        top = browse_pb2.Row(
+            row_id=plan.row_id,
+            kind=plan.kind,
+            heading=plan.heading,
+            cards=_cards_within(screen, [pick.title_id for pick in picks], titles),
+        )
+        # Only watched titles the profile may see name a row (a re-rated one may not).
+        watched = [
+            titles[source]
+            for source in sources
+            if source in titles and ratings.allows(screen.limit, titles[source].maturity_rating)
+        ][: max(self._because_rows, 0)]
+        plans = [
+            RowPlan(
+                f"{BECAUSE_YOU_WATCHED}{title.title_id}",
+                browse_pb2.ROW_KIND_RECOMMENDED,
+                f"Because you watched {title.title}",
+            )
+            for title in watched
+        ]
+        rows = await asyncio.gather(
+            *(
+                self._because_you_watched(p, t, screen, budget)
+                for p, t in zip(plans, watched, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        return [(plan, top), *zip(plans, rows, strict=True)]
+
+    async def _because_you_watched(
+        self, plan: RowPlan, watched: catalog_pb2.Title, screen: Screen, budget: _Budget
+    ) -> browse_pb2.Row:
+        response = await _from(
+            "recommendations",
+            self._recommendations.ListSimilarTitles(
+                recommendations_pb2.ListSimilarTitlesRequest(
+                    profile_id=screen.profile_id,
+                    title_id=watched.title_id,
+                    page_size=screen.cards_per_row,
+                ),
+                metadata=screen.caller,
+                timeout=budget.left(),
+            ),
+        )
+        ids = [similar.title_id for similar in response.similar_titles]
+        titles = await self._titles(ids, budget)
+        return browse_pb2.Row(
+            row_id=plan.row_id,
+            kind=plan.kind,
+            heading=plan.heading,
+            cards=_cards_within(screen, ids, titles),
+        )
+
     async def _continue_watching(
         self, screen: Screen, budget: _Budget
     ) -> list[browse_pb2.TitleCard]:
@@ -242,21 +354,17 @@ class HomeComposer:
             response = await _from(
                 "history", self._history.ListTrending(request, timeout=budget.left())
             )
-        titles = await self._titles([entry.title_id for entry in response.titles], budget)
-        cards: list[browse_pb2.TitleCard] = []
-        for entry in response.titles:
-            title = titles.get(entry.title_id)
-            # The history filters on the rating a title had when it was
-            # watched; the catalog's current one decides here.
-            if title is not None and ratings.allows(screen.limit, title.maturity_rating):
-                cards.append(_card(title))
-        return cards
+        ids = [entry.title_id for entry in response.titles]
+        # The history filters on the rating a title had when it was watched;
+        # the catalog's current one decides here.
+        return _cards_within(screen, ids, await self._titles(ids, budget))
 
     async def _titles(
         self, title_ids: Sequence[str], budget: _Budget
     ) -> dict[str, catalog_pb2.Title]:
         """The catalog's titles by id (one BatchGetTitles; cards_per_row is at most
-        50, below its limit of 100 ids)."""
+        50, and the top picks add at most a few watched titles: below its limit
+        of 100 ids)."""
         if not title_ids:
             return {}
         response = await _from(
@@ -289,6 +397,24 @@ async def _from(service: str, call: Awaitable[T]) -> T:
         return await call
     except grpc.aio.AioRpcError as err:
         raise SourceFailed(service, err) from err
+
+
+def top_picks_plan(screen: Screen) -> RowPlan:
+    name = screen.profile_name or "you"
+    return RowPlan(TOP_PICKS, browse_pb2.ROW_KIND_RECOMMENDED, f"Top picks for {name}")
+
+
+def _cards_within(
+    screen: Screen, title_ids: Sequence[str], titles: dict[str, catalog_pb2.Title]
+) -> list[browse_pb2.TitleCard]:
+    """Cards of ``title_ids`` in order: those the catalog still has, within the
+    profile's limit on their current rating."""
+    cards: list[browse_pb2.TitleCard] = []
+    for title_id in title_ids:
+        title = titles.get(title_id)
+        if title is not None and ratings.allows(screen.limit, title.maturity_rating):
+            cards.append(_card(title))
+    return cards
 
 
 def _failure(plan: RowPlan, error: BaseException) -> browse_pb2.RowFailure:

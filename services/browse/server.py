@@ -9,18 +9,21 @@ from services.kit import Kit, Served, Service
 from streammesh.browse.v1 import browse_pb2_grpc
 from streammesh.catalog.v1 import catalog_pb2_grpc
 from streammesh.history.v1 import history_pb2_grpc
+from streammesh.recommendations.v1 import recommendations_pb2_grpc
 from streammesh.users.v1 import users_pb2_grpc
 
 
 async def build(config: Config, kit: Kit) -> Served:
-    """The home-screen composer over stubs of users, catalog and history."""
+    """The home-screen composer over stubs of users, catalog, history and recommendations."""
     composer = HomeComposer(
         users_pb2_grpc.UserServiceStub(kit.channel("users")),
         catalog_pb2_grpc.CatalogServiceStub(kit.channel("catalog")),
         history_pb2_grpc.HistoryServiceStub(kit.channel("history")),
+        recommendations_pb2_grpc.RecommendationServiceStub(kit.channel("recommendations")),
         genres=config.genres,
         row_timeout_seconds=config.row_timeout_seconds,
         profile_timeout_seconds=config.profile_timeout_seconds,
+        because_you_watched_rows=config.because_you_watched_rows,
     )
     # Every browse RPC is an owner RPC: the token is checked here too, so a
     # caller on the service port directly gets no further than through the edge.

@@ -1,14 +1,15 @@
-"""A mini-mesh for the home screen's history rows: real users, catalog, history and
-browse servers on port 0, on the embedded backends (SQLite files, the real
-Redis), pointed at each other with ``STREAMMESH_<SERVICE>_ADDR`` as
-``streammesh up`` does.
+"""A mini-mesh for the home screen's history and recommendation rows: real users,
+catalog, history, recommendations and browse servers on port 0, on the
+embedded backends (SQLite files, the real Redis), pointed at each other with
+``STREAMMESH_<SERVICE>_ADDR`` as ``streammesh up`` does.
 
 Two catalog servers run, both seeded from the e2e sample
 (tests/e2e/data/titles_sample.csv, so the same titles under the same ids):
-the history service reads one, browse the other. They agree until a test
-re-rates a title on browse's only, which is what a history answer computed
-from an older rating (a cache, a replica not caught up, a re-rating after the
-views) looks like to browse: the case its own maturity filter is there for.
+the history and recommendations services read one, browse the other. They
+agree until a test re-rates a title on browse's only, which is what an answer
+computed from an older rating (a cache, a replica not caught up, a re-rating
+after the views) looks like to browse: the case its own maturity filter is
+there for. The mesh without a history runs no recommendations either.
 
 One mesh per test module, with a Redis prefix of its own; the history's
 trending cache is off so a poll sees the rollup as soon as it lands.
@@ -30,6 +31,7 @@ from services.catalog.netflix_csv import parse
 from streammesh.browse.v1 import browse_pb2, browse_pb2_grpc
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
+from streammesh.recommendations.v1 import recommendations_pb2_grpc
 from streammesh.users.v1 import users_pb2_grpc
 from tests.mesh import (
     SAMPLE_CATALOG,
@@ -42,6 +44,7 @@ from tests.mesh import (
     browse_config,
     catalog_config,
     history_config,
+    recommendations_config,
     start_mesh,
     users_config,
     wait_until,
@@ -76,6 +79,8 @@ class MiniMesh(MeshAccounts):
     # None when the mesh runs without a history server.
     history: history_pb2_grpc.HistoryServiceStub | None
     browse: browse_pb2_grpc.BrowseServiceStub
+    # None when the mesh runs without a recommendations server.
+    recommendations: recommendations_pb2_grpc.RecommendationServiceStub | None = None
 
     async def view(
         self,
@@ -157,6 +162,13 @@ async def _mesh(storage: Storage, *, with_history: bool) -> AsyncIterator[MiniMe
                 history_config(storage, trending_cache_ttl_seconds=0),
                 reaches={"catalog": "catalog-history"},
             ),
+            Node(
+                # The personal models weigh 91 % from the first title watched, so
+                # a title watched with another is "Because you watched" it, not
+                # "Popular in <country>" (tests/browse/test_home_recommendation_rows.py).
+                recommendations_config(storage, history_half_weight=0.1),
+                reaches={"catalog": "catalog-history"},
+            ),
         ]
     nodes.append(
         browse_config(
@@ -170,12 +182,16 @@ async def _mesh(storage: Storage, *, with_history: bool) -> AsyncIterator[MiniMe
         # Without a history server: where nothing listens.
         grpc.aio.insecure_channel(mesh.address("history")) as history_channel,
         grpc.aio.insecure_channel(mesh.address("browse")) as browse_channel,
+        grpc.aio.insecure_channel(mesh.address("recommendations")) as recommendations_channel,
     ):
         yield MiniMesh(
             users_pb2_grpc.UserServiceStub(users_channel),
             catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
             history_pb2_grpc.HistoryServiceStub(history_channel) if with_history else None,
             browse_pb2_grpc.BrowseServiceStub(browse_channel),
+            recommendations_pb2_grpc.RecommendationServiceStub(recommendations_channel)
+            if with_history
+            else None,
         )
 
 

@@ -1,7 +1,7 @@
 """How the browse service passes on the users service's refusals.
 
 Real servers on port 0: a users server (embedded SQLite, the real Redis) and
-the browse server in front of it. Neither the catalog nor the history runs:
+the browse server in front of it. No catalog, history or recommendations runs:
 their addresses are ports nothing listens on, so every row fails, and the
 page still renders.
 """
@@ -91,11 +91,16 @@ async def test_rows_their_sources_cannot_serve_are_listed_without_their_address(
     assert home.profile_id == browse.profile_id
     assert not home.rows
     assert home.failed_rows
-    # The history rows fail in the history, the others in the catalog.
-    history_rows = {"continue-watching", "trending"}
-    assert history_rows <= {failure.row_id for failure in home.failed_rows}
+    # The history rows fail in the history, the top picks in the
+    # recommendations, the others in the catalog.
+    sources = {
+        "continue-watching": "history",
+        "trending": "history",
+        "top-picks": "recommendations",
+    }
+    assert set(sources) <= {failure.row_id for failure in home.failed_rows}
     for failure in home.failed_rows:
-        source = "history" if failure.row_id in history_rows else "catalog"
+        source = sources.get(failure.row_id, "catalog")
         assert failure.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), failure
         assert failure.reason in (f"{source} failed ({failure.code})", "row timed out"), failure
         assert str(browse.catalog_port) not in failure.reason

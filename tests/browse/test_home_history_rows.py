@@ -1,11 +1,12 @@
 """The home screen's history rows ("Continue watching", "Trending in <country>")
-against real users, catalog, history and browse servers (tests/browse/conftest.py).
+against real users, catalog, history, recommendations and browse servers
+(tests/browse/conftest.py).
 
 Refusals first; then a kids profile that never sees a title above its limit
-in either row, even with adult titles trending in its country that day
+in any row, even with adult titles trending in its country that day
 (watched by the adult profile of the same account); browse's own maturity
 filter, for a history answer computed from an older rating; and a history
-outage, which costs exactly those two rows.
+(and recommendations) outage, which costs exactly their rows.
 """
 
 from __future__ import annotations
@@ -109,8 +110,11 @@ async def test_a_kids_profile_never_sees_a_title_above_its_limit_in_either_row(
     home = await mesh.home(family, kids)
     assert not home.failed_rows, home.failed_rows
     assert_within(home, KIDS_LIMIT)
-    # Screen order: continue watching, trending, then the catalog's rows.
-    assert [r.row_id for r in home.rows][:3] == ["continue-watching", "trending", "new-in-country"]
+    # Screen order: continue watching, top picks, trending, then the catalog's
+    # rows (after any "Because you watched" rows).
+    row_ids = [r.row_id for r in home.rows]
+    assert row_ids[:3] == ["continue-watching", "top-picks", "trending"]
+    assert row_ids.index("new-in-country") > 2
     continuing = row(home, "continue-watching")
     assert continuing is not None
     assert continuing.kind == browse_pb2.ROW_KIND_CONTINUE_WATCHING
@@ -182,19 +186,22 @@ async def test_browse_drops_a_title_the_history_still_allows_on_an_older_rating(
 # ------------------------------------------------------------ outages
 
 
-async def test_a_history_outage_costs_exactly_the_two_history_rows(
+async def test_history_and_recommendations_outages_cost_exactly_their_rows(
     mesh_without_history: MiniMesh,
 ) -> None:
     viewer = await mesh_without_history.signup("US")
     home = await mesh_without_history.home(viewer, viewer.primary_profile_id)
     failed = {(f.row_id, f.kind) for f in home.failed_rows}
+    # The "Because you watched" rows come from the top picks: none is known.
     assert failed == {
         ("continue-watching", browse_pb2.ROW_KIND_CONTINUE_WATCHING),
+        ("top-picks", browse_pb2.ROW_KIND_RECOMMENDED),
         ("trending", browse_pb2.ROW_KIND_TRENDING),
     }
     for failure in home.failed_rows:
+        source = "recommendations" if failure.row_id == "top-picks" else "history"
         assert failure.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), failure
-        assert failure.reason in (f"history failed ({failure.code})", "row timed out"), failure
+        assert failure.reason in (f"{source} failed ({failure.code})", "row timed out"), failure
     # The catalog's rows still render, in their order.
     assert [r.row_id for r in home.rows] == [
         "new-in-country",
