@@ -24,6 +24,9 @@ KUSTOMIZE_VERSION    := v5.8.1
 # Kubernetes whose OpenAPI document kubeconform's schemas are made from (tests/k8s).
 K8S_OPENAPI_VERSION  := v1.33.1
 HEY_VERSION          := v0.1.5
+# Monitoring (issue 19): Prometheus server + promtool, Jaeger all-in-one.
+PROMETHEUS_VERSION   := v0.316.0
+JAEGER_VERSION       := v1.76.0
 
 PROTOS := $(shell find protos -name '*.proto' | sort)
 
@@ -86,6 +89,20 @@ $(TOOLS_BIN)/hey:
 $(TOOLS_BIN)/kubeconform:
 	GOBIN=$(TOOLS_BIN) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 
+# Prometheus builds from its Go module (a cold build: minutes and ~3 GB). Without
+# its front-end assets only the HTTP API serves, which is all tests and `top` read.
+$(TOOLS_BIN)/prometheus $(TOOLS_BIN)/promtool &:
+	GOBIN=$(TOOLS_BIN) go install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION) github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+# `go install jaeger@version` refuses a module with replace directives, so Jaeger
+# builds as a tool dependency of a one-file wrapper module that repeats them.
+$(TOOLS_BIN)/jaeger:
+	$(PYTHON) -m devtools.observability.jaeger_module $(TOOLS)/jaeger-build $(JAEGER_VERSION)
+	cd $(TOOLS)/jaeger-build && GOFLAGS=-mod=mod go build -o $(TOOLS_BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
+.PHONY: observability-tools
+observability-tools: $(TOOLS_BIN)/prometheus $(TOOLS_BIN)/promtool $(TOOLS_BIN)/jaeger ## build Prometheus, promtool and Jaeger into .tools/bin (once)
+
 # Debian's kubectl (kubernetes-client) is 1.20, its kustomize too old for k8s/.
 $(TOOLS_BIN)/kustomize:
 	GOBIN=$(TOOLS_BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
@@ -108,7 +125,7 @@ $(THIRD_PARTY)/.stamp: $(VENV)/.installed
 	touch $@
 
 .PHONY: tools
-tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/kubeconform $(TOOLS)/k8s-openapi/swagger.json ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2, kustomize, kubeconform and third-party protos
+tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/kubeconform $(TOOLS)/k8s-openapi/swagger.json $(TOOLS_BIN)/prometheus $(TOOLS_BIN)/promtool ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2, kustomize, kubeconform, prometheus, promtool and third-party protos
 
 # ---------------------------------------------------------------- contracts
 .PHONY: gen
@@ -138,11 +155,13 @@ buf-lint: $(TOOLS_BIN)/buf $(THIRD_PARTY)/.stamp ## buf lint + buf breaking agai
 
 # ---------------------------------------------------------------- quality
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff (lint + format check), mypy and the package layers (import-linter)
+lint: $(VENV)/.installed $(TOOLS_BIN)/promtool ## ruff (lint + format check), mypy, the package layers (import-linter), the alert rules (promtool)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	promtool check rules monitoring/rules/*.yml
+	promtool test rules monitoring/tests/*.yml
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## apply ruff fixes and formatting
@@ -157,7 +176,7 @@ test: tools gen-check buf-lint lint infra-up ## install everything, start the re
 # MariaDB, Redis, Cassandra, OpenSearch and PostgreSQL on 127.0.0.1, data under
 # .streammesh/infra (STREAMMESH_INFRA_DIR), jars cached in ~/.cache/streammesh.
 .PHONY: infra-up infra-down infra-status
-infra-up: $(VENV)/.installed ## install on first use, start every real backend, wait until each answers
+infra-up: $(VENV)/.installed $(TOOLS_BIN)/prometheus ## install on first use, start every real backend, wait until each answers
 	$(VENV)/bin/streammesh infra up
 
 infra-down: $(VENV)/.installed ## stop the backends infra-up started
@@ -188,10 +207,14 @@ bench-sessions: $(VENV)/.installed $(TOOLS_BIN)/ghz ## users: playback start/hea
 bench-analytics: $(VENV)/.installed ## analytics: ingestion COPY vs row inserts vs DuckDB, report p50/p99 on 1M views, PostgreSQL vs DuckDB
 	$(PY) bench/analytics_bench.py
 
-.PHONY: clean
-clean: ## remove generated local state (not gen/)
-	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache
 .PHONY: bench-search
 bench-search: $(VENV)/.installed $(TOOLS_BIN)/ghz ## search on OpenSearch vs SQLite FTS5: indexing, Search/Suggest QPS, event-to-searchable delay
 	$(PY) -m bench.search_bench
 
+.PHONY: bench-media
+bench-media: $(VENV)/.installed ## artwork through the edge cold vs warm (req/s, p99), backup/restore MB/s per backend
+	$(PY) -m bench.media_bench
+
+.PHONY: clean
+clean: ## remove generated local state (not gen/)
+	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache
