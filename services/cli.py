@@ -17,6 +17,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "devtools.up",
     "devtools.seed_views",
     "devtools.infra.cli",
+    "devtools.observability.cli",
     "devtools.backup.cli",
     "services.edge.cli",
     "services.migrate",
