@@ -41,6 +41,8 @@ from tests.mesh import (
 # How long a ListTrending answer is cached in the e2e mesh: short, so a test
 # polling trending sees the rollup within seconds (the cache is still used).
 TRENDING_CACHE_TTL_SECONDS = 1.0
+# Each home-screen row's budget (the default is 0.5 s).
+BROWSE_ROW_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -111,7 +113,9 @@ async def mesh(
         history_config(storage, trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS),
         search_config(storage),
         recommendations_config(storage),
-        browse_config(),
+        # These tests are about what a row holds, not its latency: a loaded
+        # test machine must not drop a row (tests/browse does the same).
+        browse_config(row_timeout_seconds=BROWSE_ROW_TIMEOUT_SECONDS),
     ) as servers:
         reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
         edge_port = unused_port()
