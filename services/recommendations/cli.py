@@ -92,7 +92,7 @@ async def _engine(config: Config, console: Console) -> Any:
             task = progress.add_task("catalog titles", total=None)
             titles = await read_catalog(
                 catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
-                timeout_seconds=config.dependency_timeout_seconds,
+                timeout_seconds=config.catalog_load_timeout_seconds,
                 on_page=lambda n: progress.update(task, completed=n),
             )
     store = await open_store(config, migrate=False)

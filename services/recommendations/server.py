@@ -27,7 +27,7 @@ async def build(config: Config, kit: Kit) -> Served:
     kit.closing(store, store.close)
     catalog = await read_catalog(
         catalog_pb2_grpc.CatalogServiceStub(kit.channel("catalog")),
-        timeout_seconds=config.dependency_timeout_seconds,
+        timeout_seconds=config.catalog_load_timeout_seconds,
     )
     engine = Engine(
         store,
