@@ -56,6 +56,8 @@ from bench.users_bench import (
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
 CALL_TIMEOUT_SECONDS = 10.0
+# Failed calls by status and message, printed at the end.
+ERRORS: dict[str, int] = {}
 
 
 async def load(workers: list[Callable[[], Awaitable[None]]], total: int) -> Result:
@@ -72,8 +74,11 @@ async def load(workers: list[Callable[[], Awaitable[None]]], total: int) -> Resu
             started = time.perf_counter()
             try:
                 await call()
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as err:
                 errors += 1
+                ERRORS[f"{err.code().name}: {err.details()}"] = (
+                    ERRORS.get(f"{err.code().name}: {err.details()}", 0) + 1
+                )
                 continue
             latencies.append((time.perf_counter() - started) * 1000)
 
@@ -223,7 +228,7 @@ async def run(args: argparse.Namespace) -> int:
         )
     failed = sum(result.errors for result in results.values())
     if failed:
-        print(f"{failed} calls failed; see the server log", file=sys.stderr)
+        print(f"{failed} calls failed: {ERRORS}", file=sys.stderr)
         return 1
     return 0
 
