@@ -57,6 +57,7 @@ from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
 from services import ratings
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 BECAUSE_YOU_WATCHED: Final = "because_you_watched"
 POPULAR_IN_COUNTRY: Final = "popular_in_country"
@@ -256,6 +257,37 @@ def profile_items(interactions: Iterable[Interaction]) -> dict[str, float]:
     return {i.title_id: i.weight for i in interactions}
 
 
+class _Neighbours:
+    """One title's co-occurrence row as arrays (catalog positions, summed weights),
+    updated in place, so scoring a profile is numpy over its titles' rows instead
+    of a Python loop over every neighbour of every title it watched."""
+
+    __slots__ = ("positions", "size", "slots", "together")
+
+    def __init__(self) -> None:
+        self.slots: dict[int, int] = {}
+        self.positions: IntArray = np.empty(8, dtype=np.int64)
+        self.together: FloatArray = np.empty(8)
+        self.size = 0
+
+    def set(self, position: int, together: float) -> None:
+        slot = self.slots.get(position)
+        if slot is None:
+            if self.size == len(self.positions):
+                self.positions = np.concatenate([self.positions, np.empty_like(self.positions)])
+                self.together = np.concatenate([self.together, np.empty_like(self.together)])
+            slot = self.slots[position] = self.size
+            self.positions[slot] = position
+            self.size += 1
+        self.together[slot] = together
+
+    def arrays(self) -> tuple[IntArray, FloatArray]:
+        """The neighbours with a positive co-occurrence (removals leave zeros)."""
+        positions, together = self.positions[: self.size], self.together[: self.size]
+        keep = together > 1e-12
+        return positions[keep], together[keep]
+
+
 class Recommender:
     """The trained models over one catalog; updated one view at a time."""
 
@@ -265,6 +297,13 @@ class Recommender:
         self.co = CoOccurrence()
         self.popularity = Popularity()
         self._profiles: dict[str, dict[str, Interaction]] = {}
+        # The same figures as arrays over catalog positions, kept in step by
+        # observe(): each title's co-occurrence row and total weight, and the
+        # popularity per country and everywhere.
+        self._neighbours: dict[str, _Neighbours] = {}
+        self._mass = np.zeros(catalog.size)
+        self._popular_in: dict[str, FloatArray] = {}
+        self._popular_everywhere = np.zeros(catalog.size)
 
     # ------------------------------------------------------------ training
     def fit(self, interactions: Iterable[Interaction]) -> None:
@@ -280,9 +319,35 @@ class Recommender:
         if previous is not None and previous.completion >= interaction.completion:
             return
         items[interaction.title_id] = interaction
-        self.co.replace(before, profile_items(items.values()))
+        after = profile_items(items.values())
+        self.co.replace(before, after)
         extra = interaction.weight - (previous.weight if previous is not None else 0.0)
         self.popularity.add(interaction, extra)
+        self._arrays_after(after, interaction, extra)
+
+    def _arrays_after(
+        self, items: Mapping[str, float], interaction: Interaction, extra: float
+    ) -> None:
+        """Copies what one profile's change altered into the arrays: the rows and
+        totals of the profile's titles (every pair among them changed), and the
+        viewed title's popularity."""
+        position = self.catalog.position
+        placed = [(title_id, position.get(title_id)) for title_id in items]
+        for a, ia in placed:
+            if ia is not None:
+                self._mass[ia] = self.co.mass[a]
+            row = self.co.pairs[a]
+            neighbours = self._neighbours.setdefault(a, _Neighbours())
+            for b, ib in placed:
+                if ib is not None and b != a:
+                    neighbours.set(ib, row.get(b, 0.0))
+        i = position.get(interaction.title_id)
+        if i is not None:
+            country = self._popular_in.get(interaction.country_code)
+            if country is None:
+                country = self._popular_in[interaction.country_code] = np.zeros(self.catalog.size)
+            country[i] += extra
+            self._popular_everywhere[i] += extra
 
     def history(self, profile_id: str) -> list[Interaction]:
         return list(self._profiles.get(profile_id, {}).values())
@@ -296,18 +361,21 @@ class Recommender:
         """Each title's co-occurrence score for the profile, and its best anchor."""
         scores = np.zeros(self.catalog.size)
         best = np.zeros(self.catalog.size)
-        anchors = [""] * self.catalog.size
-        position = self.catalog.position
-        for a, wa in items.items():
-            for b, similarity in self.co.neighbours(a):
-                i = position.get(b)
-                if i is None:
-                    continue
-                contribution = wa * similarity
-                scores[i] += contribution
-                if contribution > best[i]:
-                    best[i] = contribution
-                    anchors[i] = a
+        anchor = np.full(self.catalog.size, -1, dtype=np.int64)
+        watched = list(items)
+        for k, a in enumerate(watched):
+            mass_a = self.co.mass.get(a, 0.0)
+            neighbours = self._neighbours.get(a)
+            if mass_a <= 0 or neighbours is None:
+                continue
+            positions, together = neighbours.arrays()
+            # The cosine of CoOccurrence.similarity, for the whole row at once.
+            contribution = items[a] * (together / np.sqrt(mass_a * self._mass[positions]))
+            scores[positions] += contribution  # a row's positions are distinct
+            better = contribution > best[positions]
+            best[positions[better]] = contribution[better]
+            anchor[positions[better]] = k
+        anchors = [watched[k] if k >= 0 else "" for k in anchor.tolist()]
         return scores, anchors
 
     def content_scores(self, items: Mapping[str, float]) -> FloatArray:
@@ -316,19 +384,15 @@ class Recommender:
             return np.zeros(self.catalog.size)
         weights = np.array([items[self.catalog.titles[r].title_id] for r in rows])
         profile = sparse.csr_matrix(weights) @ self.catalog.tfidf[rows]
-        return np.asarray((self.catalog.tfidf @ profile.T).todense()).ravel()
+        # A dense profile vector: one sparse matrix-vector product over the catalog.
+        return np.asarray(self.catalog.tfidf @ profile.toarray().ravel(), dtype=np.float64)
 
     def popularity_scores(self, country: str) -> FloatArray:
         scores = np.zeros(self.catalog.size)
-        position = self.catalog.position
-        for title_id, weight in self.popularity.by_country.get(country, {}).items():
-            i = position.get(title_id)
-            if i is not None:
-                scores[i] += weight
-        for title_id, weight in self.popularity.everywhere.items():
-            i = position.get(title_id)
-            if i is not None:
-                scores[i] += GLOBAL_POPULARITY_SHARE * weight
+        there = self._popular_in.get(country)
+        if there is not None:
+            scores += there
+        scores += GLOBAL_POPULARITY_SHARE * self._popular_everywhere
         return scores
 
     # ------------------------------------------------------------ ranking
