@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -74,11 +76,18 @@ def outage_guard(what: str) -> Outage:
 
 
 class SqliteFile:
-    """An opened store file: ``reader`` for queries, ``transaction()`` for writes."""
+    """An opened store file: ``reader`` for queries, ``snapshot()`` for a read
+    transaction on one of ``readers`` connections, ``transaction()`` for writes."""
 
-    def __init__(self, name: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self, name: str, writer: aiosqlite.Connection, readers: Sequence[aiosqlite.Connection]
+    ):
         self.name = name
-        self.reader = reader
+        self.reader = readers[0]
+        self._readers = tuple(readers)
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle_readers.put_nowait(reader)
         self._writer = writer
         self._write_lock = asyncio.Lock()
 
@@ -91,9 +100,15 @@ class SqliteFile:
         schema: str,
         schema_version: int,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        readers: int = 1,
     ) -> SqliteFile:
         """Opens ``path`` (created with its folder when missing) and brings its schema to
-        ``schema_version``; ``name`` ("catalog") words errors and logs."""
+        ``schema_version``; ``name`` ("catalog") words errors and logs. ``readers``
+        connections serve reads: each has a thread of its own, and SQLite runs a
+        query without the GIL, so more than one lets read transactions that take a
+        while (a search's) use more than one core."""
+        if readers < 1:
+            raise ValueError(f"readers must be at least 1, not {readers}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         opened: list[aiosqlite.Connection] = []
         try:
@@ -103,21 +118,38 @@ class SqliteFile:
             await writer.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             await writer.execute("PRAGMA synchronous=NORMAL")
             await _migrate(writer, name, schema, schema_version)
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            opened.append(reader)
-            await reader.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            for _ in range(readers):
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                opened.append(reader)
+                await reader.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         except BaseException:
             # Each connection owns a thread: none may outlive a failed open.
             for connection in opened:
                 await connection.close()
             raise
-        return cls(name, writer, reader)
+        return cls(name, writer, opened[1:])
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """An idle reader inside one read transaction (every statement sees one
+        snapshot of the file), for as long as the block runs; waits while every
+        reader is taken."""
+        reader = await self._idle_readers.get()
+        try:
+            await reader.execute("BEGIN")
+            try:
+                yield reader
+            finally:
+                await reader.execute("COMMIT")
+        finally:
+            self._idle_readers.put_nowait(reader)
 
     def transaction(self) -> Transaction:
         return Transaction(self._writer, self._write_lock, self.name)
 
     async def close(self) -> None:
-        await self.reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()
 
 
@@ -222,11 +254,14 @@ class SqliteStore:
         self._reader = file.reader
 
     @classmethod
-    async def open(cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Self:
+    async def open(
+        cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, readers: int = 1
+    ) -> Self:
         """The store on ``path``, its schema created or brought up to date.
 
         ``busy_timeout_ms`` bounds each statement's wait for a lock another
-        process holds; past it the operation is Unavailable.
+        process holds; past it the operation is Unavailable. ``readers``: the
+        reader connections of :meth:`SqliteFile.snapshot`.
         """
         with outage_guard(f"the {cls.NAME} store"):
             file = await SqliteFile.open(
@@ -235,6 +270,7 @@ class SqliteStore:
                 schema=cls.SCHEMA,
                 schema_version=cls.SCHEMA_VERSION,
                 busy_timeout_ms=busy_timeout_ms,
+                readers=readers,
             )
         return cls(file)
 

@@ -32,6 +32,9 @@ class Config:
     backend: str = field(default="embedded", metadata=backends.backend_choice())
     # The embedded index's file.
     sqlite_path: Path = DEFAULT_SQLITE_PATH
+    # Reader connections of the embedded index: searches at once, each on a
+    # thread of its own (SQLite runs queries without the GIL).
+    sqlite_readers: int = 4
     # The OpenSearch cluster of the real backend; may hold a password: secret.
     opensearch_url: str = field(default=DEFAULT_OPENSEARCH_URL, metadata=setting(secret=True))
     # Prefix of the index names: the alias is <prefix>titles, each generation

@@ -24,4 +24,4 @@ async def open_index(config: Config) -> SearchIndex:
             prefix=config.index_prefix,
             request_timeout=config.opensearch_timeout_seconds,
         )
-    return await SqliteSearchIndex.open(config.sqlite_path)
+    return await SqliteSearchIndex.open(config.sqlite_path, readers=config.sqlite_readers)

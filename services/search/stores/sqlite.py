@@ -37,8 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final, Self
@@ -77,6 +76,9 @@ EXACT_REPEAT: Final = 3
 MAX_EXPANSIONS: Final = 50
 # Titles read to find the people matching a suggestion prefix.
 PEOPLE_SCAN: Final = 200
+# Reader connections, so searches run on more than one core (a search with
+# many typo expansions takes tens of milliseconds of SQLite time).
+READERS: Final = 4
 # Rows written per executemany.
 _BATCH: Final = 500
 
@@ -149,13 +151,14 @@ class SqliteSearchIndex(SqliteStore):
 
     def __init__(self, file: SqliteFile) -> None:
         super().__init__(file)
-        self._read_lock = asyncio.Lock()
         self._vocabulary: list[str] | None = None
         self._writes = 0  # bumped by every write: the cached vocabulary is stale
 
     @classmethod
-    async def open(cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Self:
-        return await super().open(path, busy_timeout_ms=busy_timeout_ms)
+    async def open(
+        cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, readers: int = READERS
+    ) -> Self:
+        return await super().open(path, busy_timeout_ms=busy_timeout_ms, readers=readers)
 
     # ------------------------------------------------------------ writes
 
@@ -309,21 +312,11 @@ class SqliteSearchIndex(SqliteStore):
                 combined.params.extend(part.params)
             return combined
 
-        async with self._snapshot() as db:
+        async with self._file.snapshot() as db:
             hits = await self._hits(
                 db, query, (match, exact_match), exact_key, where(genre, kind, years)
             )
-            facets = Facets(
-                genre=await _group(
-                    db,
-                    "g.genre",
-                    "docs d JOIN doc_genres g ON g.id = d.id",
-                    where(kind, years),
-                ),
-                content_type=await _group(db, "d.content_type", "docs d", where(genre, years)),
-                decade=await _group(db, "d.decade", "docs d", where(genre, kind)),
-                maturity=await _group(db, "d.maturity_rating", "docs d", where(genre, kind, years)),
-            )
+            facets = await _facets(db, base, genre, kind, years)
         # Every title has one rating: the maturity facet's counts add up to the total.
         total = sum(count for _, count in facets.maturity)
         return SearchPage(hits=hits, total=total, facets=facets)
@@ -402,7 +395,7 @@ class SqliteSearchIndex(SqliteStore):
         where = _Where()
         where.add(f"d.generation = {_CURRENT}")
         _rules_filters(where, country, allowed_ratings)
-        async with self._snapshot() as db:
+        async with self._file.snapshot() as db:
             async with db.execute(
                 "SELECT d.title_id, d.title FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
                 f"WHERE docs_fts MATCH ? AND {where.sql()} "
@@ -424,16 +417,6 @@ class SqliteSearchIndex(SqliteStore):
         return merge_suggestions(titles, people, limit)
 
     # ------------------------------------------------------------ helpers
-
-    @asynccontextmanager
-    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The reader inside one read transaction: every statement sees one snapshot."""
-        async with self._read_lock:
-            await self._reader.execute("BEGIN")
-            try:
-                yield self._reader
-            finally:
-                await self._reader.execute("COMMIT")
 
     async def _match_expression(self, text: str) -> tuple[str | None, str | None]:
         """The FTS5 queries of ``text``: each term's spellings within its edit budget,
@@ -526,15 +509,41 @@ def _facet_filters(query: SearchQuery) -> tuple[_Where, _Where, _Where]:
     return genre, kind, years
 
 
-async def _group(
-    db: aiosqlite.Connection, column: str, source: str, where: _Where
-) -> list[tuple[str, int]]:
-    async with db.execute(
-        f"SELECT {column}, count(*) AS n FROM {source} WHERE {where.sql()} "
-        "GROUP BY 1 ORDER BY n DESC, 1",
-        where.params,
-    ) as cursor:
-        return [(str(value), int(count)) for value, count in await cursor.fetchall()]
+async def _facets(
+    db: aiosqlite.Connection, base: _Where, genre: _Where, kind: _Where, years: _Where
+) -> Facets:
+    """Every facet in one statement: the matching titles (the text and the filters
+    every facet keeps) are found once, then each facet counts them under every
+    filter but its own."""
+
+    def branch(name: str, column: str, source: str, *filters: _Where) -> tuple[str, list[Any]]:
+        conditions = [c for part in filters for c in part.conditions] or ["1"]
+        params = [p for part in filters for p in part.params]
+        return (
+            f"SELECT '{name}', {column}, count(*) FROM {source} "
+            f"WHERE {' AND '.join(conditions)} GROUP BY 2",
+            params,
+        )
+
+    branches = [
+        branch("genre", "g.genre", "matched d JOIN doc_genres g ON g.id = d.id", kind, years),
+        branch("content_type", "d.content_type", "matched d", genre, years),
+        branch("decade", "d.decade", "matched d", genre, kind),
+        branch("maturity", "d.maturity_rating", "matched d", genre, kind, years),
+    ]
+    sql = (
+        "WITH matched AS MATERIALIZED (SELECT d.id, d.content_type, d.decade, "
+        f"d.maturity_rating, d.release_year FROM docs d WHERE {base.sql()}) "
+        + " UNION ALL ".join(sql for sql, _ in branches)
+    )
+    params = [*base.params, *(p for _, branch_params in branches for p in branch_params)]
+    counts: dict[str, list[tuple[str, int]]] = {name: [] for name in Facets.__dataclass_fields__}
+    async with db.execute(sql, params) as cursor:
+        for name, value, count in await cursor.fetchall():
+            counts[name].append((str(value), int(count)))
+    for buckets in counts.values():
+        buckets.sort(key=lambda bucket: (-bucket[1], bucket[0]))
+    return Facets(**counts)
 
 
 async def _delete_docs(db: aiosqlite.Connection, keys: list[tuple[str, str]]) -> None:
