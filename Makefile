@@ -211,6 +211,10 @@ bench-analytics: $(VENV)/.installed ## analytics: ingestion COPY vs row inserts 
 bench-search: $(VENV)/.installed $(TOOLS_BIN)/ghz ## search on OpenSearch vs SQLite FTS5: indexing, Search/Suggest QPS, event-to-searchable delay
 	$(PY) -m bench.search_bench
 
+.PHONY: bench-recommendations
+bench-recommendations: $(VENV)/.installed $(TOOLS_BIN)/ghz ## recommendations on Cassandra vs SQLite: ListRecommendations QPS/p99, batch training, view-to-list delay (BENCH_ARGS=--quick)
+	$(PY) -m bench.recommendations_bench $(BENCH_ARGS)
+
 .PHONY: bench-media
 bench-media: $(VENV)/.installed ## artwork through the edge cold vs warm (req/s, p99), backup/restore MB/s per backend
 	$(PY) -m bench.media_bench
