@@ -7,15 +7,15 @@ memory. Consistency, per backend:
 * MariaDB: ``mariadb-dump --single-transaction`` (one REPEATABLE READ
   snapshot of InnoDB tables, no locks held on the writers).
 * PostgreSQL: ``pg_dump --format=custom`` (one snapshot per database).
-* Cassandra: ``nodetool flush`` then ``nodetool snapshot`` (hard links of the
-  SSTables at one instant), streamed as a tar; the keyspace's schema comes
+* Cassandra: ``nodetool snapshot``, which flushes the memtables and hard-links
+  the SSTables at one instant, streamed as a tar; the keyspace's schema comes
   from the driver's metadata. Restored by recreating the schema and
   ``nodetool import`` of each table's SSTables. nodetool talks JMX on
   127.0.0.1:7199 (devtools/infra/backends/cassandra.py).
 * Redis: ``redis-cli --rdb -``, the replication snapshot (a fork of the server
   at one instant, as RDB). Restored without touching any other key: the RDB
   is loaded into a scratch redis-server on a free port and only the keys
-  under the scope's prefixes are copied over (DUMP/RESTORE, with their TTLs).
+  under the scope's prefixes are moved over (MIGRATE, with their TTLs).
 
 ``restore`` refuses when the target already holds data unless ``overwrite``;
 with it, the target's named data are dropped first (a database, a keyspace,
@@ -50,8 +50,9 @@ CHUNK_BYTES: Final = 1 << 20
 NODETOOL_TIMEOUT_SECONDS: Final = 300.0
 # Bound on a scratch redis-server coming up.
 SCRATCH_REDIS_START_SECONDS: Final = 20.0
-# Keys copied per pipelined round trip when restoring Redis.
-REDIS_COPY_BATCH: Final = 500
+# Keys moved per MIGRATE when restoring Redis, and its bound per command.
+REDIS_COPY_BATCH: Final = 1000
+MIGRATE_TIMEOUT_MS: Final = 30_000
 # Tail of a failing tool's stderr kept for the error.
 STDERR_TAIL_BYTES: Final = 8192
 REDIS_CLI: Final = "/usr/bin/redis-cli"
@@ -356,7 +357,7 @@ class CassandraDumper:
         schema = await asyncio.to_thread(self._cluster_call, "schema", keyspace)
         yield Artifact(f"{keyspace}.schema.cql", _one(schema.encode()))
         tag = f"streammesh-backup-{int(time.time() * 1000)}"
-        await self.nodetool("flush", keyspace)
+        # snapshot flushes the memtables first (unless --skip-flush): one JVM start.
         await self.nodetool("snapshot", "-t", tag, keyspace)
         try:
             folders = [
@@ -504,7 +505,11 @@ async def _scratch_redis(folder: Path) -> AsyncIterator[int]:
 
 
 async def _copy_prefixes(port: int, prefixes: tuple[str, ...]) -> None:
-    """Copies the keys under ``prefixes`` from the scratch server, every logical db."""
+    """Moves the keys under ``prefixes`` from the scratch server to ours, every logical db.
+
+    MIGRATE does the copying server to server (values and TTLs, REPLACE), a
+    batch of keys per command: no value passes through Python.
+    """
     source = aioredis.Redis(host=endpoints.HOST, port=port)
     try:
         databases = sorted(int(name.removeprefix("db")) for name in await source.info("keyspace"))
@@ -512,35 +517,32 @@ async def _copy_prefixes(port: int, prefixes: tuple[str, ...]) -> None:
         await source.aclose()
     for db in databases:
         source = aioredis.Redis(host=endpoints.HOST, port=port, db=db)
-        target = data.redis_client(db)
         try:
             for prefix in prefixes:
                 batch: list[bytes] = []
                 async for key in source.scan_iter(match=f"{_glob(prefix)}*", count=1000):
                     batch.append(key)
                     if len(batch) >= REDIS_COPY_BATCH:
-                        await _copy_batch(source, target, batch)
+                        await _migrate(source, db, batch)
                         batch.clear()
                 if batch:
-                    await _copy_batch(source, target, batch)
+                    await _migrate(source, db, batch)
         finally:
             await source.aclose()
-            await target.aclose()
 
 
-async def _copy_batch(source: aioredis.Redis, target: aioredis.Redis, keys: list[bytes]) -> None:
-    async with source.pipeline(transaction=False) as reads:
-        for key in keys:
-            reads.dump(key)
-            reads.pttl(key)
-        answers = await reads.execute()
-    async with target.pipeline(transaction=False) as writes:
-        for index, key in enumerate(keys):
-            payload, ttl = answers[2 * index], answers[2 * index + 1]
-            if payload is None or ttl == -2:  # expired meanwhile
-                continue
-            writes.restore(key, max(int(ttl), 0), payload, replace=True)
-        await writes.execute()
+async def _migrate(source: aioredis.Redis, db: int, keys: list[bytes]) -> None:
+    await source.execute_command(
+        "MIGRATE",
+        endpoints.HOST,
+        endpoints.REDIS_PORT,
+        "",
+        db,
+        MIGRATE_TIMEOUT_MS,
+        "REPLACE",
+        "KEYS",
+        *keys,
+    )
 
 
 def dumpers(settings: InfraSettings, scope: data.DataScope) -> dict[str, Dumper]:
