@@ -22,7 +22,7 @@ from tests.users.helpers import rpc_error
 # Short bounds, so the tests wait fractions of a second for what a deployment
 # waits seconds for (services/users/config.py has the deployed values).
 BOUND_SECONDS = 0.3
-SLOT_TTL_SECONDS = 1
+SLOT_TTL_SECONDS = 2
 Metadata = tuple[tuple[str, str], ...]
 
 
