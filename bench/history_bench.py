@@ -288,6 +288,9 @@ def history_env(
         # rollup, not the cache's TTL. RecordView and ListContinueWatching
         # never read that cache.
         STREAMMESH_HISTORY_TRENDING_CACHE_TTL_SECONDS="0",
+        # The viewers hold no stream slot: RecordView here is the history's own
+        # path (checks, store, outbox), without the users call a slot check adds.
+        STREAMMESH_HISTORY_REQUIRE_STREAM_SLOT="false",
     )
     if backend == "sqlite":
         env.update(
@@ -307,11 +310,13 @@ def history_env(
     return env
 
 
-async def serving(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+async def serving(
+    port: int, process: subprocess.Popen[bytes], log: Path, *, within_seconds: float = 60.0
+) -> None:
     if process.poll() is not None:
         raise SystemExit(f"server exited ({process.returncode}); see {log}:\n{_tail(log)}")
     try:
-        await wait_serving(port)
+        await wait_serving(port, within_seconds=within_seconds)
     except SystemExit:
         raise SystemExit(f"server on port {port} not serving; see {log}:\n{_tail(log)}") from None
 

@@ -69,9 +69,11 @@ def server_process(command: list[str], env: dict[str, str], log: Path) -> Iterat
             process.wait()
 
 
-async def wait_serving(port: int, *, health: bool = True) -> None:
+async def wait_serving(
+    port: int, *, health: bool = True, within_seconds: float = STARTUP_TIMEOUT_SECONDS
+) -> None:
     """Until the server answers (its health check says SERVING, when it has one)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    deadline = time.monotonic() + within_seconds
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:

@@ -55,7 +55,7 @@ import random
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -375,29 +375,94 @@ class Seeder:
         )
         wanted = {p.view_id for p in planned}
         there = await self._recorded(signed, wanted)
-        for view in planned:
-            if self._stop.is_set():
-                return
-            stored = there.get(view.view_id)
-            new = False
-            if stored is None:
-                stored = await self._record(signed, view)
-                if stored is None:
-                    self.report.views_refused += 1
-                    self._on_view()
-                    continue
-                new = _same(stored, view)
-            if new:
-                self.report.views_recorded += 1
-            else:
-                self.report.views_already_there += 1
-            self.report.truth.append(truth_row(signed, view, stored, new=new))
-            self._on_view()
+        async with self._watching(signed, wanted - set(there)) as keep_alive:
+            for view in planned:
+                if self._stop.is_set():
+                    return
+                await self._view(signed, view, there, keep_alive)
         # Views the plan could not fill (a pool smaller than asked) still count as handled.
         for _ in range(self._options.views_per_viewer - len(planned)):
             self._on_view()
         self.report.viewers += 1
         self._on_viewer()
+
+    async def _view(
+        self,
+        signed: SignedIn,
+        view: PlannedView,
+        there: dict[str, history_pb2.View],
+        keep_alive: Callable[[], Awaitable[None]],
+    ) -> None:
+        stored = there.get(view.view_id)
+        new = False
+        if stored is None:
+            await keep_alive()
+            stored = await self._record(signed, view)
+            if stored is None:
+                self.report.views_refused += 1
+                self._on_view()
+                return
+            new = _same(stored, view)
+        if new:
+            self.report.views_recorded += 1
+        else:
+            self.report.views_already_there += 1
+        self.report.truth.append(truth_row(signed, view, stored, new=new))
+        self._on_view()
+
+    @contextlib.asynccontextmanager
+    async def _watching(
+        self, signed: SignedIn, to_record: set[str]
+    ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """A stream slot of the viewer's device session while its views are recorded
+        (the history records a view only from a device that is playing), and a
+        function that heartbeats it when half its interval has passed; stopped
+        after. Nothing is taken when nothing is to be recorded."""
+
+        async def nothing() -> None:
+            return None
+
+        if not to_record:
+            yield nothing
+            return
+        playback = await self._call(
+            "users StartPlayback",
+            lambda timeout: self._users.StartPlayback(
+                users_pb2.StartPlaybackRequest(profile_id=signed.profile_id),
+                metadata=signed.caller,
+                timeout=timeout,
+            ),
+        )
+        interval = max(1.0, playback.heartbeat_interval_seconds / 2)
+        beaten = time.monotonic()
+
+        async def keep_alive() -> None:
+            nonlocal beaten
+            if time.monotonic() - beaten < interval:
+                return
+            await self._call(
+                "users HeartbeatPlayback",
+                lambda timeout: self._users.HeartbeatPlayback(
+                    users_pb2.HeartbeatPlaybackRequest(playback_id=playback.playback_id),
+                    metadata=signed.caller,
+                    timeout=timeout,
+                ),
+            )
+            beaten = time.monotonic()
+
+        try:
+            yield keep_alive
+        finally:
+            with contextlib.suppress(grpc.aio.AioRpcError, SeedError):
+                # The slot would lapse anyway: a stop that fails only frees it later.
+                await self._call(
+                    "users StopPlayback",
+                    lambda timeout: self._users.StopPlayback(
+                        users_pb2.StopPlaybackRequest(playback_id=playback.playback_id),
+                        metadata=signed.caller,
+                        timeout=timeout,
+                    ),
+                )
 
     async def _sign_in(self, who: Viewer) -> SignedIn:
         created: users_pb2.Account | None = None

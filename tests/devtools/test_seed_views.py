@@ -64,7 +64,9 @@ async def mesh(mesh_storage: StorageFactory) -> AsyncIterator[Mesh]:
             users_config(storage),
             catalog_config(storage),
             # Every ListTrending computed: the poll below sees the rollup land.
-            history_config(storage, trending_cache_ttl_seconds=0),
+            # As `streammesh up` runs it: a view is recorded only from a device
+            # holding a stream slot, which seed-views takes per viewer.
+            history_config(storage, trending_cache_ttl_seconds=0, require_stream_slot=True),
         ) as mesh,
         grpc.aio.insecure_channel(mesh.address("users")) as users_channel,
         grpc.aio.insecure_channel(mesh.address("history")) as history_channel,
