@@ -1,7 +1,12 @@
 """The three recommendation models, how they are blended, filtered and explained.
 
-Pure and synchronous (numpy, scipy sparse, scikit-learn): the domain runs
-them in a worker thread. Nothing here does I/O.
+Pure and synchronous (numpy, scipy sparse, scikit-learn): the engine runs
+them on the event loop between awaits (services/recommendations/engine.py),
+so scoring is kept cheap: the co-occurrence rows, each title's total weight
+and the popularity are also kept as arrays over catalog positions, updated
+with each view, and a profile is scored with numpy over the rows of the
+titles it watched (tens of milliseconds on the full catalog) rather than
+Python loops over every neighbour. Nothing here does I/O.
 
 - **Co-occurrence** (item to item, from viewing history): every profile adds,
   for each pair of titles it watched, the product of the two views' weights,
