@@ -16,8 +16,8 @@ Published keys carry a digest, so a new poster is a new URL and the edge's
 1 h cache never serves a replaced one.
 
 Demo posters: drawn lazily, on the first request for one, not at import. The
-catalog holds 8,800 titles and a home screen shows ~100; drawing all at
-import costs ~8,800 x 7 ms of CPU and ~8,800 x 10 KB of storage for images
+catalog holds 8,790 titles and a home screen shows ~100; drawing all at
+import costs ~8,790 x 13 ms of CPU and ~8,790 x 14 KB (123 MB) for images
 most of which nobody loads, and redrawing them after every metadata change.
 A poster is a pure function of the title's fields (its URL names a digest of
 them), so it can be dropped and drawn again at any time: which is what makes
