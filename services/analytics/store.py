@@ -17,6 +17,15 @@ it table by table):
   keys (title UUID, day, ISO country code, device name): a fact row needs no
   key lookup at load time, and a replay cannot mint a second key.
 
+Retention (migrations 0002): raw facts are kept for N days and daily rollups
+for ever. :meth:`WarehouseStore.roll_up` moves every day before a cutoff from
+the raw facts into the rollups in one transaction (rows summed at the grain
+the reports slice by, profile included, so unique viewers stay exact) and
+forgets their ledger rows; the reports read rollups and raw rows through one
+view, so no figure changes when raw rows age out. A day once rolled up is
+final: a load drops rows of such days (counted as skipped), which makes N
+days the bound on how late an event may arrive.
+
 Exactly-once effect: :meth:`WarehouseStore.load` commits a batch's rows and
 their event ids (``loaded_events``) in ONE transaction and skips every event
 whose id is already there, so a redelivered, re-published or replayed event
@@ -181,6 +190,17 @@ class RowCounts:
     profile_changes: int
     titles: int
     loaded_events: int
+    # Rows of rollup_view_daily (days past the raw retention).
+    rolled_up_views: int = 0
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    # Every day up to this one is in the rollups only (moved now or before).
+    rolled_through: date
+    # Raw rows moved into rollups by this call, and the rollup rows they made.
+    raw_rows: int = 0
+    rollup_rows: int = 0
 
 
 class WarehouseStore(Protocol):
@@ -211,6 +231,12 @@ class WarehouseStore(Protocol):
         self, start: date, end: date, *, limit: int, after: date | None
     ) -> list[DayFigures]:
         """Days with at least one view, oldest first, after ``after``."""
+        ...
+
+    async def roll_up(self, before: date) -> RollupResult:
+        """Rolls every raw day before ``before`` up and deletes its raw rows, atomically.
+
+        Idempotent; a cutoff at or before the last one moves nothing."""
         ...
 
     async def row_counts(self) -> RowCounts: ...

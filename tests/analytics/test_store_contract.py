@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.analytics.store import Batch, TopCursor, WarehouseStore
+from services.analytics.store import Batch, SignupFact, TopCursor, WarehouseStore
 from tests.analytics import figures
 from tests.analytics.conftest import OpenStore
 
@@ -196,3 +196,81 @@ async def test_reopening_migrates_nothing_and_keeps_the_rows(open_store: OpenSto
     await first.close()
     again = await open_store()
     assert (await again.row_counts()).views == 20
+
+
+async def every_report(store: WarehouseStore, start: date, end: date) -> object:
+    """Every report over the range: all titles' stats, the top titles overall, by
+    country and by genre, and the daily engagement."""
+    by_country = [
+        await store.top_titles(start, end, country=c, genre="", limit=1000, after=None)
+        for c in figures.COUNTRIES
+    ]
+    by_genre = [
+        await store.top_titles(start, end, country="", genre=g, limit=1000, after=None)
+        for g in figures.GENRES
+    ]
+    return await everything(store, start, end), by_country, by_genre
+
+
+async def test_rolling_up_old_days_changes_no_report(open_store: OpenStore) -> None:
+    store = await open_store()
+    keep_from = TODAY - timedelta(days=6)  # raw facts kept 7 days
+    signups = [
+        SignupFact(
+            event_id=f"00000000-0000-4000-8000-0000000001{n:02d}",
+            account_id=str(n),
+            profile_id=str(n),
+            country_code="US",
+            signup_time=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+            event_time=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+        )
+        for n, day in enumerate([START, START, keep_from])
+    ]
+    await store.load(Batch(views=VIEWS, titles=TITLES, signups=signups))
+    ranges = [
+        (START, TODAY),
+        (START, keep_from - timedelta(days=1)),
+        (keep_from - timedelta(days=3), TODAY - timedelta(days=2)),
+    ]
+    before = [await every_report(store, start, end) for start, end in ranges]
+    counts = await store.row_counts()
+    old = [v for v in VIEWS if v.day < keep_from]
+    assert old, "the data must have days to age out"
+
+    rolled = await store.roll_up(keep_from)
+
+    assert rolled.rolled_through == keep_from - timedelta(days=1)
+    assert rolled.raw_rows == len(old)
+    assert 0 < rolled.rollup_rows <= len(old)
+    after = await store.row_counts()
+    assert after.views == len(VIEWS) - len(old)
+    assert after.rolled_up_views == rolled.rollup_rows
+    assert after.signups == 1
+    assert after.loaded_events == counts.loaded_events - len(old) - 2
+    assert [await every_report(store, start, end) for start, end in ranges] == before
+    # Nothing more to move with the same cutoff or an earlier one.
+    assert (await store.roll_up(keep_from)).raw_rows == 0
+    assert (await store.roll_up(START)).rolled_through == rolled.rolled_through
+
+    # Reopened, a replay of every event changes nothing: the rolled-up days are
+    # final (their events are dropped), the others are in the ledger ...
+    await store.close()
+    store = await open_store()
+    replay = await store.load(Batch(views=VIEWS, titles=TITLES, signups=signups))
+    assert replay.loaded == frozenset()
+    assert replay.skipped == len(VIEWS) + len(TITLES) + len(signups)
+    # ... and a late view of a rolled-up day is dropped, not added to its day.
+    late = dataclasses.replace(
+        VIEWS[0],
+        event_id="00000000-0000-4000-8000-00000000eeee",
+        watch_time=datetime(START.year, START.month, START.day, 8, tzinfo=UTC),
+    )
+    assert (await store.load(Batch(views=[late]))).loaded == frozenset()
+    assert [await every_report(store, start, end) for start, end in ranges] == before
+    # Days still raw keep loading.
+    fresh = dataclasses.replace(
+        late,
+        event_id="00000000-0000-4000-8000-00000000ffff",
+        watch_time=datetime(TODAY.year, TODAY.month, TODAY.day, 8, tzinfo=UTC),
+    )
+    assert (await store.load(Batch(views=[fresh]))).loaded == {fresh.event_id}

@@ -162,20 +162,23 @@ def date_row(day: date) -> tuple[date, int, int, int, int, int]:
 
 # Both adapters' report SQL: the same text, $n placeholders on PostgreSQL and
 # ?-style on DuckDB would differ, so DuckDB runs it with $n too (it accepts them).
+# They read ``view_days`` (migrations 0002): the daily rollups of days past the
+# raw retention and the raw views of the rest, at one grain, so a figure is the
+# same whether its days were rolled up or not.
 TITLE_STATS_SQL: Final = """
-SELECT count(*), coalesce(sum(watch_seconds), 0), count(DISTINCT profile_id),
-       count(*) FILTER (WHERE completed)
-FROM fact_view
+SELECT coalesce(sum(view_count), 0), coalesce(sum(watch_seconds), 0),
+       count(DISTINCT profile_id), coalesce(sum(completed_views), 0)
+FROM view_days
 WHERE title_id = $1 AND date_key BETWEEN $2 AND $3
 """
 
-# Ranked by watch seconds, then title id; $4/$5 filter by country/genre when
-# not empty; $6/$7 is the previous page's last (watch_seconds, title_id), or
+# Ranked by watch seconds, then title id; $3/$4 filter by country/genre when
+# not empty; $5/$6 is the previous page's last (watch_seconds, title_id), or
 # NULL/'' for the first page.
 TOP_TITLES_SQL: Final = """
-SELECT f.title_id, count(*) AS views, sum(f.watch_seconds) AS seconds,
-       count(DISTINCT f.profile_id), count(*) FILTER (WHERE f.completed)
-FROM fact_view f
+SELECT f.title_id, sum(f.view_count) AS views, sum(f.watch_seconds) AS seconds,
+       count(DISTINCT f.profile_id), sum(f.completed_views)
+FROM view_days f
 WHERE f.date_key BETWEEN $1 AND $2
   AND ($3 = '' OR f.country_code = $3)
   AND ($4 = '' OR f.title_id IN (SELECT g.title_id FROM dim_title_genre g WHERE g.genre = $4))
@@ -190,14 +193,48 @@ LIMIT $7
 # first $3 days after $1 (the page): days come from the facts themselves.
 DAILY_SQL: Final = """
 WITH page AS (
-  SELECT DISTINCT date_key FROM fact_view WHERE date_key BETWEEN $1 AND $2
+  SELECT DISTINCT date_key FROM view_days WHERE date_key BETWEEN $1 AND $2
   ORDER BY date_key LIMIT $3
 )
-SELECT f.date_key, f.device_type, count(*), sum(f.watch_seconds), count(DISTINCT f.profile_id)
-FROM fact_view f
+SELECT f.date_key, f.device_type, sum(f.view_count), sum(f.watch_seconds),
+       count(DISTINCT f.profile_id)
+FROM view_days f
 WHERE f.date_key BETWEEN $1 AND $2 AND f.date_key IN (SELECT date_key FROM page)
 GROUP BY GROUPING SETS ((f.date_key), (f.date_key, f.device_type))
 """
+
+# A rollup of every raw day before $1 (both dialects; run in one transaction
+# with the deletes below, after the watermark moved). Rows are added, never
+# merged: a rollup row of a day counts whatever raw rows that day still had.
+ROLLUP_SQL: Final = (
+    """
+INSERT INTO rollup_view_daily
+SELECT date_key, title_id, profile_id, country_code, device_type, count(*),
+       sum(watch_seconds), count(*) FILTER (WHERE completed)
+FROM fact_view WHERE date_key < $1
+GROUP BY date_key, title_id, profile_id, country_code, device_type
+""",
+    """
+INSERT INTO rollup_signup_daily
+SELECT date_key, country_code, count(*) FROM fact_signup WHERE date_key < $1
+GROUP BY date_key, country_code
+""",
+    """
+INSERT INTO rollup_profile_change_daily
+SELECT date_key, change_type, kids_profile, count(*) FROM fact_profile_change
+WHERE date_key < $1 GROUP BY date_key, change_type, kids_profile
+""",
+)
+# The ledger rows of the rolled-up events go with them: a later copy of such
+# an event is dropped by the watermark, not by the ledger.
+FORGET_ROLLED_UP_SQL: Final = """
+DELETE FROM loaded_events WHERE event_id IN (
+  SELECT event_id FROM fact_view WHERE date_key < $1
+  UNION ALL SELECT event_id FROM fact_signup WHERE date_key < $1
+  UNION ALL SELECT event_id FROM fact_profile_change WHERE date_key < $1
+)
+"""
+FACT_TABLES: Final = ("fact_view", "fact_signup", "fact_profile_change")
 
 
 def days_of_rows(rows: Sequence[Sequence[Any]]) -> list[DayFigures]:

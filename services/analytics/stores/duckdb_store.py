@@ -29,7 +29,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -40,6 +40,7 @@ from services.analytics.store import (
     Batch,
     DayFigures,
     LoadResult,
+    RollupResult,
     RowCounts,
     TitleFigures,
     TopCursor,
@@ -121,7 +122,7 @@ ON CONFLICT DO NOTHING
 _ROW_COUNTS: Final = """
 SELECT (SELECT count(*) FROM fact_view), (SELECT count(*) FROM fact_signup),
        (SELECT count(*) FROM fact_profile_change), (SELECT count(*) FROM dim_title),
-       (SELECT count(*) FROM loaded_events)
+       (SELECT count(*) FROM loaded_events), (SELECT count(*) FROM rollup_view_daily)
 """
 
 
@@ -129,13 +130,22 @@ class DuckDbWarehouse:
     """The warehouse in a DuckDB file; open with :meth:`open`."""
 
     def __init__(
-        self, connection: duckdb.DuckDBPyConnection, executor: ThreadPoolExecutor, max_pending: int
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        executor: ThreadPoolExecutor,
+        max_pending: int,
+        rolled_through: date,
+        loaded: set[str],
     ) -> None:
         self._con = connection
         self._executor = executor
         self._pending = asyncio.Semaphore(max_pending)
         self._appenders: dict[str, Any] = {}
         self._closed = False
+        # The one connection owns the file, so its copy of the watermark is the truth.
+        self._rolled_through = rolled_through
+        # The ledger's ids, the dedupe's index (see _fresh): changed only after a commit.
+        self._loaded = loaded
 
     @classmethod
     async def open(
@@ -146,13 +156,13 @@ class DuckDbWarehouse:
         loop = asyncio.get_running_loop()
         try:
             with _outage:
-                connection = await loop.run_in_executor(
+                connection, rolled_through, loaded = await loop.run_in_executor(
                     executor, functools.partial(_connect, str(path), migrate)
                 )
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(connection, executor, max_pending)
+        return cls(connection, executor, max_pending, rolled_through, loaded)
 
     async def close(self) -> None:
         """Closes the file; a second call does nothing."""
@@ -177,6 +187,13 @@ class DuckDbWarehouse:
 
     def _load(self, batch: Batch) -> set[str]:
         con = self._con
+        facts = [
+            entry
+            for entry, rows in zip(
+                _FACTS, (batch.views, batch.signups, batch.profile_changes), strict=True
+            )
+            if rows
+        ]
         con.begin()
         try:
             self._stage("stage_view", batch.views, shared.view_row)
@@ -184,21 +201,27 @@ class DuckDbWarehouse:
             self._stage("stage_profile_change", batch.profile_changes, shared.profile_change_row)
             self._stage("stage_title", batch.titles, shared.title_row)
             loaded: set[str] = set()
-            for stage, _, _ in (*_FACTS, ("stage_title", "", ())):
-                con.execute(
-                    f"DELETE FROM {stage} WHERE event_id IN (SELECT event_id FROM loaded_events)"
-                )
-            con.execute(_DAYS)
-            con.execute(_COUNTRIES)
-            con.execute(_DEVICES)
-            for stage, fact, columns in _FACTS:
-                loaded.update(r[0] for r in con.execute(f"SELECT event_id FROM {stage}").fetchall())
-                names = ", ".join(columns)
-                con.execute(
-                    f"INSERT INTO loaded_events (event_id, target) SELECT event_id, '{fact}' "
-                    f"FROM {stage}"
-                )
-                con.execute(f"INSERT INTO {fact} ({names}) SELECT {names} FROM {stage}")
+            if facts:
+                days = shared.days_of(batch)
+                if min(days) <= self._rolled_through:
+                    # Those days are in the rollups for good: their rows are dropped.
+                    for stage, _, _ in facts:
+                        con.execute(
+                            f"DELETE FROM {stage} WHERE date_key <= ?", [self._rolled_through]
+                        )
+                con.execute(_DAYS)
+                con.execute(_COUNTRIES)
+                con.execute(_DEVICES)
+            for stage, fact, columns in facts:
+                fresh = self._fresh(stage, fact)
+                if fresh:
+                    names = ", ".join(columns)
+                    con.execute(
+                        f"INSERT INTO {fact} ({names}) SELECT {names} FROM {stage} "
+                        "WHERE event_id IN (SELECT unnest(?::VARCHAR[]))",
+                        [fresh],
+                    )
+                    loaded.update(fresh)
                 con.execute(f"DELETE FROM {stage}")
             if batch.titles:
                 loaded.update(self._load_titles())
@@ -206,7 +229,23 @@ class DuckDbWarehouse:
         except BaseException:
             con.rollback()
             raise
+        self._loaded |= loaded
         return loaded
+
+    def _fresh(self, stage: str, target: str) -> list[str]:
+        """Adds the staged events not loaded yet to the ledger; returns them."""
+        fresh = [
+            r[0]
+            for r in self._con.execute(f"SELECT event_id FROM {stage}").fetchall()
+            if r[0] not in self._loaded
+        ]
+        if fresh:
+            self._con.execute(
+                f"INSERT INTO loaded_events (event_id, target) "
+                f"SELECT unnest(?::VARCHAR[]), '{target}'",
+                [fresh],
+            )
+        return fresh
 
     def _stage(
         self, table: str, rows: Sequence[Any], to_row: Callable[[Any], tuple[Any, ...]]
@@ -221,10 +260,9 @@ class DuckDbWarehouse:
 
     def _load_titles(self) -> set[str]:
         con = self._con
-        loaded = {r[0] for r in con.execute("SELECT event_id FROM stage_title").fetchall()}
+        fresh = self._fresh("stage_title", "dim_title")
         con.execute(
-            "INSERT INTO loaded_events (event_id, target) SELECT event_id, 'dim_title' "
-            "FROM stage_title"
+            "DELETE FROM stage_title WHERE event_id NOT IN (SELECT unnest(?::VARCHAR[]))", [fresh]
         )
         con.execute(_REPLACED_TITLES)
         con.execute(
@@ -234,7 +272,7 @@ class DuckDbWarehouse:
         con.execute(_INSERT_GENRES)
         con.execute("DROP TABLE replaced_titles")
         con.execute("DELETE FROM stage_title")
-        return loaded
+        return set(fresh)
 
     # --------------------------------------------------------------- reports
     async def title_stats(self, title_id: str, start: date, end: date) -> TitleFigures | None:
@@ -244,7 +282,7 @@ class DuckDbWarehouse:
         )
         if not row[0]:
             return None
-        return TitleFigures(title_id, row[0], int(row[1]), row[2], row[3])
+        return TitleFigures(title_id, *(int(x) for x in row))
 
     async def top_titles(
         self,
@@ -268,7 +306,7 @@ class DuckDbWarehouse:
             limit,
         ]
         rows = await self._run(functools.partial(self._fetchall, shared.TOP_TITLES_SQL, params))
-        return [TitleFigures(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows]
+        return [TitleFigures(r[0], *(int(x) for x in r[1:])) for r in rows]
 
     async def daily_engagement(
         self, start: date, end: date, *, limit: int, after: date | None
@@ -284,6 +322,43 @@ class DuckDbWarehouse:
         )
         return shared.days_of_rows(rows)
 
+    async def roll_up(self, before: date) -> RollupResult:
+        return await self._run(functools.partial(self._roll_up, before))
+
+    def _roll_up(self, before: date) -> RollupResult:
+        through = before - timedelta(days=1)
+        if through <= self._rolled_through:
+            return RollupResult(self._rolled_through)
+        con = self._con
+        con.begin()
+        try:
+            raw_rows = self._count("SELECT count(*) FROM fact_view WHERE date_key < $1", before)
+            view_rollup, *others = shared.ROLLUP_SQL
+            rollup_rows = self._count(view_rollup, before)
+            for sql in others:
+                con.execute(sql, [before])
+            forgotten = [
+                r[0]
+                for r in con.execute(
+                    shared.FORGET_ROLLED_UP_SQL + " RETURNING event_id", [before]
+                ).fetchall()
+            ]
+            for table in shared.FACT_TABLES:
+                con.execute(f"DELETE FROM {table} WHERE date_key < $1", [before])
+            con.execute("UPDATE rollup_watermark SET rolled_through = $1", [through])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        self._rolled_through = through
+        self._loaded.difference_update(forgotten)
+        return RollupResult(through, raw_rows, rollup_rows)
+
+    def _count(self, sql: str, *params: Any) -> int:
+        row = self._con.execute(sql, list(params)).fetchone()
+        assert row is not None
+        return int(row[0])
+
     async def row_counts(self) -> RowCounts:
         row = await self._run(functools.partial(self._fetchone, _ROW_COUNTS, []))
         return RowCounts(*row)
@@ -297,7 +372,8 @@ class DuckDbWarehouse:
         return [tuple(r) for r in self._con.execute(sql, params).fetchall()]
 
 
-def _connect(path: str, migrate: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, migrate: bool) -> tuple[duckdb.DuckDBPyConnection, date, set[str]]:
+    """The open connection, the rollup watermark of its file and its ledger's event ids."""
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect(
@@ -311,10 +387,13 @@ def _connect(path: str, migrate: bool) -> duckdb.DuckDBPyConnection:
         if migrate:
             _migrate(connection)
         connection.execute(_STAGING)
+        row = connection.execute("SELECT rolled_through FROM rollup_watermark").fetchone()
+        assert row is not None
+        loaded = {r[0] for r in connection.execute("SELECT event_id FROM loaded_events").fetchall()}
     except BaseException:
         connection.close()
         raise
-    return connection
+    return connection, row[0], loaded
 
 
 def _migrate(connection: duckdb.DuckDBPyConnection) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -37,6 +37,7 @@ from services.analytics.store import (
     Batch,
     DayFigures,
     LoadResult,
+    RollupResult,
     RowCounts,
     TitleFigures,
     TopCursor,
@@ -138,8 +139,27 @@ ON CONFLICT DO NOTHING
 _ROW_COUNTS: Final = """
 SELECT (SELECT count(*) FROM fact_view), (SELECT count(*) FROM fact_signup),
        (SELECT count(*) FROM fact_profile_change), (SELECT count(*) FROM dim_title),
-       (SELECT count(*) FROM loaded_events)
+       (SELECT count(*) FROM loaded_events), (SELECT count(*) FROM rollup_view_daily)
 """
+# The fact tables' monthly partitions (named <table>_pYYYY_MM by the loader).
+_EXPIRED_PARTITIONS: Final = """
+SELECT c.relname FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+WHERE p.relname = ANY($1::text[])
+"""
+
+
+def _row_count(status: str) -> int:
+    """The row count of a command status such as ``INSERT 0 12``."""
+    return int(status.rsplit(" ", 1)[1])
+
+
+def _partition_month(name: str) -> date | None:
+    _, _, suffix = name.rpartition("_p")
+    year, _, month = suffix.partition("_")
+    if not (year.isdigit() and month.isdigit()):
+        return None
+    return date(int(year), int(month), 1)
 
 
 def _month(day: date) -> date:
@@ -207,7 +227,8 @@ class PostgresWarehouse:
             await self._stage(
                 conn, "stage_title", shared.TITLE_COLUMNS, batch.titles, shared.title_row
             )
-            months = await self._dimensions(conn, batch)
+            through = await self._drop_rolled_up_days(conn, batch)
+            months = await self._dimensions(conn, batch, through)
             loaded: set[str] = set()
             for rows, move in (
                 (batch.views, _MOVE_VIEWS),
@@ -241,9 +262,26 @@ class PostgresWarehouse:
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", records
             )
 
-    async def _dimensions(self, conn: asyncpg.Connection, batch: Batch) -> set[date]:
-        """Creates missing partitions and dimension rows; returns the months created."""
+    async def _drop_rolled_up_days(self, conn: asyncpg.Connection, batch: Batch) -> date:
+        """Removes staged rows of days already rolled up: those days are final.
+
+        The watermark is read FOR SHARE: a rollup updates it first, so it waits
+        for this load's commit and this load waits for the rollup's. Returns it."""
         days = shared.days_of(batch)
+        if not days:
+            return date.min
+        through: date = await conn.fetchval("SELECT rolled_through FROM rollup_watermark FOR SHARE")
+        if min(days) <= through:
+            for stage in ("stage_view", "stage_signup", "stage_profile_change"):
+                await conn.execute(f"DELETE FROM {stage} WHERE date_key <= $1", through)
+        return through
+
+    async def _dimensions(
+        self, conn: asyncpg.Connection, batch: Batch, rolled_through: date
+    ) -> set[date]:
+        """Creates missing partitions and dimension rows (of days after ``rolled_through``
+        only); returns the months created."""
+        days = {day for day in shared.days_of(batch) if day > rolled_through}
         months = {_month(day) for day in days} - self._months
         if months:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
@@ -302,7 +340,7 @@ class PostgresWarehouse:
         assert row is not None
         if not row[0]:
             return None
-        return TitleFigures(title_id, row[0], row[1], row[2], row[3])
+        return TitleFigures(title_id, *(int(x) for x in row))
 
     @_outage
     async def top_titles(
@@ -328,7 +366,7 @@ class PostgresWarehouse:
                 "" if after is None else after.title_id,
                 limit,
             )
-        return [TitleFigures(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [TitleFigures(r[0], *(int(x) for x in r[1:])) for r in rows]
 
     @_outage
     async def daily_engagement(
@@ -343,6 +381,37 @@ class PostgresWarehouse:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(shared.DAILY_SQL, start, end, limit)
         return shared.days_of_rows(rows)
+
+    @_outage
+    async def roll_up(self, before: date) -> RollupResult:
+        through = before - timedelta(days=1)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # First: from here on no load can commit a row of these days.
+            current = await conn.fetchval(
+                "UPDATE rollup_watermark SET rolled_through = greatest(rolled_through, $1) "
+                "RETURNING rolled_through",
+                through,
+            )
+            if current > through:
+                return RollupResult(current)
+            raw_rows = await conn.fetchval(
+                "SELECT count(*) FROM fact_view WHERE date_key < $1", before
+            )
+            view_rollup, *others = shared.ROLLUP_SQL
+            rollup_rows = _row_count(await conn.execute(view_rollup, before))
+            for sql in others:
+                await conn.execute(sql, before)
+            await conn.execute(shared.FORGET_ROLLED_UP_SQL, before)
+            for table in shared.FACT_TABLES:
+                await conn.execute(f"DELETE FROM {table} WHERE date_key < $1", before)
+            # Months wholly before the cutoff are empty now: dropped, their space freed.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
+            for (partition,) in await conn.fetch(_EXPIRED_PARTITIONS, list(shared.FACT_TABLES)):
+                month = _partition_month(partition)
+                if month is not None and _next_month(month) <= before:
+                    await conn.execute(f"DROP TABLE {partition}")
+                    self._months.discard(month)
+        return RollupResult(through, raw_rows, rollup_rows)
 
     @_outage
     async def row_counts(self) -> RowCounts:
