@@ -234,6 +234,7 @@ class CatalogDomain:
         )
         if await self._store.get_title(title_id) is None:
             raise NotFound(f"title {title_id} does not exist", reason="TITLE_NOT_FOUND")
+        await media.objects.ensure_bucket(media.bucket)
         upload_id = str(uuid.uuid4())
         key = f"{artwork.UPLOADS}{title_id}/{upload_id}"
         promise = {

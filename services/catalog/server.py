@@ -14,6 +14,7 @@ from services.catalog.store import CatalogStore
 from services.catalog.stores import open_store
 from services.kit import Kit, Served, Service
 from services.runtime.cache import Cache, VersionedCache
+from services.runtime.errors import Unavailable
 from services.runtime.object_store import open_object_store
 from streammesh.catalog.v1 import catalog_pb2_grpc
 
@@ -38,7 +39,12 @@ async def build(config: Config, kit: Kit) -> Served:
     )
     objects = await open_object_store(config.objects, config.media_store)
     kit.closing(objects, objects.close)
-    await objects.ensure_bucket(config.media_bucket)
+    try:
+        await objects.ensure_bucket(config.media_bucket)
+    except Unavailable:
+        # Titles and their artwork URLs do not need the store; uploads answer
+        # UNAVAILABLE until it is back (each creates the bucket if missing).
+        log.warning("object store unavailable at start; artwork uploads wait for it")
     media = Media(objects, config.media_bucket, config.media_base.rstrip("/"))
     # No token verifier: the catalog's RPCs are public or internal (its contract).
     return Served(CatalogServicer(CatalogDomain(store, titles, listings, media)))

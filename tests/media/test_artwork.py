@@ -401,3 +401,25 @@ async def test_the_lifecycle_rule_drops_expired_generated_and_unreferenced_objec
     )
     assert (later.deleted_objects, later.deleted_bytes) == (3, 3000)
     assert [info.key for info in await store.list("media")] == [kept_poster]
+
+
+async def test_without_its_object_store_the_catalog_serves_titles_and_uploads_are_unavailable(
+    mesh_storage: StorageFactory,
+) -> None:
+    storage = mesh_storage("art-no-store")
+    down = ObjectStoreSettings(s3_endpoint=f"http://{LOOPBACK}:{unused_port()}")
+    catalog = catalog_config(storage, objects=down, media_store="real")
+    async with (
+        start_mesh(catalog) as servers,
+        grpc.aio.insecure_channel(servers.address("catalog")) as channel,
+    ):
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        title = (await stub.ListTitles(catalog_pb2.ListTitlesRequest(page_size=1))).titles[0]
+        assert title.artwork.poster_url
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateArtworkUpload(
+                catalog_pb2.CreateArtworkUploadRequest(
+                    title_id=title.title_id, content_type="image/png", content_length=10
+                )
+            )
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
