@@ -14,7 +14,13 @@
    backend (COPY / Appender), then ``--calls`` calls of each report, one at a
    time, on random titles, countries and 30-day ranges: GetTitleStats,
    ListTopTitles (page of 20, one in two with a country), ListDailyEngagement
-   (30 days); p50/p99 per backend and the ratio.
+   (30 days); p50/p99 per backend and the ratio;
+3. retention: on the same warehouses, every day older than ``--keep-days``
+   (30) is rolled up (``store.roll_up``: raw facts out, daily rollups in),
+   the reports are timed again (old days now read from rollups) and the
+   storage before and after is printed: PostgreSQL's relation sizes (after
+   ``VACUUM FULL``, so deleted rows count for nothing), DuckDB's data copied
+   into a fresh file (DuckDB does not shrink a file after deletes).
 
 Bounded: every load and call is counted; the scratch database
 (``bench_analytics_<pid>``) and the DuckDB folder are dropped at the end.
@@ -35,6 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import duckdb
 
 from devtools.infra import endpoints
 from services.analytics.store import Batch, ViewFact, WarehouseStore
@@ -160,6 +167,51 @@ async def report_latencies(
     }
 
 
+async def postgres_bytes(url: str) -> int:
+    """Every table's size with its indexes and TOAST, after VACUUM FULL."""
+    conn = await asyncpg.connect(url, command_timeout=600)
+    try:
+        await conn.execute("VACUUM FULL")
+        await conn.execute("ANALYZE")
+        size: int = await conn.fetchval(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+        )
+        return size
+    finally:
+        await conn.close()
+
+
+def duckdb_bytes(path: Path) -> int:
+    """The size of a fresh file holding the warehouse's data (deletes leave space behind)."""
+    copy = path.with_name(f"{path.stem}-copy.duckdb")
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{path}' AS source (READ_ONLY)")
+        con.execute(f"ATTACH '{copy}' AS target")
+        con.execute("COPY FROM DATABASE source TO target")
+        con.execute("DETACH target")
+    finally:
+        con.close()
+    size = copy.stat().st_size
+    copy.unlink()
+    return size
+
+
+def print_latencies(results: dict[str, dict[str, list[float]]]) -> None:
+    header = ("report", "postgres p50/p99 ms", "duckdb p50/p99 ms", "pg/duck p50")
+    print(f"  {header[0]:22s} {header[1]:>22s} {header[2]:>20s} {header[3]:>12s}")
+    for report in results["postgres"]:
+        pg = results["postgres"][report]
+        duck = results["duckdb"][report]
+        print(
+            f"  {report:22s} {percentile(pg, 0.5):10.1f} / {percentile(pg, 0.99):7.1f}"
+            f" {percentile(duck, 0.5):10.1f} / {percentile(duck, 0.99):7.1f}"
+            f" {statistics.median(pg) / statistics.median(duck):11.2f}x"
+        )
+
+
 async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="analytics-bench-"))
     database = f"bench_analytics_{random.randrange(10**6)}"
@@ -188,13 +240,20 @@ async def main(args: argparse.Namespace) -> None:
         )
         print(f"reports: {args.views:,} views over {DAYS} days, {args.calls} calls each")
         titles = sorted({v.title_id for v in generated_views(2_000, 2, 3_000, 20_000)})
-        results: dict[str, dict[str, list[float]]] = {}
+        raw: dict[str, dict[str, list[float]]] = {}
+        rolled: dict[str, dict[str, list[float]]] = {}
+        sizes: dict[str, tuple[int, int]] = {}
+        cutoff = TODAY - timedelta(days=args.keep_days - 1)
         for name in ("postgres", "duckdb"):
-            if name == "postgres":
-                url = await scratch_database(database)
-                store = await PostgresWarehouse.open(url)
-            else:
-                store = await DuckDbWarehouse.open(folder / "reports.duckdb")
+            path = folder / "reports.duckdb"
+            url = await scratch_database(database) if name == "postgres" else ""
+
+            async def opened(name: str = name, url: str = url, path: Path = path) -> WarehouseStore:
+                if name == "postgres":
+                    return await PostgresWarehouse.open(url, command_timeout_seconds=600)
+                return await DuckDbWarehouse.open(path)
+
+            store = await opened()
             try:
                 started = time.perf_counter()
                 events, _ = await load_all(
@@ -202,23 +261,36 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 print(f"  {name}: loaded {events:,} views in {time.perf_counter() - started:.1f} s")
                 if name == "postgres":
-                    conn = await asyncpg.connect(url)
-                    try:
-                        await conn.execute("ANALYZE")
-                    finally:
-                        await conn.close()
-                results[name] = await report_latencies(store, args.calls, titles)
+                    before = await postgres_bytes(url)
+                else:
+                    await store.close()
+                    before = duckdb_bytes(path)
+                    store = await opened()
+                raw[name] = await report_latencies(store, args.calls, titles)
+                result = await store.roll_up(cutoff)
+                print(
+                    f"  {name}: rolled up {result.raw_rows:,} raw views before {cutoff}"
+                    f" into {result.rollup_rows:,} rollup rows"
+                )
+                if name == "postgres":
+                    after = await postgres_bytes(url)
+                else:
+                    await store.close()
+                    after = duckdb_bytes(path)
+                    store = await opened()
+                sizes[name] = (before, after)
+                rolled[name] = await report_latencies(store, args.calls, titles)
             finally:
                 await store.close()
-        header = ("report", "postgres p50/p99 ms", "duckdb p50/p99 ms", "pg/duck p50")
-        print(f"  {header[0]:22s} {header[1]:>22s} {header[2]:>20s} {header[3]:>12s}")
-        for report in results["postgres"]:
-            pg = results["postgres"][report]
-            duck = results["duckdb"][report]
+        print("  raw facts only:")
+        print_latencies(raw)
+        print(f"  after the rollup of every day before {cutoff} (the reports' ranges span both):")
+        print_latencies(rolled)
+        print(f"retention: raw facts of the last {args.keep_days} days of {DAYS}, rollups before")
+        for name, (before, after) in sizes.items():
             print(
-                f"  {report:22s} {percentile(pg, 0.5):10.1f} / {percentile(pg, 0.99):7.1f}"
-                f" {percentile(duck, 0.5):10.1f} / {percentile(duck, 0.99):7.1f}"
-                f" {statistics.median(pg) / statistics.median(duck):11.2f}x"
+                f"  {name:9s} {before / 2**20:8.1f} MiB -> {after / 2**20:8.1f} MiB"
+                f"  (saves {1 - after / before:.0%})"
             )
     finally:
         await drop_database(database)
@@ -231,6 +303,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--views", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--keep-days", type=int, default=30)
     return parser.parse_args()
 
 

@@ -66,6 +66,13 @@ class Config:
     # before failing its events back to the stream (which retries them and,
     # after 5 deliveries, dead-letters them).
     outage_retry_seconds: float = 120.0
+    # Retention: raw facts are kept for this many UTC days (today included);
+    # older days are rolled up into daily rollups, kept for ever, which the
+    # reports read instead (same figures). Also the bound on how late an event
+    # may arrive: rows of a rolled-up day are dropped. 0 keeps raw facts for ever.
+    raw_retention_days: int = 90
+    # How often the rollup runs (and once at start).
+    retention_interval_seconds: float = 3600.0
     # Reports: the range when a request names none (ending today, UTC), the
     # longest range one call may ask for, and page sizes (the default when a
     # request says 0, and the most one page holds).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.analytics.config import SERVICE, Config
 from services.analytics.domain import AnalyticsDomain, Limits
 from services.analytics.ingest import STREAMS, MicroBatcher, WarehouseLedger, group_of
+from services.analytics.retention import RetentionLoop
 from services.analytics.servicer import AnalyticsServicer
 from services.analytics.stores import open_store
 from services.events import streams
@@ -22,6 +23,14 @@ async def build(config: Config, kit: Kit) -> Served:
     """The warehouse (migrated when ``migrate_on_start``) and its three loaders."""
     store = await open_store(config)
     kit.closing(store, store.close)
+    if config.raw_retention_days > 0:
+        retention = RetentionLoop(
+            store,
+            keep_days=config.raw_retention_days,
+            interval_seconds=config.retention_interval_seconds,
+        )
+        retention.start()
+        kit.closing(retention, retention.stop)
     if config.ingest_consumers:
         redis = kit.redis(config.redis_url)
         prefix = stream_prefix_for(config.redis_prefix)

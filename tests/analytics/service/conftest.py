@@ -29,6 +29,9 @@ def analytics_config(storage: Storage, postgres_url: str = "", **overrides: Any)
         redis_prefix=storage.redis_prefix,
         # Small batches, loaded soon: the tests wait for rows, not throughput.
         batch_max_wait_seconds=0.05,
+        # Some tests write views on fixed dates, which a clock-driven retention
+        # would roll up some day; tests/analytics/test_retention.py covers it.
+        raw_retention_days=0,
     )
     return replace(config, **overrides)
 
