@@ -27,11 +27,15 @@ Per backend, one run, same machine, same settings:
                     the account from users (two gRPC calls), then the stored list
   view → list       ``--delay-views`` views recorded through the history's
                     RecordView at random (exponential) gaps averaging
-                    ``--delay-rate``/s, then ``--burst`` views at once, over the
-                    five profiles; delay = RecordView's call start → the
-                    profile's stored list computed after it (history outbox
-                    relay → streammesh.history → "recommendations-freshness"
-                    consumer → list stored). One poller reads each pending
+                    ``--delay-rate``/s, then ``--burst`` views at once, each
+                    burst view by a profile of its own (accounts of five
+                    profiles, the bench account's kids profile last), the
+                    paced ones round the same profiles; delay = RecordView's
+                    call start → the profile's stored list computed after it
+                    (history outbox relay → streammesh.history →
+                    "recommendations-freshness" consumer → list stored). One
+                    view per profile at a time, so the list that shows a view
+                    is the one computed for it. One poller reads each pending
                     profile's stored list every POLL_SECONDS; a view not seen
                     within VISIBLE_TIMEOUT_SECONDS counts as missed.
 
@@ -176,26 +180,28 @@ async def seed(store: RecommendationStore, interactions: list[Interaction]) -> N
     await asyncio.gather(*(write(i) for i in interactions))
 
 
-async def bench_profiles(users: users_pb2_grpc.UserServiceStub) -> tuple[Account, list[str], str]:
-    """The bench account, its five profiles, and which of them is the kids one."""
+async def bench_profiles(
+    users: users_pb2_grpc.UserServiceStub, *, kids: bool = True
+) -> tuple[Account, list[str]]:
+    """An account and its five profiles, the last a kids one when ``kids``."""
     account = await sign_up(users, "bench.recs", COUNTRY, call_timeout=CALL_TIMEOUT_SECONDS)
     profiles = [account.primary_profile_id]
     for index in range(EXTRA_PROFILES):
-        kids = index == EXTRA_PROFILES - 1
+        kids_profile = kids and index == EXTRA_PROFILES - 1
         created = await users.CreateProfile(
             users_pb2.CreateProfileRequest(
                 account_id=account.account_id,
                 profile=users_pb2.Profile(
                     profile_name=f"bench {index}",
-                    kids_profile=kids,
-                    maturity_rating=KIDS_LIMIT if kids else "",
+                    kids_profile=kids_profile,
+                    maturity_rating=KIDS_LIMIT if kids_profile else "",
                 ),
             ),
             metadata=account.caller,
             timeout=CALL_TIMEOUT_SECONDS,
         )
         profiles.append(created.profile_id)
-    return account, profiles, profiles[-1]
+    return account, profiles
 
 
 class DelayProbe:
@@ -205,12 +211,12 @@ class DelayProbe:
         self,
         history: history_pb2_grpc.HistoryServiceStub,
         store: RecommendationStore,
-        account: Account,
+        owners: dict[str, Account],
         titles: dict[str, list[str]],
     ) -> None:
         self._history = history
         self._store = store
-        self._account = account
+        self._owners = owners
         # Titles per profile, in the order they are watched.
         self._titles = titles
         # profile -> [(start seconds, future of the delay)]
@@ -237,7 +243,7 @@ class DelayProbe:
                     device_type="tv",
                 ),
             ),
-            metadata=self._account.caller,
+            metadata=self._owners[profile_id].caller,
             timeout=CALL_TIMEOUT_SECONDS,
         )
         answered = time.time()
@@ -332,9 +338,16 @@ async def measure(
         grpc.aio.insecure_channel(address("history")) as history_channel,
         grpc.aio.insecure_channel(address("recommendations")) as recs_channel,
     ):
-        account, profiles, kids = await bench_profiles(
-            users_pb2_grpc.UserServiceStub(users_channel)
-        )
+        users = users_pb2_grpc.UserServiceStub(users_channel)
+        account, profiles = await bench_profiles(users)
+        kids = profiles[-1]
+        # The delay phase's profiles: one per burst view, the kids one among them.
+        owners = dict.fromkeys(profiles, account)
+        while len(owners) < args.burst:
+            more, more_profiles = await bench_profiles(users, kids=False)
+            owners.update(dict.fromkeys(more_profiles, more))
+        others = [p for p in owners if p != kids]
+        delay_profiles = [*others[: max(args.burst - 1, 0)], kids]
         recs = recommendations_pb2_grpc.RecommendationServiceStub(recs_channel)
         for profile_id in profiles:  # each list computed and stored for its profile
             await recs.ListRecommendations(
@@ -368,12 +381,12 @@ async def measure(
         )
 
         progress(f"{figures.backend}: view → list ({args.delay_views} paced, {args.burst} at once)")
-        per_profile = (args.delay_views + args.burst) // len(profiles) + 2
+        per_profile = args.delay_views // len(delay_profiles) + 2
         probe = DelayProbe(
             history_pb2_grpc.HistoryServiceStub(history_channel),
             store,
-            account,
-            _unwatched(catalog, profiles, kids, per_profile),
+            owners,
+            _unwatched(catalog, delay_profiles, kids, per_profile),
         )
         stop = asyncio.Event()
         poller = asyncio.create_task(probe.poll(stop))
@@ -381,16 +394,14 @@ async def measure(
             rng = random.Random(11)
             paced: list[asyncio.Task[tuple[float, float] | None]] = []
             for index in range(args.delay_views):
-                paced.append(asyncio.create_task(probe.view(profiles[index % len(profiles)])))
+                profile_id = delay_profiles[index % len(delay_profiles)]
+                paced.append(asyncio.create_task(probe.view(profile_id)))
                 await asyncio.sleep(rng.expovariate(args.delay_rate))
             paced_delays = await asyncio.gather(*paced)
             figures.paced = [d[0] for d in paced_delays if d is not None]
             figures.paced_missed = len(paced_delays) - len(figures.paced)
-            # The burst: every view at once, the kids profile's last.
-            order = [profiles[i % len(profiles)] for i in range(args.burst)]
-            if kids in order:
-                order.remove(kids)
-                order.append(kids)
+            # The burst: every view at once, one per profile, the kids profile's last.
+            order = delay_profiles[: args.burst]
             burst_delays = await asyncio.gather(*(probe.view(p) for p in order))
             figures.burst = [d[0] for d in burst_delays if d is not None]
             figures.burst_after_answer = [d[1] for d in burst_delays if d is not None]
