@@ -29,6 +29,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -81,21 +82,6 @@ _FACTS: Final = (
     ("stage_signup", "fact_signup", shared.SIGNUP_COLUMNS),
     ("stage_profile_change", "fact_profile_change", shared.PROFILE_CHANGE_COLUMNS),
 )
-_DAYS: Final = """
-INSERT INTO dim_date
-SELECT DISTINCT d, year(d), month(d), day(d), weekofyear(d), isodow(d) FROM (
-  SELECT date_key AS d FROM stage_view UNION SELECT date_key FROM stage_signup
-  UNION SELECT date_key FROM stage_profile_change
-) ON CONFLICT DO NOTHING
-"""
-_COUNTRIES: Final = """
-INSERT INTO dim_country SELECT DISTINCT country_code FROM (
-  SELECT country_code FROM stage_view UNION SELECT country_code FROM stage_signup
-) ON CONFLICT DO NOTHING
-"""
-_DEVICES: Final = (
-    "INSERT INTO dim_device SELECT DISTINCT device_type FROM stage_view ON CONFLICT DO NOTHING"
-)
 # The newest staged row per title, where it is at least as new as the stored one.
 _REPLACED_TITLES: Final = """
 CREATE TEMP TABLE replaced_titles AS
@@ -126,6 +112,30 @@ SELECT (SELECT count(*) FROM fact_view), (SELECT count(*) FROM fact_signup),
 """
 
 
+@dataclass
+class _Known:
+    """What the file holds that a load checks, kept in memory by the one process that owns
+    the file and changed only after a commit: the dedupe's index (the ledger's event ids),
+    the rollup watermark and the dimension keys already stored.
+
+    The ids cost memory (about 110 bytes each; the retention's rollups forget
+    those of the days they move) and the file's opening reads them (about 3 s a
+    million): the price of a dedupe whose cost does not grow with the ledger.
+    An anti-join against ``loaded_events`` scanned all of it on every batch, and
+    a primary key's ART index costs as much per insert once it is large."""
+
+    rolled_through: date = date.min
+    loaded: set[str] = field(default_factory=set)
+    days: set[date] = field(default_factory=set)
+    countries: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+
+    def add(self, added: _Known) -> None:
+        self.days |= added.days
+        self.countries |= added.countries
+        self.devices |= added.devices
+
+
 class DuckDbWarehouse:
     """The warehouse in a DuckDB file; open with :meth:`open`."""
 
@@ -134,18 +144,15 @@ class DuckDbWarehouse:
         connection: duckdb.DuckDBPyConnection,
         executor: ThreadPoolExecutor,
         max_pending: int,
-        rolled_through: date,
-        loaded: set[str],
+        known: _Known,
     ) -> None:
         self._con = connection
         self._executor = executor
         self._pending = asyncio.Semaphore(max_pending)
         self._appenders: dict[str, Any] = {}
         self._closed = False
-        # The one connection owns the file, so its copy of the watermark is the truth.
-        self._rolled_through = rolled_through
-        # The ledger's ids, the dedupe's index (see _fresh): changed only after a commit.
-        self._loaded = loaded
+        # The one connection owns the file, so what it knows of the file is the truth.
+        self._known = known
 
     @classmethod
     async def open(
@@ -156,13 +163,13 @@ class DuckDbWarehouse:
         loop = asyncio.get_running_loop()
         try:
             with _outage:
-                connection, rolled_through, loaded = await loop.run_in_executor(
+                connection, known = await loop.run_in_executor(
                     executor, functools.partial(_connect, str(path), migrate)
                 )
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(connection, executor, max_pending, rolled_through, loaded)
+        return cls(connection, executor, max_pending, known)
 
     async def close(self) -> None:
         """Closes the file; a second call does nothing."""
@@ -186,66 +193,80 @@ class DuckDbWarehouse:
         return LoadResult(frozenset(loaded), len(batch) - len(loaded))
 
     def _load(self, batch: Batch) -> set[str]:
+        known = self._known
+
+        def new(event_id: str, day: date) -> bool:
+            # Loaded already, or of a day already rolled up (final): skipped.
+            return event_id not in known.loaded and day > known.rolled_through
+
+        fresh = Batch(
+            views=[v for v in batch.views if new(v.event_id, v.day)],
+            signups=[s for s in batch.signups if new(s.event_id, s.day)],
+            profile_changes=[p for p in batch.profile_changes if new(p.event_id, p.day)],
+            titles=[t for t in batch.titles if t.event_id not in known.loaded],
+        )
+        if not len(fresh):
+            return set()
         con = self._con
-        facts = [
-            entry
-            for entry, rows in zip(
-                _FACTS, (batch.views, batch.signups, batch.profile_changes), strict=True
-            )
-            if rows
-        ]
         con.begin()
         try:
-            self._stage("stage_view", batch.views, shared.view_row)
-            self._stage("stage_signup", batch.signups, shared.signup_row)
-            self._stage("stage_profile_change", batch.profile_changes, shared.profile_change_row)
-            self._stage("stage_title", batch.titles, shared.title_row)
-            loaded: set[str] = set()
-            if facts:
-                days = shared.days_of(batch)
-                if min(days) <= self._rolled_through:
-                    # Those days are in the rollups for good: their rows are dropped.
-                    for stage, _, _ in facts:
-                        con.execute(
-                            f"DELETE FROM {stage} WHERE date_key <= ?", [self._rolled_through]
-                        )
-                con.execute(_DAYS)
-                con.execute(_COUNTRIES)
-                con.execute(_DEVICES)
-            for stage, fact, columns in facts:
-                fresh = self._fresh(stage, fact)
-                if fresh:
-                    names = ", ".join(columns)
-                    con.execute(
-                        f"INSERT INTO {fact} ({names}) SELECT {names} FROM {stage} "
-                        "WHERE event_id IN (SELECT unnest(?::VARCHAR[]))",
-                        [fresh],
-                    )
-                    loaded.update(fresh)
+            added = self._dimensions(fresh)
+            facts: list[tuple[Sequence[Any], Callable[[Any], tuple[Any, ...]]]] = [
+                (fresh.views, shared.view_row),
+                (fresh.signups, shared.signup_row),
+                (fresh.profile_changes, shared.profile_change_row),
+            ]
+            for (stage, fact, columns), (rows, to_row) in zip(_FACTS, facts, strict=True):
+                if not rows:
+                    continue
+                self._stage(stage, rows, to_row)
+                self._ledger([r.event_id for r in rows], fact)
+                names = ", ".join(columns)
+                con.execute(f"INSERT INTO {fact} ({names}) SELECT {names} FROM {stage}")
                 con.execute(f"DELETE FROM {stage}")
-            if batch.titles:
-                loaded.update(self._load_titles())
+            if fresh.titles:
+                self._stage("stage_title", fresh.titles, shared.title_row)
+                self._ledger([t.event_id for t in fresh.titles], "dim_title")
+                self._load_titles()
             con.commit()
         except BaseException:
             con.rollback()
             raise
-        self._loaded |= loaded
+        loaded = {row.event_id for row in fresh.rows()}
+        known.loaded |= loaded
+        known.add(added)
         return loaded
 
-    def _fresh(self, stage: str, target: str) -> list[str]:
-        """Adds the staged events not loaded yet to the ledger; returns them."""
-        fresh = [
-            r[0]
-            for r in self._con.execute(f"SELECT event_id FROM {stage}").fetchall()
-            if r[0] not in self._loaded
-        ]
-        if fresh:
-            self._con.execute(
-                f"INSERT INTO loaded_events (event_id, target) "
-                f"SELECT unnest(?::VARCHAR[]), '{target}'",
-                [fresh],
+    def _ledger(self, event_ids: list[str], target: str) -> None:
+        self._con.execute(
+            f"INSERT INTO loaded_events (event_id, target) SELECT unnest(?::VARCHAR[]), '{target}'",
+            [event_ids],
+        )
+
+    def _dimensions(self, batch: Batch) -> _Known:
+        """Adds the days, countries and devices the file does not have; returns them."""
+        known = self._known
+        added = _Known(
+            days=shared.days_of(batch) - known.days,
+            countries={v.country_code for v in batch.views}.union(
+                s.country_code for s in batch.signups
             )
-        return fresh
+            - known.countries,
+            devices={v.device_type for v in batch.views} - known.devices,
+        )
+        con = self._con
+        if added.days:
+            con.executemany(
+                "INSERT INTO dim_date VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [list(shared.date_row(day)) for day in sorted(added.days)],
+            )
+        for table, values in (("dim_country", added.countries), ("dim_device", added.devices)):
+            if values:
+                con.execute(
+                    f"INSERT INTO {table} SELECT unnest(?::VARCHAR[]) ON CONFLICT DO NOTHING",
+                    [sorted(values)],
+                )
+        return added
 
     def _stage(
         self, table: str, rows: Sequence[Any], to_row: Callable[[Any], tuple[Any, ...]]
@@ -258,12 +279,9 @@ class DuckDbWarehouse:
         appender.append_rows([to_row(row) for row in rows])
         appender.flush()
 
-    def _load_titles(self) -> set[str]:
+    def _load_titles(self) -> None:
+        """The staged titles (all new events) replace older rows of their titles."""
         con = self._con
-        fresh = self._fresh("stage_title", "dim_title")
-        con.execute(
-            "DELETE FROM stage_title WHERE event_id NOT IN (SELECT unnest(?::VARCHAR[]))", [fresh]
-        )
         con.execute(_REPLACED_TITLES)
         con.execute(
             "DELETE FROM dim_title_genre WHERE title_id IN (SELECT title_id FROM replaced_titles)"
@@ -272,7 +290,6 @@ class DuckDbWarehouse:
         con.execute(_INSERT_GENRES)
         con.execute("DROP TABLE replaced_titles")
         con.execute("DELETE FROM stage_title")
-        return set(fresh)
 
     # --------------------------------------------------------------- reports
     async def title_stats(self, title_id: str, start: date, end: date) -> TitleFigures | None:
@@ -327,8 +344,8 @@ class DuckDbWarehouse:
 
     def _roll_up(self, before: date) -> RollupResult:
         through = before - timedelta(days=1)
-        if through <= self._rolled_through:
-            return RollupResult(self._rolled_through)
+        if through <= self._known.rolled_through:
+            return RollupResult(self._known.rolled_through)
         con = self._con
         con.begin()
         try:
@@ -350,8 +367,8 @@ class DuckDbWarehouse:
         except BaseException:
             con.rollback()
             raise
-        self._rolled_through = through
-        self._loaded.difference_update(forgotten)
+        self._known.rolled_through = through
+        self._known.loaded.difference_update(forgotten)
         return RollupResult(through, raw_rows, rollup_rows)
 
     def _count(self, sql: str, *params: Any) -> int:
@@ -372,8 +389,8 @@ class DuckDbWarehouse:
         return [tuple(r) for r in self._con.execute(sql, params).fetchall()]
 
 
-def _connect(path: str, migrate: bool) -> tuple[duckdb.DuckDBPyConnection, date, set[str]]:
-    """The open connection, the rollup watermark of its file and its ledger's event ids."""
+def _connect(path: str, migrate: bool) -> tuple[duckdb.DuckDBPyConnection, _Known]:
+    """The open connection and what its file holds (see :class:`_Known`)."""
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect(
@@ -389,11 +406,21 @@ def _connect(path: str, migrate: bool) -> tuple[duckdb.DuckDBPyConnection, date,
         connection.execute(_STAGING)
         row = connection.execute("SELECT rolled_through FROM rollup_watermark").fetchone()
         assert row is not None
-        loaded = {r[0] for r in connection.execute("SELECT event_id FROM loaded_events").fetchall()}
+
+        def column(sql: str) -> set[Any]:
+            return {r[0] for r in connection.execute(sql).fetchall()}
+
+        known = _Known(
+            rolled_through=row[0],
+            loaded=column("SELECT event_id FROM loaded_events"),
+            days=column("SELECT date_key FROM dim_date"),
+            countries=column("SELECT country_code FROM dim_country"),
+            devices=column("SELECT device_type FROM dim_device"),
+        )
     except BaseException:
         connection.close()
         raise
-    return connection, row[0], loaded
+    return connection, known
 
 
 def _migrate(connection: duckdb.DuckDBPyConnection) -> None:
