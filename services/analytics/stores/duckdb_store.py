@@ -8,13 +8,17 @@ there (DuckDB's connection is not for concurrent use), and at most
 instead of piling up in the executor's queue. One process opens the file
 (DuckDB locks it), so the embedded warehouse runs one analytics process.
 
-A load is one DuckDB transaction: the batch's rows go into temporary
-staging tables through DuckDB's Appender (its bulk path: rows buffered and
-appended in one go, no SQL per row), rows of events already in
-``loaded_events`` are deleted from staging, and the rest go into the facts
-and the ledger together; titles replace ``dim_title``'s row only when newer
-(``source_time``). Reports run the same SQL as on PostgreSQL
-(services/analytics/stores/_shared.py).
+A load is one DuckDB transaction. The batch is checked first, in memory,
+against what the file holds (:class:`_Known`: the ledger's event ids, the
+rollup watermark, the dimension keys): rows of loaded events and of rolled-up
+days are dropped there, so the cost of a batch does not grow with the ledger.
+The remaining rows go into temporary staging tables through DuckDB's Appender
+(its bulk path: rows buffered and appended in one go, no SQL per row), then
+into the facts, with their event ids into ``loaded_events`` (the durable
+ledger, read back when the file is opened); titles replace ``dim_title``'s
+row only when newer (``source_time``). Reports run the same SQL as on
+PostgreSQL (services/analytics/stores/_shared.py); :meth:`roll_up` moves old
+days into the rollups and forgets their ids.
 
 No extension is loaded (``autoinstall_known_extensions`` and
 ``autoload_known_extensions`` are off): nothing can be downloaded at run time.

@@ -14,9 +14,14 @@ A load is one transaction on one pooled connection:
 4. title rows replace ``dim_title``'s only when their ``source_time`` is at
    least the stored one, and their genres replace the bridge's.
 
-Reports run plain SQL (services/analytics/stores/_shared.py) on the facts:
-their ``date_key`` range prunes to the months it covers, and GetTitleStats
-uses the ``(title_id, date_key)`` index.
+Before step 3 a load reads the rollup watermark ``FOR SHARE`` and drops the
+staged rows of days already rolled up (final); :meth:`roll_up` updates it
+first, so a load and a rollup never interleave. A rollup deletes the raw rows
+of the days it moves and drops the months wholly before its cutoff.
+
+Reports run plain SQL (services/analytics/stores/_shared.py) on ``view_days``
+(rollups and raw facts): their ``date_key`` range prunes to the months it
+covers, and GetTitleStats uses the ``(title_id, date_key)`` indexes.
 
 Every driver error that means "the server cannot be reached or is going
 away" (refused or reset connections, timeouts, a server shutting down or
