@@ -184,7 +184,7 @@ def query_mix() -> tuple[str, str]:
     prefixes = sorted(
         {word[:length] for text in texts for word in words(text) for length in (2, 4, 6)}
     )
-    suggests = [{"prefix": prefix, "limit": 8} for prefix in prefixes]
+    suggests = [{"prefix": prefix, "page_size": 8} for prefix in prefixes]
     return json.dumps(searches), json.dumps(suggests)
 
 
@@ -281,7 +281,10 @@ async def bench_backend(
                 ) as search_process,
             ):
                 started = time.perf_counter()
-                await serving(catalog_port, catalog_process, catalog_log)
+                # The catalog serves once its seed (the whole CSV) is written.
+                await serving(
+                    catalog_port, catalog_process, catalog_log, within_seconds=SEED_TIMEOUT_SECONDS
+                )
                 await serving(search_port, search_process, search_log)
                 await indexed_from_events(config, figures.titles, started, figures)
                 target = f"127.0.0.1:{search_port}"

@@ -503,6 +503,16 @@ async def test_delete_removes_a_title_from_search_facets_and_suggest(
     assert "Beethoven" not in [s.text for s in await fresh_index.suggest("beeth", None, "", 10)]
 
 
+async def test_suggest_puts_titles_that_start_with_the_prefix_first(
+    fresh_index: SearchIndex,
+) -> None:
+    later = TitleDoc(title_id="11111111-0000-0000-0000-000000000001", title="One Quorble Rock")
+    first = TitleDoc(title_id="11111111-0000-0000-0000-000000000002", title="Quorbles Things")
+    await fresh_index.upsert([later, first])
+    titles = [s.text for s in await fresh_index.suggest("quorb", None, "", 10)]
+    assert titles[:2] == ["Quorbles Things", "One Quorble Rock"], titles
+
+
 async def test_upsert_replaces_a_title(fresh_index: SearchIndex, sample: list[TitleDoc]) -> None:
     doc = by_title(sample, "Penny Dreadful")
     renamed = dataclasses.replace(doc, title="Penny Dreadful: City of Angels", release_year=2020)

@@ -62,6 +62,9 @@ MAPPING_PATH: Final = Path(__file__).resolve().parents[1] / "mapping" / "v2.json
 # The boost of a query that is a title's whole name.
 EXACT_BOOST: Final = 100.0
 TEXT_FIELDS: Final = ("title^4", "cast^2", "directors^2", "genres.text^1.5", "description")
+# How far a suggested title that starts with the typed prefix outranks one that
+# has it later.
+STARTS_WITH_BOOST: Final = 10.0
 # Where the words typed as a phrase mean more than the words apart, and how much more.
 PHRASE_FIELDS: Final = ("title^4", "cast^2", "directors^2")
 PHRASE_BOOST: Final = 2.0
@@ -308,7 +311,16 @@ class OpenSearchIndex:
         titles_body = {
             "size": limit,
             "_source": ["title_id", "title"],
-            "query": {"bool": {"must": [prefix_query("title.suggest")], "filter": rules}},
+            "query": {
+                "bool": {
+                    "must": [prefix_query("title.suggest")],
+                    # Titles that start with what was typed come first.
+                    "should": [
+                        {"prefix": {"title.exact": {"value": text, "boost": STARTS_WITH_BOOST}}}
+                    ],
+                    "filter": rules,
+                }
+            },
             "sort": [{"_score": "desc"}, {"title_id": "asc"}],
         }
         people_body = {

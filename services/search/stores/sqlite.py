@@ -338,12 +338,13 @@ class SqliteSearchIndex(SqliteStore):
             params = [*where.params, query.limit, query.offset]
         else:
             sql = (
-                f"SELECT {_HIT_COLUMNS}, -{_BM25} AS score "
-                "FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-                f"WHERE docs_fts MATCH ? AND {where.sql()} "
+                f"WITH matched AS MATERIALIZED (SELECT rowid AS id, -{_BM25} AS score "
+                "FROM docs_fts WHERE docs_fts MATCH ?) "
+                f"SELECT {_HIT_COLUMNS}, m.score FROM matched m JOIN docs d ON d.id = m.id "
+                f"WHERE {where.sql()} "
                 "ORDER BY d.title_key = ? DESC, "
                 "d.id IN (SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?) DESC, "
-                "score DESC, d.title_id LIMIT ? OFFSET ?"
+                "m.score DESC, d.title_id LIMIT ? OFFSET ?"
             )
             params = [
                 match,
@@ -392,24 +393,30 @@ class SqliteSearchIndex(SqliteStore):
             return []
         *whole, last = prefix_words
         terms = " AND ".join([*(f'"{word}"' for word in whole), f'"{last}"*'])
+        # Titles that start with what was typed come first (as in OpenSearch's adapter).
+        typed = " ".join(prefix_words)
         where = _Where()
         where.add(f"d.generation = {_CURRENT}")
         _rules_filters(where, country, allowed_ratings)
         async with self._file.snapshot() as db:
             async with db.execute(
-                "SELECT d.title_id, d.title FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-                f"WHERE docs_fts MATCH ? AND {where.sql()} "
-                f"ORDER BY -{_BM25} DESC, d.title_id LIMIT ?",
-                [f"title : ({terms})", *where.params, limit],
+                f"WITH matched AS MATERIALIZED (SELECT rowid AS id, -{_BM25} AS score "
+                "FROM docs_fts WHERE docs_fts MATCH ?) "
+                "SELECT d.title_id, d.title FROM matched m JOIN docs d ON d.id = m.id "
+                f"WHERE {where.sql()} "
+                "ORDER BY substr(d.title_key, 1, length(?)) = ? DESC, m.score DESC, "
+                "d.title_id LIMIT ?",
+                [f"title : ({terms})", *where.params, typed, typed, limit],
             ) as cursor:
                 titles = [
                     Suggestion(text=title, title_id=title_id, kind="title")
                     for title_id, title in await cursor.fetchall()
                 ]
             async with db.execute(
-                "SELECT d.doc FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-                f"WHERE docs_fts MATCH ? AND {where.sql()} "
-                "ORDER BY d.title_id LIMIT ?",
+                "WITH matched AS MATERIALIZED (SELECT rowid AS id FROM docs_fts "
+                "WHERE docs_fts MATCH ?) "
+                "SELECT d.doc FROM matched m JOIN docs d ON d.id = m.id "
+                f"WHERE {where.sql()} ORDER BY d.title_id LIMIT ?",
                 [f"{{actors directors}} : ({terms})", *where.params, PEOPLE_SCAN],
             ) as cursor:
                 docs = [_doc_from_json(row[0]) for row in await cursor.fetchall()]
