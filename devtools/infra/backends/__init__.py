@@ -5,6 +5,7 @@ from __future__ import annotations
 from devtools.infra.backend import Backend
 from devtools.infra.backends.cassandra import Cassandra
 from devtools.infra.backends.mariadb import MariaDB
+from devtools.infra.backends.monitoring import MONITORING_BACKENDS
 from devtools.infra.backends.opensearch import OpenSearch
 from devtools.infra.backends.postgres import Postgres
 from devtools.infra.backends.redis import Redis
@@ -18,6 +19,8 @@ BACKEND_TYPES: tuple[type[Backend], ...] = (
     OpenSearch,
     Postgres,
     S3Proxy,
+    # Prometheus and the exporters it reads the databases through (issue 19).
+    *MONITORING_BACKENDS,
 )
 
 
