@@ -91,8 +91,10 @@ $(TOOLS_BIN)/kubeconform:
 
 # Prometheus builds from its Go module (a cold build: minutes and ~3 GB). Without
 # its front-end assets only the HTTP API serves, which is all tests and `top` read.
+# remove_all_sd drops the cloud service discoveries (we scrape static targets),
+# and with them most of the build.
 $(TOOLS_BIN)/prometheus $(TOOLS_BIN)/promtool &:
-	GOBIN=$(TOOLS_BIN) go install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION) github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	GOBIN=$(TOOLS_BIN) go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION) github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
 
 # `go install jaeger@version` refuses a module with replace directives, so Jaeger
 # builds as a tool dependency of a one-file wrapper module that repeats them.
