@@ -147,6 +147,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-edge", action="store_true", help="run the services without Envoy in front"
     )
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="with Prometheus scraping every service, Envoy and (real backends) the databases",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -158,13 +163,17 @@ def run(args: argparse.Namespace) -> int:
         console.print("No service in this checkout yet; the contracts are in protos/ and gen/.")
         return 0
     try:
-        return asyncio.run(_run(mesh, present, missing, edge=not args.no_edge))
+        return asyncio.run(
+            _run(mesh, present, missing, edge=not args.no_edge, observe=args.observability)
+        )
     except UpError as err:
         console.print(f"[red]streammesh up failed:[/] {err}")
         return 1
 
 
-async def _run(mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, edge: bool) -> int:
+async def _run(
+    mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, edge: bool, observe: bool = False
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -173,6 +182,7 @@ async def _run(mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, ed
     try:
         await _backends(mesh)
         await _first_run_setup(mesh, present)
+        tracing = await _tracing(mesh) if observe else {}
         ordered = sorted(present, key=lambda s: s.name in _START_LAST)
         for spec in ordered:
             await mesh.spawn(spec.name, sys.executable, "-m", f"{spec.package}.server")
@@ -183,6 +193,8 @@ async def _run(mesh: Mesh, present: list[ServiceSpec], missing: list[str], *, ed
         if edge:
             await _edge(mesh)
         _print_summary(mesh, present, missing, edge=edge)
+        if observe:
+            await _observability(mesh, tracing)
         return await _supervise(mesh, stop)
     finally:
         console.print("stopping ...")
@@ -314,6 +326,32 @@ async def _edge(mesh: Mesh) -> None:
     except envoy.EnvoyError as err:
         raise UpError(str(err)) from err
     mesh.children.append(Managed("edge", running.process, mesh.logs / "edge.log"))
+
+
+async def _tracing(mesh: Mesh) -> dict[str, str]:
+    from devtools.observability import launch
+
+    try:
+        return await launch.start_tracing(mesh.spawn, mesh.state_dir)
+    except launch.ObservabilityError as err:
+        raise UpError(str(err)) from err
+
+
+async def _observability(mesh: Mesh, tracing: dict[str, str]) -> None:
+    from devtools.observability import launch
+
+    try:
+        addresses = await launch.start(mesh.spawn, mesh.state_dir, mesh.backends)
+    except launch.ObservabilityError as err:
+        raise UpError(str(err)) from err
+    for name, url in {**addresses, **tracing}.items():
+        console.print(f"{name}: {url}")
+    if not tracing:
+        console.print("[yellow]no Jaeger: build it with `make observability-tools`[/]")
+    prometheus = next(iter(addresses.values()))
+    console.print(f"alerts: curl -s {prometheus}/api/v1/alerts")
+    console.print(f"live view: streammesh top --prometheus {prometheus}")
+    console.print("a trace: streammesh trace TRACE_ID (trace ids are in every log line)")
 
 
 async def _until(check: Any, what: str, mesh: Mesh) -> None:
