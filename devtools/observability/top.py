@@ -34,9 +34,11 @@ SERVER_ERRORS = "Unknown|Internal|Unavailable|DataLoss|DeadlineExceeded"
 QUERIES: dict[str, str] = {
     "up": 'max by (service) (up{job=~"service-.+"})',
     "rate": f"sum by (service) (rate(grpc_server_handled_total[{WINDOW}]))",
+    # A service with traffic and no error shows 0, not "-".
     "errors": (
-        "sum by (service) "
+        "(sum by (service) "
         f'(rate(grpc_server_handled_total{{grpc_code=~"{SERVER_ERRORS}"}}[{WINDOW}]))'
+        f" or 0 * sum by (service) (rate(grpc_server_handled_total[{WINDOW}])))"
         f" / sum by (service) (rate(grpc_server_handled_total[{WINDOW}]))"
     ),
     "p99": (

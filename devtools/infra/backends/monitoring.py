@@ -316,7 +316,8 @@ class Prometheus(Backend):
     async def probe(self) -> str:
         await asyncio.to_thread(http_get, f"{self.url}/-/ready")
         body = await asyncio.to_thread(http_get, f"{self.url}/api/v1/status/buildinfo")
-        return str(json.loads(body)["data"]["version"])
+        # A `go install` build carries no version stamp (the release Makefile sets it).
+        return str(json.loads(body)["data"]["version"] or "module build")
 
 
 MONITORING_BACKENDS: tuple[type[Backend], ...] = (
