@@ -122,7 +122,7 @@ class _Known:
     the file and changed only after a commit: the dedupe's index (the ledger's event ids),
     the rollup watermark and the dimension keys already stored.
 
-    The ids cost memory (about 110 bytes each; the retention's rollups forget
+    The ids cost memory (about 120 bytes each; the retention's rollups forget
     those of the days they move) and the file's opening reads them (about 3 s a
     million): the price of a dedupe whose cost does not grow with the ledger.
     An anti-join against ``loaded_events`` scanned all of it on every batch, and
