@@ -226,15 +226,26 @@ async def test_rolling_up_old_days_changes_no_report(open_store: OpenStore) -> N
         )
         for n, day in enumerate([START, START, keep_from])
     ]
-    await store.load(Batch(views=VIEWS, titles=TITLES, signups=signups))
+    # Two months back: on PostgreSQL a month wholly rolled up, whose partition goes.
+    months_ago = TODAY - timedelta(days=70)
+    views = [
+        *VIEWS,
+        dataclasses.replace(
+            VIEWS[1],
+            event_id="00000000-0000-4000-8000-00000000dddd",
+            watch_time=datetime(months_ago.year, months_ago.month, months_ago.day, tzinfo=UTC),
+        ),
+    ]
+    await store.load(Batch(views=views, titles=TITLES, signups=signups))
     ranges = [
+        (months_ago, TODAY),
         (START, TODAY),
         (START, keep_from - timedelta(days=1)),
         (keep_from - timedelta(days=3), TODAY - timedelta(days=2)),
     ]
     before = [await every_report(store, start, end) for start, end in ranges]
     counts = await store.row_counts()
-    old = [v for v in VIEWS if v.day < keep_from]
+    old = [v for v in views if v.day < keep_from]
     assert old, "the data must have days to age out"
 
     rolled = await store.roll_up(keep_from)
@@ -243,7 +254,7 @@ async def test_rolling_up_old_days_changes_no_report(open_store: OpenStore) -> N
     assert rolled.raw_rows == len(old)
     assert 0 < rolled.rollup_rows <= len(old)
     after = await store.row_counts()
-    assert after.views == len(VIEWS) - len(old)
+    assert after.views == len(views) - len(old)
     assert after.rolled_up_views == rolled.rollup_rows
     assert after.signups == 1
     assert after.loaded_events == counts.loaded_events - len(old) - 2
@@ -256,9 +267,9 @@ async def test_rolling_up_old_days_changes_no_report(open_store: OpenStore) -> N
     # final (their events are dropped), the others are in the ledger ...
     await store.close()
     store = await open_store()
-    replay = await store.load(Batch(views=VIEWS, titles=TITLES, signups=signups))
+    replay = await store.load(Batch(views=views, titles=TITLES, signups=signups))
     assert replay.loaded == frozenset()
-    assert replay.skipped == len(VIEWS) + len(TITLES) + len(signups)
+    assert replay.skipped == len(views) + len(TITLES) + len(signups)
     # ... and a late view of a rolled-up day is dropped, not added to its day.
     late = dataclasses.replace(
         VIEWS[0],
