@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 import grpc
+import pytest
 
 from devtools.infra import endpoints
 from devtools.observability import top
+from services import cli
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.mesh import unused_port
-from tests.observability.conftest import FIXTURE_WAIT_SECONDS, REPO, ObservedMesh
+from tests.observability.conftest import FIXTURE_WAIT_SECONDS, ObservedMesh
 from tests.observability.prometheus_api import wait_for
 
 CALLS = 40
-CLI_TIMEOUT_SECONDS = 60
 
 
 def _call_echo(grpc_port: int, calls_count: int) -> None:
@@ -31,27 +29,23 @@ def _call_echo(grpc_port: int, calls_count: int) -> None:
     asyncio.run(asyncio.wait_for(calls(), FIXTURE_WAIT_SECONDS))
 
 
-def _streammesh(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-        check=False,
-        env=dict(os.environ, COLUMNS="140"),
+def _streammesh(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``streammesh ARGS`` in this process (the same parser and handler as the command)."""
+    code = cli.main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_top_without_prometheus_says_so_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _streammesh(
+        capsys, "top", "--once", "--prometheus", f"http://{endpoints.HOST}:{unused_port()}"
     )
+    assert code == 1
+    assert "Prometheus unavailable" in out
 
 
-def test_top_without_prometheus_says_so_and_fails() -> None:
-    result = _streammesh(
-        "top", "--once", "--prometheus", f"http://{endpoints.HOST}:{unused_port()}"
-    )
-    assert result.returncode == 1
-    assert "Prometheus unavailable" in result.stdout
-
-
-def test_top_shows_the_rate_and_latency_of_a_real_service(observed_mesh: ObservedMesh) -> None:
+def test_top_shows_the_rate_and_latency_of_a_real_service(
+    observed_mesh: ObservedMesh, capsys: pytest.CaptureFixture[str]
+) -> None:
     api = observed_mesh.api
     # A counter's first scraped value is no increase to rate(): one call makes
     # the series exist and be scraped, then the measured calls follow.
@@ -76,7 +70,7 @@ def test_top_shows_the_rate_and_latency_of_a_real_service(observed_mesh: Observe
     assert echo["errors"] == 0
     assert 0 < echo["p99"] < 5
 
-    result = _streammesh("top", "--once", "--prometheus", api.url)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "echo" in result.stdout
-    assert "req/s" in result.stdout
+    code, out = _streammesh(capsys, "top", "--once", "--prometheus", api.url)
+    assert code == 0, out
+    assert "echo" in out
+    assert "req/s" in out
