@@ -127,7 +127,7 @@ $(THIRD_PARTY)/.stamp: $(VENV)/.installed
 	touch $@
 
 .PHONY: tools
-tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/kubeconform $(TOOLS)/k8s-openapi/swagger.json $(TOOLS_BIN)/prometheus $(TOOLS_BIN)/promtool ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2, kustomize, kubeconform, prometheus, promtool and third-party protos
+tools: $(VENV)/.installed $(THIRD_PARTY)/.stamp $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-openapiv2 $(TOOLS_BIN)/grpcurl $(TOOLS_BIN)/ghz $(TOOLS_BIN)/hey $(TOOLS_BIN)/kustomize $(TOOLS_BIN)/kubeconform $(TOOLS)/k8s-openapi/swagger.json $(TOOLS_BIN)/prometheus $(TOOLS_BIN)/promtool $(TOOLS_BIN)/jaeger ## install buf, grpcurl, ghz, hey, protoc-gen-openapiv2, kustomize, kubeconform, prometheus, promtool, jaeger and third-party protos
 
 # ---------------------------------------------------------------- contracts
 .PHONY: gen
