@@ -90,7 +90,7 @@ def spans_of(trace: dict[str, Any]) -> list[Span]:
             status=("ERROR " if error else "OK ") + (str(code) if code != "" else ""),
             links=links,
         )
-    roots = []
+    roots: list[Span] = []
     for span in spans.values():
         parent = spans.get(span.parent_id) if span.parent_id else None
         (parent.children if parent else roots).append(span)
