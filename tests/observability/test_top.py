@@ -30,8 +30,11 @@ def _call_echo(grpc_port: int, calls_count: int) -> None:
 
 
 def _streammesh(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """``streammesh ARGS`` in this process (the same parser and handler as the command)."""
-    code = cli.main(list(args))
+    """``streammesh ARGS`` in this process (the same parser and handler as the command),
+    on a terminal wide enough that rich cuts no column."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "200")
+        code = cli.main(list(args))
     return code, capsys.readouterr().out
 
 

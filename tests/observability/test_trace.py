@@ -117,8 +117,11 @@ def _services_in(jaeger: Jaeger, trace_id: str) -> set[str] | None:
 
 
 def _streammesh(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """``streammesh ARGS`` in this process (the same parser and handler as the command)."""
-    code = cli.main(list(args))
+    """``streammesh ARGS`` in this process (the same parser and handler as the command),
+    on a terminal wide enough that rich cuts no column."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "200")
+        code = cli.main(list(args))
     return code, capsys.readouterr().out
 
 
