@@ -298,8 +298,16 @@ class CassandraDumper:
     backend = "cassandra"
 
     def __init__(self, settings: InfraSettings) -> None:
-        self._data_dir = settings.state_dir / "cassandra" / "data" / "data"
         self._jars = settings.cache_dir / f"cassandra-{CASSANDRA_VERSION}" / "jars"
+        self._known_data_dir: Path | None = None
+
+    async def _data_dir(self) -> Path:
+        """Where the running node keeps its tables, as the node itself says: the node
+        that answers may have been started by another checkout, whose state folder
+        is not this one's."""
+        if self._known_data_dir is None:
+            self._known_data_dir = Path(await asyncio.to_thread(self._cluster_call, "data_dir"))
+        return self._known_data_dir
 
     async def nodetool(self, *args: str) -> str:
         argv = [
@@ -335,6 +343,12 @@ class CassandraDumper:
                 return "yes" if keyspace in cluster.metadata.keyspaces else ""
             if work == "schema":
                 return str(cluster.metadata.keyspaces[keyspace].export_as_string())
+            if work == "data_dir":
+                row = session.execute(
+                    "SELECT value FROM system_views.settings WHERE name = 'data_file_directories'"
+                ).one()
+                # "[/a/b]" for one folder; StreamMesh's node has exactly one.
+                return str(row.value).strip("[]").split(",")[0].strip()
             for statement in statements:
                 session.execute(statement, timeout=data.CASSANDRA_SCHEMA_TIMEOUT_SECONDS)
             return ""
@@ -358,15 +372,14 @@ class CassandraDumper:
         yield Artifact(f"{keyspace}.schema.cql", _one(schema.encode()))
         tag = f"streammesh-backup-{int(time.time() * 1000)}"
         # snapshot flushes the memtables first (unless --skip-flush): one JVM start.
+        data_dir = await self._data_dir()
         await self.nodetool("snapshot", "-t", tag, keyspace)
         try:
             folders = [
-                path.relative_to(self._data_dir)
-                for path in await asyncio.to_thread(
-                    _table_snapshots, self._data_dir / keyspace, tag
-                )
+                path.relative_to(data_dir)
+                for path in await asyncio.to_thread(_table_snapshots, data_dir / keyspace, tag)
             ]
-            argv = ["tar", "-C", str(self._data_dir), "-cf", "-", *map(str, folders)]
+            argv = ["tar", "-C", str(data_dir), "-cf", "-", *map(str, folders)]
             yield Artifact(f"{keyspace}.snapshot.tar", stream_process(argv))
         finally:
             await self.nodetool("clearsnapshot", "-t", tag, "--", keyspace)
@@ -378,7 +391,7 @@ class CassandraDumper:
         statements = [s.strip() for s in schema.split(";\n") if s.strip()]
         await asyncio.to_thread(self._cluster_call, "apply", keyspace, statements)
         # Beside the data folder (same file system): Cassandra reads the files itself.
-        staging = Path(tempfile.mkdtemp(prefix="restore-", dir=self._data_dir.parent))
+        staging = Path(tempfile.mkdtemp(prefix="restore-", dir=(await self._data_dir()).parent))
         try:
             await feed_process(
                 ["tar", "-C", str(staging), "-xf", "-"], artifacts[f"{keyspace}.snapshot.tar"]

@@ -495,13 +495,22 @@ def _one_typo(text: str) -> str:
 
 
 async def _a_seeded_title(mesh: Mesh, rating: str) -> dict[str, Any]:
-    """A title of ``rating`` from the first listing page whose name no other title
-    there shares, the longest such: the title a search by its name means."""
-    listed = _json(await mesh.http.get("/v1/titles", params={"pageSize": "100"}), 200)
-    names = [title["title"].lower() for title in listed["titles"]]
+    """A seeded title of ``rating`` whose name no other seeded title shares, the
+    longest such: the title a search by its name means. Every page of the
+    catalog is read (its order differs between backends)."""
+    titles: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        params = {"pageSize": "100", **({"pageToken": token} if token else {})}
+        page = _json(await mesh.http.get("/v1/titles", params=params), 200)
+        titles.extend(page.get("titles", []))
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+    names = [title["title"].lower() for title in titles]
     unique = [
         title
-        for title in listed["titles"]
+        for title in titles
         if title["maturityRating"] == rating and names.count(title["title"].lower()) == 1
     ]
     return max(unique, key=lambda title: (len(title["title"]), title["titleId"]))
