@@ -39,9 +39,11 @@ revocation fail closed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -49,9 +51,15 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.runtime.errors import NotFound, Unauthenticated, Unavailable
+
+log = logging.getLogger(__name__)
+# The pause before the one retry of an idempotent session store call.
+IDEMPOTENT_RETRY_PAUSE_SECONDS: Final = 0.05
 
 T = TypeVar("T")
 
@@ -198,9 +206,21 @@ class SessionStore:
         try:
             return await work
         except RedisError as err:
+            log.warning("session store call failed: %r", err)
             raise Unavailable(
                 "the session store cannot be reached", reason="SESSION_STORE_UNAVAILABLE"
             ) from err
+
+    async def _idempotent_redis_call(self, make_work: Callable[[], Awaitable[T]]) -> T:
+        """``make_work()``, tried again once after a pause when the connection failed or
+        timed out: the liveness check sits in front of every owner call, and one lost
+        packet should not fail the call. Safe only for work that may run twice."""
+        try:
+            return await make_work()
+        except (RedisConnectionError, RedisTimeoutError) as err:
+            log.warning("session store call failed, trying once more: %r", err)
+        await asyncio.sleep(IDEMPOTENT_RETRY_PAUSE_SECONDS)
+        return await self._redis_call(make_work())
 
     async def create(self, account_id: int, device_type: int, device_name: str) -> IssuedRefresh:
         """A new session and its first refresh token."""
@@ -274,8 +294,8 @@ class SessionStore:
 
     async def live_account(self, session_id: str) -> int | None:
         """The account of a live session (and its last_seen brought up to date), or None."""
-        account = await self._redis_call(
-            self._touch(
+        account = await self._idempotent_redis_call(
+            lambda: self._touch(
                 keys=[self.session_key(session_id)], args=[_now_ms(), LAST_SEEN_RESOLUTION_MS]
             )
         )
