@@ -90,8 +90,6 @@ from streammesh.search.v1 import search_pb2, search_pb2_grpc
 REPO = Path(__file__).resolve().parents[1]
 CATALOG_CSV = REPO / "services" / "catalog" / "data" / "netflix_titles.csv"
 BACKENDS = ("sqlite", "opensearch")
-SEARCH_CALL = "streammesh.search.v1.SearchService.Search"
-SUGGEST_CALL = "streammesh.search.v1.SearchService.Suggest"
 # A created title not searchable after this long counts as missed.
 DELAY_TIMEOUT_SECONDS = 10.0
 DELAY_POLL_SECONDS = 0.01
@@ -266,6 +264,18 @@ async def indexed_from_events(
     raise SystemExit(f"the catalog's {titles} titles not indexed in {SEED_TIMEOUT_SECONDS} s")
 
 
+async def load_run(
+    backend: str, rpc: str, target: str, data: str, args: argparse.Namespace
+) -> Result:
+    """``args.warmup`` unmeasured calls of ``rpc``, then ``args.total`` measured ones."""
+    call = f"streammesh.search.v1.SearchService.{rpc}"
+    progress(f"{backend}: {rpc}, {args.total} calls")
+    await asyncio.to_thread(ghz, target, call, data, total=args.warmup, cpu=1)
+    return await asyncio.to_thread(
+        ghz, target, call, data, total=args.total, concurrency=args.concurrency, cpu=1
+    )
+
+
 async def bench_backend(
     backend: str, args: argparse.Namespace, run_prefix: str, redis: aioredis.Redis
 ) -> Figures:
@@ -311,28 +321,8 @@ async def bench_backend(
                 ):
                     catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
                     search = search_pb2_grpc.SearchServiceStub(search_channel)
-                    progress(f"{backend}: Search, {args.total} calls")
-                    ghz(target, SEARCH_CALL, searches, total=args.warmup, cpu=1)
-                    figures.search = await asyncio.to_thread(
-                        ghz,
-                        target,
-                        SEARCH_CALL,
-                        searches,
-                        total=args.total,
-                        concurrency=args.concurrency,
-                        cpu=1,
-                    )
-                    progress(f"{backend}: Suggest, {args.total} calls")
-                    ghz(target, SUGGEST_CALL, suggests, total=args.warmup, cpu=1)
-                    figures.suggest = await asyncio.to_thread(
-                        ghz,
-                        target,
-                        SUGGEST_CALL,
-                        suggests,
-                        total=args.total,
-                        concurrency=args.concurrency,
-                        cpu=1,
-                    )
+                    figures.search = await load_run(backend, "Search", target, searches, args)
+                    figures.suggest = await load_run(backend, "Suggest", target, suggests, args)
                     progress(f"{backend}: event → searchable, {args.titles_for_delay} titles")
                     figures.delays_ms, figures.missed = await event_to_searchable(
                         catalog, search, args.titles_for_delay, args.delay_rate

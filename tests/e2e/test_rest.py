@@ -139,9 +139,9 @@ async def test_owner_routes_refuse_a_missing_or_foreign_token(mesh: Mesh) -> Non
     )
 
 
-async def test_profiles_create_update_and_delete(mesh: Mesh) -> None:
-    account_id, auth = await _sign_up(mesh)
-    created = _json(
+async def _kids_profile(mesh: Mesh, account_id: str, auth: dict[str, str]) -> dict[str, Any]:
+    """A new kids profile of the account, limited to TV-Y7."""
+    profile: dict[str, Any] = _json(
         await mesh.http.post(
             f"/v1/accounts/{account_id}/profiles",
             json={"profileName": "Kids", "kidsProfile": True, "maturityRating": "TV-Y7"},
@@ -149,6 +149,12 @@ async def test_profiles_create_update_and_delete(mesh: Mesh) -> None:
         ),
         200,
     )
+    return profile
+
+
+async def test_profiles_create_update_and_delete(mesh: Mesh) -> None:
+    account_id, auth = await _sign_up(mesh)
+    created = await _kids_profile(mesh, account_id, auth)
     assert created["kidsProfile"] is True
     listed = _json(await mesh.http.get(f"/v1/accounts/{account_id}/profiles", headers=auth), 200)
     assert len(listed["profiles"]) == 2
@@ -231,14 +237,7 @@ async def test_get_one_title_and_its_errors(mesh: Mesh) -> None:
 
 async def test_the_home_screen_respects_a_kids_profile(mesh: Mesh) -> None:
     account_id, auth = await _sign_up(mesh)
-    kids = _json(
-        await mesh.http.post(
-            f"/v1/accounts/{account_id}/profiles",
-            json={"profileName": "Kids", "kidsProfile": True, "maturityRating": "TV-Y7"},
-            headers=auth,
-        ),
-        200,
-    )
+    kids = await _kids_profile(mesh, account_id, auth)
     home = _json(await mesh.http.get(f"/v1/profiles/{kids['profileId']}/home", headers=auth), 200)
     assert home["profileId"] == kids["profileId"]
     assert home.get("rows"), home
@@ -551,14 +550,7 @@ async def test_a_kids_profile_never_finds_an_adult_title_over_rest(mesh: Mesh) -
     found = await _searchable(mesh, {"q": adult["title"]}, adult["titleId"])
     assert adult["titleId"] in {hit["titleId"] for hit in found["results"]}
     account_id, auth = await _sign_up(mesh)
-    kids = _json(
-        await mesh.http.post(
-            f"/v1/accounts/{account_id}/profiles",
-            json={"profileName": "Kids", "kidsProfile": True, "maturityRating": "TV-Y7"},
-            headers=auth,
-        ),
-        200,
-    )
+    kids = await _kids_profile(mesh, account_id, auth)
     # Asking for everything (max_maturity NC-17) changes nothing: the profile caps it.
     params = {"q": adult["title"], "profileId": kids["profileId"], "maxMaturity": "NC-17"}
     answer = _json(await mesh.http.get("/v1/search", params=params, headers=auth), 200)
