@@ -164,6 +164,8 @@ class _Session:
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     failure: BaseException | None = None
+    # When the next pass over the group's idle pending entries is due.
+    next_reclaim: float = 0.0
 
 
 class ConsumerRunner:
@@ -240,6 +242,7 @@ class ConsumerRunner:
             self.active.set()
             await self._take_over(session, stop, lease_lost)
             await self._delete_idle_consumers(session)
+            session.next_reclaim = asyncio.get_running_loop().time() + self._claim_idle_seconds
             while not (stop.is_set() or lease_lost.is_set()):
                 await self._check(session)
                 free = self.config.max_in_flight - len(session.tracked)
@@ -365,6 +368,46 @@ class ConsumerRunner:
         if loop_now >= self._next_metrics:
             self._next_metrics = loop_now + self.config.metrics_interval_seconds
             await update_lag_metrics(self._redis, self.stream)
+        if session.next_reclaim and loop_now >= session.next_reclaim:
+            session.next_reclaim = loop_now + self._claim_idle_seconds
+            await self._reclaim_stranded(session)
+
+    @property
+    def _claim_idle_seconds(self) -> float:
+        return self.config.claim_idle_ms / 1000
+
+    async def _reclaim_stranded(self, session: _Session) -> None:
+        """Claims pending entries idle past ``claim_idle_ms`` that this session does not
+        hold: a read whose reply was lost (its socket timed out while Redis still
+        served it) leaves its entries with a consumer of an earlier session, after
+        this one took over; without this pass they would wait for the next session.
+        Such an entry may come after newer entries of its aggregate: the price of
+        not losing it."""
+        cursor = "0-0"
+        while (free := self.config.max_in_flight - len(session.tracked)) > 0:
+            reply = await self._autoclaim_ids(
+                keys=[self.stream],
+                args=[
+                    self.group,
+                    session.consumer,
+                    self.config.claim_idle_ms,
+                    cursor,
+                    min(self.config.read_count, free),
+                ],
+            )
+            cursor = _text(reply[0])
+            fresh = [_text(entry_id) for entry_id in reply[1]]
+            fresh = [entry_id for entry_id in fresh if entry_id not in session.tracked]
+            if fresh:
+                log.warning(
+                    "consumer %s/%s: reclaimed %d stranded entries",
+                    self.stream,
+                    self.group,
+                    len(fresh),
+                )
+                await self._claim(session, fresh)
+            if cursor == "0-0":
+                return
 
     # ------------------------------------------------------------ handling
 
