@@ -277,23 +277,7 @@ class ConsumerRunner:
                 session.wake.clear()
                 await _wait_any([session.wake, stop, lease_lost], self.config.block_ms / 1000)
                 continue
-            # JUSTID: taking ownership does not count as a delivery; trying
-            # the entry does (see _claim).
-            reply = await self._autoclaim_ids(
-                keys=[self.stream],
-                args=[
-                    self.group,
-                    session.consumer,
-                    self.config.claim_idle_ms,
-                    cursor,
-                    min(self.config.read_count, free),
-                ],
-            )
-            cursor = _text(reply[0])
-            fresh = [_text(entry_id) for entry_id in reply[1]]
-            fresh = [entry_id for entry_id in fresh if entry_id not in session.tracked]
-            if fresh:
-                await self._claim(session, fresh)
+            cursor, _ = await self._claim_idle(session, cursor, free)
             if cursor != "0-0":
                 continue
             if await self._all_pending_tracked(session):
@@ -385,29 +369,38 @@ class ConsumerRunner:
         not losing it."""
         cursor = "0-0"
         while (free := self.config.max_in_flight - len(session.tracked)) > 0:
-            reply = await self._autoclaim_ids(
-                keys=[self.stream],
-                args=[
-                    self.group,
-                    session.consumer,
-                    self.config.claim_idle_ms,
-                    cursor,
-                    min(self.config.read_count, free),
-                ],
-            )
-            cursor = _text(reply[0])
-            fresh = [_text(entry_id) for entry_id in reply[1]]
-            fresh = [entry_id for entry_id in fresh if entry_id not in session.tracked]
-            if fresh:
+            cursor, claimed = await self._claim_idle(session, cursor, free)
+            if claimed:
                 log.warning(
                     "consumer %s/%s: reclaimed %d stranded entries",
                     self.stream,
                     self.group,
-                    len(fresh),
+                    claimed,
                 )
-                await self._claim(session, fresh)
             if cursor == "0-0":
                 return
+
+    async def _claim_idle(self, session: _Session, cursor: str, free: int) -> tuple[str, int]:
+        """One XAUTOCLAIM page from ``cursor``: the group's entries idle past
+        ``claim_idle_ms`` that this session does not hold yet are tracked; returns
+        the next cursor ("0-0" at the end) and how many were taken."""
+        # JUSTID: taking ownership does not count as a delivery; trying
+        # the entry does (see _claim).
+        reply = await self._autoclaim_ids(
+            keys=[self.stream],
+            args=[
+                self.group,
+                session.consumer,
+                self.config.claim_idle_ms,
+                cursor,
+                min(self.config.read_count, free),
+            ],
+        )
+        fresh = [_text(entry_id) for entry_id in reply[1]]
+        fresh = [entry_id for entry_id in fresh if entry_id not in session.tracked]
+        if fresh:
+            await self._claim(session, fresh)
+        return _text(reply[0]), len(fresh)
 
     # ------------------------------------------------------------ handling
 
