@@ -224,3 +224,8 @@ bench-media: $(VENV)/.installed ## artwork through the edge cold vs warm (req/s,
 .PHONY: clean
 clean: ## remove generated local state (not gen/)
 	rm -rf .streammesh .pytest_cache .mypy_cache .ruff_cache
+
+# ---------------------------------------------------------------- per-topic targets
+# Larger topics (Kubernetes API server, web app, chaos, device load) keep their
+# targets in mk/*.mk; a file there may add prerequisites to `tools` and `test`.
+-include $(sort $(wildcard mk/*.mk))
