@@ -44,6 +44,8 @@ REST_TABLE: tuple[Route, ...] = (
     Route("GET", "/v1/search", f"{_S}.Search", False),
     Route("GET", "/v1/search/suggestions", f"{_S}.Suggest", False),
     Route("GET", "/v1/profiles/{profile_id}/recommendations", f"{_R}.ListRecommendations", True),
+    Route("DELETE", "/v1/accounts/{account_id}", f"{_U}.DeleteAccount", True),
+    Route("GET", "/v1/operations/{operation_id}", f"{_U}.GetOperation", True),
 )
 
 # Query parameters the table names for its filtered reads.

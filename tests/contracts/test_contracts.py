@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from google.api import annotations_pb2, http_pb2
+from google.longrunning import operations_pb2
 from google.protobuf import descriptor_pb2
 
 from services.registry import SERVICES
@@ -146,6 +147,12 @@ def test_every_rpc_has_its_own_request_and_returns_a_resource_or_its_response() 
         assert method.input_type == f".{file.package}.{method.name}Request", method.name
         assert method.input_type not in requests
         requests.add(method.input_type)
+        if method.output_type == ".google.longrunning.Operation":
+            # AIP-151: a long-running method answers an Operation (polled
+            # through GetOperation), and names its response and metadata types.
+            info = method.options.Extensions[operations_pb2.operation_info]
+            assert method.name == "GetOperation" or info.response_type, method.name
+            continue
         output = method.output_type.rsplit(".", 1)[-1]
         resources = {
             m.name for m in file.message_type if not m.name.endswith(("Request", "Response"))

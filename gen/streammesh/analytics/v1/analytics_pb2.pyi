@@ -102,3 +102,23 @@ class ListDailyEngagementResponse(_message.Message):
     days: _containers.RepeatedCompositeFieldContainer[DailyEngagement]
     next_page_token: str
     def __init__(self, days: _Optional[_Iterable[_Union[DailyEngagement, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AnonymiseAccountDataRequest(_message.Message):
+    __slots__ = ("saga_id", "step", "account_id", "profile_ids")
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    saga_id: str
+    step: str
+    account_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, saga_id: _Optional[str] = ..., step: _Optional[str] = ..., account_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AnonymiseAccountDataResponse(_message.Message):
+    __slots__ = ("anonymised_count", "replayed")
+    ANONYMISED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    anonymised_count: int
+    replayed: bool
+    def __init__(self, anonymised_count: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...

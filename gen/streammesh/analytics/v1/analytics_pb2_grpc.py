@@ -53,6 +53,11 @@ class AnalyticsServiceStub:
                 request_serializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.ListDailyEngagementRequest.SerializeToString,
                 response_deserializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.ListDailyEngagementResponse.FromString,
                 _registered_method=True)
+        self.AnonymiseAccountData = channel.unary_unary(
+                '/streammesh.analytics.v1.AnalyticsService/AnonymiseAccountData',
+                request_serializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.AnonymiseAccountDataRequest.SerializeToString,
+                response_deserializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.AnonymiseAccountDataResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -89,6 +94,19 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnonymiseAccountData(self, request, context):
+        """Anonymises the account's facts: views keep their counts, watch
+        time, title, day, country and device, and lose the account and profile
+        they belonged to (an account-deletion saga step, retried until it succeeds).
+        Internal: only the saga orchestrator's service token may call it.
+        Idempotent on (saga_id, step).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the
+        orchestrator), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +124,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.ListDailyEngagement,
                     request_deserializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.ListDailyEngagementRequest.FromString,
                     response_serializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.ListDailyEngagementResponse.SerializeToString,
+            ),
+            'AnonymiseAccountData': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnonymiseAccountData,
+                    request_deserializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.AnonymiseAccountDataRequest.FromString,
+                    response_serializer=streammesh_dot_analytics_dot_v1_dot_analytics__pb2.AnonymiseAccountDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -193,6 +216,33 @@ class AnalyticsService:
             '/streammesh.analytics.v1.AnalyticsService/ListDailyEngagement',
             streammesh_dot_analytics_dot_v1_dot_analytics__pb2.ListDailyEngagementRequest.SerializeToString,
             streammesh_dot_analytics_dot_v1_dot_analytics__pb2.ListDailyEngagementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnonymiseAccountData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.analytics.v1.AnalyticsService/AnonymiseAccountData',
+            streammesh_dot_analytics_dot_v1_dot_analytics__pb2.AnonymiseAccountDataRequest.SerializeToString,
+            streammesh_dot_analytics_dot_v1_dot_analytics__pb2.AnonymiseAccountDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

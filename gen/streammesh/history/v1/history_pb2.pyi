@@ -138,3 +138,23 @@ class ListTrendingResponse(_message.Message):
     titles: _containers.RepeatedCompositeFieldContainer[TrendingTitle]
     next_page_token: str
     def __init__(self, titles: _Optional[_Iterable[_Union[TrendingTitle, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PurgeAccountDataRequest(_message.Message):
+    __slots__ = ("saga_id", "step", "account_id", "profile_ids")
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    saga_id: str
+    step: str
+    account_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, saga_id: _Optional[str] = ..., step: _Optional[str] = ..., account_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PurgeAccountDataResponse(_message.Message):
+    __slots__ = ("deleted_count", "replayed")
+    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    deleted_count: int
+    replayed: bool
+    def __init__(self, deleted_count: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...

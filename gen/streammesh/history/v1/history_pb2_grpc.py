@@ -56,6 +56,11 @@ class HistoryServiceStub:
                 request_serializer=streammesh_dot_history_dot_v1_dot_history__pb2.ListTrendingRequest.SerializeToString,
                 response_deserializer=streammesh_dot_history_dot_v1_dot_history__pb2.ListTrendingResponse.FromString,
                 _registered_method=True)
+        self.PurgeAccountData = channel.unary_unary(
+                '/streammesh.history.v1.HistoryService/PurgeAccountData',
+                request_serializer=streammesh_dot_history_dot_v1_dot_history__pb2.PurgeAccountDataRequest.SerializeToString,
+                response_deserializer=streammesh_dot_history_dot_v1_dot_history__pb2.PurgeAccountDataResponse.FromString,
+                _registered_method=True)
 
 
 class HistoryServiceServicer:
@@ -100,6 +105,17 @@ class HistoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeAccountData(self, request, context):
+        """Deletes every view of the account's profiles (an account-deletion saga step, retried until it succeeds).
+        Internal: only the saga orchestrator's service token may call it.
+        Idempotent on (saga_id, step).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the
+        orchestrator), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HistoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +138,11 @@ def add_HistoryServiceServicer_to_server(servicer, server):
                     servicer.ListTrending,
                     request_deserializer=streammesh_dot_history_dot_v1_dot_history__pb2.ListTrendingRequest.FromString,
                     response_serializer=streammesh_dot_history_dot_v1_dot_history__pb2.ListTrendingResponse.SerializeToString,
+            ),
+            'PurgeAccountData': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeAccountData,
+                    request_deserializer=streammesh_dot_history_dot_v1_dot_history__pb2.PurgeAccountDataRequest.FromString,
+                    response_serializer=streammesh_dot_history_dot_v1_dot_history__pb2.PurgeAccountDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +255,33 @@ class HistoryService:
             '/streammesh.history.v1.HistoryService/ListTrending',
             streammesh_dot_history_dot_v1_dot_history__pb2.ListTrendingRequest.SerializeToString,
             streammesh_dot_history_dot_v1_dot_history__pb2.ListTrendingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeAccountData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.history.v1.HistoryService/PurgeAccountData',
+            streammesh_dot_history_dot_v1_dot_history__pb2.PurgeAccountDataRequest.SerializeToString,
+            streammesh_dot_history_dot_v1_dot_history__pb2.PurgeAccountDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

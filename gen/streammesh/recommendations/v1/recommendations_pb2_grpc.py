@@ -51,6 +51,16 @@ class RecommendationServiceStub:
                 request_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsRequest.SerializeToString,
                 response_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsResponse.FromString,
                 _registered_method=True)
+        self.ApplyProfileSettings = channel.unary_unary(
+                '/streammesh.recommendations.v1.RecommendationService/ApplyProfileSettings',
+                request_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ApplyProfileSettingsRequest.SerializeToString,
+                response_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ApplyProfileSettingsResponse.FromString,
+                _registered_method=True)
+        self.PurgeAccountData = channel.unary_unary(
+                '/streammesh.recommendations.v1.RecommendationService/PurgeAccountData',
+                request_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.PurgeAccountDataRequest.SerializeToString,
+                response_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.PurgeAccountDataResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationServiceServicer:
@@ -87,6 +97,32 @@ class RecommendationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyProfileSettings(self, request, context):
+        """Applies a profile's new settings (a profile-update saga step; its
+        compensation sends the previous settings under its own step name).
+        Titles now above the maturity limit are dropped from the
+        stored lists at once, and later computations honour the settings; a
+        raised limit recomputes the lists.
+        Internal: only the saga orchestrator's service token may call it.
+        Idempotent on (saga_id, step).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the
+        orchestrator), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeAccountData(self, request, context):
+        """Deletes every stored list and settings copy of the account's profiles (an account-deletion saga step, retried until it succeeds).
+        Internal: only the saga orchestrator's service token may call it.
+        Idempotent on (saga_id, step).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the
+        orchestrator), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -104,6 +140,16 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.RefreshRecommendations,
                     request_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsRequest.FromString,
                     response_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsResponse.SerializeToString,
+            ),
+            'ApplyProfileSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyProfileSettings,
+                    request_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ApplyProfileSettingsRequest.FromString,
+                    response_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ApplyProfileSettingsResponse.SerializeToString,
+            ),
+            'PurgeAccountData': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeAccountData,
+                    request_deserializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.PurgeAccountDataRequest.FromString,
+                    response_serializer=streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.PurgeAccountDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +235,60 @@ class RecommendationService:
             '/streammesh.recommendations.v1.RecommendationService/RefreshRecommendations',
             streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsRequest.SerializeToString,
             streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.RefreshRecommendationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyProfileSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.recommendations.v1.RecommendationService/ApplyProfileSettings',
+            streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ApplyProfileSettingsRequest.SerializeToString,
+            streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.ApplyProfileSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeAccountData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.recommendations.v1.RecommendationService/PurgeAccountData',
+            streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.PurgeAccountDataRequest.SerializeToString,
+            streammesh_dot_recommendations_dot_v1_dot_recommendations__pb2.PurgeAccountDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

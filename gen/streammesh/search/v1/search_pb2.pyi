@@ -163,3 +163,51 @@ class DeleteTitleDocumentRequest(_message.Message):
 class DeleteTitleDocumentResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ProfileSettings(_message.Message):
+    __slots__ = ("maturity_rating", "kids_profile", "language_code")
+    MATURITY_RATING_FIELD_NUMBER: _ClassVar[int]
+    KIDS_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    maturity_rating: str
+    kids_profile: bool
+    language_code: str
+    def __init__(self, maturity_rating: _Optional[str] = ..., kids_profile: _Optional[bool] = ..., language_code: _Optional[str] = ...) -> None: ...
+
+class ApplyProfileSettingsRequest(_message.Message):
+    __slots__ = ("saga_id", "step", "profile_id", "settings")
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    saga_id: str
+    step: str
+    profile_id: str
+    settings: ProfileSettings
+    def __init__(self, saga_id: _Optional[str] = ..., step: _Optional[str] = ..., profile_id: _Optional[str] = ..., settings: _Optional[_Union[ProfileSettings, _Mapping]] = ...) -> None: ...
+
+class ApplyProfileSettingsResponse(_message.Message):
+    __slots__ = ("replayed",)
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    replayed: bool
+    def __init__(self, replayed: _Optional[bool] = ...) -> None: ...
+
+class PurgeAccountDataRequest(_message.Message):
+    __slots__ = ("saga_id", "step", "account_id", "profile_ids")
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    saga_id: str
+    step: str
+    account_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, saga_id: _Optional[str] = ..., step: _Optional[str] = ..., account_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PurgeAccountDataResponse(_message.Message):
+    __slots__ = ("deleted_count", "replayed")
+    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    deleted_count: int
+    replayed: bool
+    def __init__(self, deleted_count: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...

@@ -56,6 +56,16 @@ class SearchServiceStub:
                 request_serializer=streammesh_dot_search_dot_v1_dot_search__pb2.DeleteTitleDocumentRequest.SerializeToString,
                 response_deserializer=streammesh_dot_search_dot_v1_dot_search__pb2.DeleteTitleDocumentResponse.FromString,
                 _registered_method=True)
+        self.ApplyProfileSettings = channel.unary_unary(
+                '/streammesh.search.v1.SearchService/ApplyProfileSettings',
+                request_serializer=streammesh_dot_search_dot_v1_dot_search__pb2.ApplyProfileSettingsRequest.SerializeToString,
+                response_deserializer=streammesh_dot_search_dot_v1_dot_search__pb2.ApplyProfileSettingsResponse.FromString,
+                _registered_method=True)
+        self.PurgeAccountData = channel.unary_unary(
+                '/streammesh.search.v1.SearchService/PurgeAccountData',
+                request_serializer=streammesh_dot_search_dot_v1_dot_search__pb2.PurgeAccountDataRequest.SerializeToString,
+                response_deserializer=streammesh_dot_search_dot_v1_dot_search__pb2.PurgeAccountDataResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -100,6 +110,31 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyProfileSettings(self, request, context):
+        """Applies a profile's new settings (a profile-update saga step; its
+        compensation sends the previous settings under its own step name).
+        Search keeps them, so searching as the profile honours them
+        (the stricter of this copy and the users service's profile).
+        Internal: only the saga orchestrator's service token may call it.
+        Idempotent on (saga_id, step).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the
+        orchestrator), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeAccountData(self, request, context):
+        """Deletes the settings copies of the account's profiles (an account-deletion saga step, retried until it succeeds).
+        Internal: only the saga orchestrator's service token may call it.
+        Idempotent on (saga_id, step).
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the
+        orchestrator), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +157,16 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.DeleteTitleDocument,
                     request_deserializer=streammesh_dot_search_dot_v1_dot_search__pb2.DeleteTitleDocumentRequest.FromString,
                     response_serializer=streammesh_dot_search_dot_v1_dot_search__pb2.DeleteTitleDocumentResponse.SerializeToString,
+            ),
+            'ApplyProfileSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyProfileSettings,
+                    request_deserializer=streammesh_dot_search_dot_v1_dot_search__pb2.ApplyProfileSettingsRequest.FromString,
+                    response_serializer=streammesh_dot_search_dot_v1_dot_search__pb2.ApplyProfileSettingsResponse.SerializeToString,
+            ),
+            'PurgeAccountData': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeAccountData,
+                    request_deserializer=streammesh_dot_search_dot_v1_dot_search__pb2.PurgeAccountDataRequest.FromString,
+                    response_serializer=streammesh_dot_search_dot_v1_dot_search__pb2.PurgeAccountDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +279,60 @@ class SearchService:
             '/streammesh.search.v1.SearchService/DeleteTitleDocument',
             streammesh_dot_search_dot_v1_dot_search__pb2.DeleteTitleDocumentRequest.SerializeToString,
             streammesh_dot_search_dot_v1_dot_search__pb2.DeleteTitleDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyProfileSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.search.v1.SearchService/ApplyProfileSettings',
+            streammesh_dot_search_dot_v1_dot_search__pb2.ApplyProfileSettingsRequest.SerializeToString,
+            streammesh_dot_search_dot_v1_dot_search__pb2.ApplyProfileSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeAccountData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.search.v1.SearchService/PurgeAccountData',
+            streammesh_dot_search_dot_v1_dot_search__pb2.PurgeAccountDataRequest.SerializeToString,
+            streammesh_dot_search_dot_v1_dot_search__pb2.PurgeAccountDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

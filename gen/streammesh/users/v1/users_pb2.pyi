@@ -3,8 +3,10 @@ import datetime
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.longrunning import operations_pb2 as _operations_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from streammesh.options.v1 import visibility_pb2 as _visibility_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -14,6 +16,14 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class SagaState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SAGA_STATE_UNSPECIFIED: _ClassVar[SagaState]
+    SAGA_STATE_RUNNING: _ClassVar[SagaState]
+    SAGA_STATE_COMPENSATING: _ClassVar[SagaState]
+    SAGA_STATE_COMPLETED: _ClassVar[SagaState]
+    SAGA_STATE_COMPENSATED: _ClassVar[SagaState]
 
 class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,6 +54,11 @@ class BillingRecordKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BILLING_RECORD_KIND_STARTED: _ClassVar[BillingRecordKind]
     BILLING_RECORD_KIND_PLAN_CHANGED: _ClassVar[BillingRecordKind]
     BILLING_RECORD_KIND_STATUS_CHANGED: _ClassVar[BillingRecordKind]
+SAGA_STATE_UNSPECIFIED: SagaState
+SAGA_STATE_RUNNING: SagaState
+SAGA_STATE_COMPENSATING: SagaState
+SAGA_STATE_COMPLETED: SagaState
+SAGA_STATE_COMPENSATED: SagaState
 DEVICE_TYPE_UNSPECIFIED: DeviceType
 DEVICE_TYPE_TV: DeviceType
 DEVICE_TYPE_MOBILE: DeviceType
@@ -84,7 +99,7 @@ class Account(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., country_code: _Optional[str] = ..., language_code: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Profile(_message.Message):
-    __slots__ = ("profile_id", "account_id", "profile_name", "avatar_url", "maturity_rating", "kids_profile", "primary", "create_time", "update_time")
+    __slots__ = ("profile_id", "account_id", "profile_name", "avatar_url", "maturity_rating", "kids_profile", "primary", "create_time", "update_time", "language_code", "settings_change")
     PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +109,8 @@ class Profile(_message.Message):
     PRIMARY_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_CHANGE_FIELD_NUMBER: _ClassVar[int]
     profile_id: str
     account_id: str
     profile_name: str
@@ -103,7 +120,29 @@ class Profile(_message.Message):
     primary: bool
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, profile_id: _Optional[str] = ..., account_id: _Optional[str] = ..., profile_name: _Optional[str] = ..., avatar_url: _Optional[str] = ..., maturity_rating: _Optional[str] = ..., kids_profile: _Optional[bool] = ..., primary: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    language_code: str
+    settings_change: ProfileSettingsChange
+    def __init__(self, profile_id: _Optional[str] = ..., account_id: _Optional[str] = ..., profile_name: _Optional[str] = ..., avatar_url: _Optional[str] = ..., maturity_rating: _Optional[str] = ..., kids_profile: _Optional[bool] = ..., primary: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language_code: _Optional[str] = ..., settings_change: _Optional[_Union[ProfileSettingsChange, _Mapping]] = ...) -> None: ...
+
+class ProfileSettingsChange(_message.Message):
+    __slots__ = ("saga_id", "state", "error", "previous_maturity_rating", "previous_kids_profile", "previous_language_code", "create_time", "update_time")
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_MATURITY_RATING_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_KIDS_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    saga_id: str
+    state: SagaState
+    error: _status_pb2.Status
+    previous_maturity_rating: str
+    previous_kids_profile: bool
+    previous_language_code: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, saga_id: _Optional[str] = ..., state: _Optional[_Union[SagaState, str]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., previous_maturity_rating: _Optional[str] = ..., previous_kids_profile: _Optional[bool] = ..., previous_language_code: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Preference(_message.Message):
     __slots__ = ("profile_id", "key", "value", "update_time")
@@ -556,3 +595,45 @@ class CheckPlaybackResponse(_message.Message):
     PLAYBACK_FIELD_NUMBER: _ClassVar[int]
     playback: Playback
     def __init__(self, playback: _Optional[_Union[Playback, _Mapping]] = ...) -> None: ...
+
+class DeleteAccountRequest(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAccountResponse(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAccountMetadata(_message.Message):
+    __slots__ = ("account_id", "saga_id", "state", "steps_done", "steps_total", "current_step", "current_step_attempts", "last_error", "create_time", "update_time")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_DONE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_STEP_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_STEP_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    saga_id: str
+    state: SagaState
+    steps_done: int
+    steps_total: int
+    current_step: str
+    current_step_attempts: int
+    last_error: _status_pb2.Status
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, account_id: _Optional[str] = ..., saga_id: _Optional[str] = ..., state: _Optional[_Union[SagaState, str]] = ..., steps_done: _Optional[int] = ..., steps_total: _Optional[int] = ..., current_step: _Optional[str] = ..., current_step_attempts: _Optional[int] = ..., last_error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetOperationRequest(_message.Message):
+    __slots__ = ("operation_id",)
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    operation_id: str
+    def __init__(self, operation_id: _Optional[str] = ...) -> None: ...

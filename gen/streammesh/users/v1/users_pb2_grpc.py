@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from streammesh.users.v1 import users_pb2 as streammesh_dot_users_dot_v1_dot_users__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -168,6 +169,16 @@ class UserServiceStub:
                 '/streammesh.users.v1.UserService/CheckPlayback',
                 request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackRequest.SerializeToString,
                 response_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccount = channel.unary_unary(
+                '/streammesh.users.v1.UserService/DeleteAccount',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.DeleteAccountRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.GetOperation = channel.unary_unary(
+                '/streammesh.users.v1.UserService/GetOperation',
+                request_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetOperationRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
 
 
@@ -417,6 +428,35 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteAccount(self, request, context):
+        """Deletes the account and everything every service keeps about it, as a
+        saga (services/users/sagas): from the moment this returns the account
+        cannot sign in (Login and RefreshSession refuse it) and every device
+        session but the calling one is revoked; the calling session is kept,
+        without refresh, for the poll window (users config
+        `deletion_poll_window_seconds`) so it can follow the operation. Steps:
+        history, recommendations and search purge, analytics anonymises (counts
+        kept, identity dropped), the account's uploaded objects are deleted,
+        then the account itself. It recovers forwards: every step is retried
+        until it succeeds. Returns a long-running operation (AIP-151) whose
+        metadata is DeleteAccountMetadata (steps done of total) and whose
+        response, once done, is DeleteAccountResponse. Calling it again while
+        the deletion runs returns the same operation.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOperation(self, request, context):
+        """Returns a long-running operation of the caller's account (an account
+        deletion), for polling: `done` is false until it finishes.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -549,6 +589,16 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.CheckPlayback,
                     request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackRequest.FromString,
                     response_serializer=streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackResponse.SerializeToString,
+            ),
+            'DeleteAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccount,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.DeleteAccountRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'GetOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOperation,
+                    request_deserializer=streammesh_dot_users_dot_v1_dot_users__pb2.GetOperationRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1258,6 +1308,60 @@ class UserService:
             '/streammesh.users.v1.UserService/CheckPlayback',
             streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackRequest.SerializeToString,
             streammesh_dot_users_dot_v1_dot_users__pb2.CheckPlaybackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/DeleteAccount',
+            streammesh_dot_users_dot_v1_dot_users__pb2.DeleteAccountRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streammesh.users.v1.UserService/GetOperation',
+            streammesh_dot_users_dot_v1_dot_users__pb2.GetOperationRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,
             insecure,
