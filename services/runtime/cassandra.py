@@ -37,8 +37,9 @@ from cassandra.cluster import Session as DriverSession
 from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, PreparedStatement
 
+from services.runtime import store_metrics
 from services.runtime.settings import Setting, nested
 from services.runtime.stores import Outage, unavailable_on
 
@@ -110,6 +111,7 @@ class CassandraSession:
         self.driver_session = session
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._outage = _outage_of(settings)
+        store_metrics.watch_cassandra_session(session, settings.keyspace)
 
     @property
     def keyspace(self) -> str:
@@ -148,6 +150,7 @@ class CassandraSession:
         return cls(settings, cluster, session)
 
     async def close(self) -> None:
+        store_metrics.unwatch_pool(self.driver_session)
         if self._cluster is not None:
             await asyncio.to_thread(self._cluster.shutdown)
 
@@ -162,10 +165,23 @@ class CassandraSession:
 
     async def execute(self, statement: Any, parameters: Any = None) -> list[Any]:
         """Runs one statement (CQL text, a prepared or a batch statement) within the
-        in-flight bound; returns its rows."""
-        async with self._slots:
-            with self._outage:
+        in-flight bound; returns its rows. Timed as one store operation, the wait
+        for a slot included (store_metrics: the keyspace, the statement's verb and table)."""
+        with (
+            store_metrics.timed(self.keyspace, cql_operation(statement), self._outage.is_outage),
+            self._outage,
+        ):
+            async with self._slots:
                 return await execute(self.driver_session, statement, parameters)
+
+
+def cql_operation(statement: Any) -> str:
+    """The operation label of a CQL statement: text, simple, prepared, bound or batch."""
+    if isinstance(statement, BatchStatement):
+        return "batch"
+    bound_to = getattr(statement, "prepared_statement", None)
+    text = getattr(bound_to or statement, "query_string", statement)
+    return store_metrics.statement_operation(text) if isinstance(text, str) else "other"
 
 
 def _outage_of(settings: CassandraSettings) -> Outage:

@@ -30,6 +30,7 @@ from typing import ClassVar, Final, Self
 
 import aiosqlite
 
+from services.runtime import store_metrics
 from services.runtime.stores import Outage, unavailable_on
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,18 @@ class SqliteFile:
             self._idle_readers.put_nowait(reader)
         self._writer = writer
         self._write_lock = asyncio.Lock()
+        # The writer counts as in use while a transaction holds it.
+        store_metrics.watch_pool(
+            name,
+            self,
+            in_use=lambda file: file.connections_in_use(),
+            idle=lambda file: len(file._readers) + 1 - file.connections_in_use(),
+        )
+
+    def connections_in_use(self) -> int:
+        """Readers inside a snapshot, and the writer inside a transaction."""
+        readers = len(self._readers) - self._idle_readers.qsize()
+        return readers + (1 if self._write_lock.locked() else 0)
 
     @classmethod
     async def open(
@@ -148,6 +161,7 @@ class SqliteFile:
         return Transaction(self._writer, self._write_lock, self.name)
 
     async def close(self) -> None:
+        store_metrics.unwatch_pool(self)
         for reader in self._readers:
             await reader.close()
         await self._writer.close()

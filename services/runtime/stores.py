@@ -22,6 +22,10 @@ Only exceptions raised inside are mapped; a domain error (NotFound from
 the adapter's own check) passes untouched. The warning logged names the
 driver's error type and code, never its message, which for SQLAlchemy
 includes the statement and its parameters.
+
+As a decorator the guard also times each call: one observation of
+``streammesh_store_query_seconds`` per operation, named after the method
+(services/runtime/store_metrics.py).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from services.runtime import store_metrics
 from services.runtime.errors import Unavailable
 
 log = logging.getLogger("streammesh.stores")
@@ -57,6 +62,8 @@ class Outage:
         self.what = what
         self.message = f"{what} is unavailable; retry later"
         self.reason = reason
+        # The store's label in streammesh_store_query_seconds.
+        self.store = store_metrics.store_name(what)
 
     def is_outage(self, error: BaseException) -> bool:
         return isinstance(error, self._causes) and not isinstance(error, self._unless)
@@ -92,11 +99,12 @@ class Outage:
         self.__exit__(exc_type, error, traceback)
 
     def __call__(self, operation: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        """The coroutine function ``operation``, guarded."""
+        """The coroutine function ``operation``, guarded and timed."""
+        name = operation.__name__
 
         @functools.wraps(operation)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            with self:
+            with store_metrics.timed(self.store, name, self.is_outage), self:
                 return await operation(*args, **kwargs)
 
         return guarded

@@ -50,6 +50,7 @@ from services.analytics.store import (
     check_range,
 )
 from services.analytics.stores import _shared as shared
+from services.runtime import store_metrics
 from services.runtime.stores import unavailable_on
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ class PostgresWarehouse:
                 timeout=command_timeout_seconds,
                 init=_init_connection,
             )
+        store_metrics.watch_asyncpg_pool(pool, store="analytics")
         return cls(pool, bulk=bulk)
 
     async def close(self) -> None:
