@@ -142,3 +142,18 @@ def test_the_case_study_alerts_exist_for_every_database() -> None:
         assert latency, f"no latency alert for {database}"
     disk = alerts["DatabaseDiskUsageHigh"]
     assert "0.85" in disk["expr"]
+
+
+def test_the_events_saga_and_store_alerts_exist() -> None:
+    alerts = {rule["alert"]: rule for rule in _rules() if "alert" in rule}
+    expected = {
+        "ConsumerLagHigh": "streammesh_events_consumer_lag",
+        "DeadLettersGrowing": 'outcome="dead_lettered"',
+        "RelayWithoutLeader": "streammesh_events_relay_leader",
+        "SagaStuck": "streammesh_sagas_stuck",
+        "SagaCompensatingTooLong": "streammesh_sagas_compensating",
+        "SagaCompensatingTooOften": "service_saga:streammesh_sagas_compensated:ratio_rate15m",
+        "StoreQueryLatencyHigh": "service_store:streammesh_store_query_seconds:p99_1m",
+    }
+    for name, metric in expected.items():
+        assert metric in alerts[name]["expr"], name
