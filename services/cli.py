@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 # Modules that add subcommands, in the order `streammesh --help` shows them.
 _COMMAND_MODULES: tuple[str, ...] = (
     "devtools.up",
+    "devtools.chaos.cli",
     "devtools.seed_views",
     "devtools.infra.cli",
     "devtools.observability.cli",
@@ -25,6 +26,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "services.search.cli",
     "services.recommendations.cli",
     "services.analytics.cli",
+    "services.users.sagas.cli",
     "services.events.cli",
     "services.config_cli",
     "devtools.search_relevance",
