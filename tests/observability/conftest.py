@@ -20,6 +20,7 @@ from devtools.infra import endpoints, manager
 from devtools.infra.backends.monitoring import Prometheus
 from devtools.infra.settings import InfraSettings
 from devtools.observability import prometheus_config
+from devtools.observability.jaeger import Jaeger
 from services.edge import envoy
 from services.edge.render import EdgeConfig, render
 from tests.mesh import unused_port
@@ -50,6 +51,26 @@ def promtool() -> Path:
 @pytest.fixture(scope="session")
 def prometheus_binary() -> Path:
     return tool("prometheus")
+
+
+@pytest.fixture(scope="session")
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
+    tool("jaeger")
+    settings = InfraSettings(tmp_path_factory.mktemp("jaeger"), InfraSettings.from_env().cache_dir)
+    backend = Jaeger(
+        settings,
+        query_port=unused_port(),
+        otlp_grpc_port=unused_port(),
+        otlp_http_port=unused_port(),
+        query_grpc_port=unused_port(),
+        health_port=unused_port(),
+    )
+    outcome = asyncio.run(manager.up([backend], lambda _backend, _text: None))[0]
+    assert outcome.ok, outcome.log_tail
+    try:
+        yield backend
+    finally:
+        asyncio.run(manager.down([backend]))
 
 
 # ------------------------------------------------ a small mesh under a private Prometheus

@@ -13,35 +13,14 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from devtools.infra import endpoints, manager
-from devtools.infra.settings import InfraSettings
+from devtools.infra import endpoints
 from devtools.observability import trace as trace_view
 from devtools.observability.jaeger import Jaeger
 from services import cli
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
 from tests.mesh import unused_port
-from tests.observability.conftest import FIXTURE_WAIT_SECONDS, REPO, tool
+from tests.observability.conftest import FIXTURE_WAIT_SECONDS, REPO
 from tests.observability.prometheus_api import wait_for
-
-
-@pytest.fixture(scope="module")
-def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
-    tool("jaeger")
-    settings = InfraSettings(tmp_path_factory.mktemp("jaeger"), InfraSettings.from_env().cache_dir)
-    backend = Jaeger(
-        settings,
-        query_port=unused_port(),
-        otlp_grpc_port=unused_port(),
-        otlp_http_port=unused_port(),
-        query_grpc_port=unused_port(),
-        health_port=unused_port(),
-    )
-    outcome = asyncio.run(manager.up([backend], lambda _backend, _text: None))[0]
-    assert outcome.ok, outcome.log_tail
-    try:
-        yield backend
-    finally:
-        asyncio.run(manager.down([backend]))
 
 
 def _echo(

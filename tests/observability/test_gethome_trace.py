@@ -1,0 +1,214 @@
+"""The whole GetHome trace, found through Jaeger's API: edge, browse, users, catalog, stores.
+
+The mesh (users, catalog, history, recommendations and browse: what a home
+screen calls) runs on the real backends (MariaDB, Cassandra, Redis; the run's
+own database and keyspaces) behind a real Envoy, and
+everything exports OTLP to a real Jaeger: Envoy through its OpenTelemetry
+tracer (services/edge/render.py), the services through this process's tracer
+provider with the OTLP exporter, as ``OTEL_TRACES_EXPORTER=otlp`` sets it up
+in a service process. The servers share this process (tests/mesh.py), so
+Jaeger lists them under one service name; each hop is told by its RPC span
+(``/streammesh.users.v1.UserService/GetProfile``), the stores by their client
+spans' ``db.system``. One device request (GET /v1/profiles/{id}/home with a
+traceparent) must open as one tree under the edge's span.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from devtools.observability import trace as trace_view
+from devtools.observability.jaeger import Jaeger
+from services.edge import envoy
+from services.edge.reflection import create_server as create_reflection
+from services.edge.render import EdgeConfig, render
+from services.runtime.telemetry import setup_tracing
+from tests.mesh import (
+    LOOPBACK,
+    PASSWORD,
+    Backends,
+    StorageFactory,
+    browse_config,
+    catalog_config,
+    drop_keyspace,
+    history_config,
+    recommendations_config,
+    start_mesh,
+    unused_port,
+    users_config,
+)
+from tests.observability.conftest import FIXTURE_WAIT_SECONDS
+from tests.observability.prometheus_api import wait_for
+
+# Envoy's service name (services/edge/render.py).
+EDGE_SERVICE = "streammesh-edge"
+# Each home row's budget: a loaded machine must not drop a row (and its spans).
+ROW_TIMEOUT_SECONDS = 5.0
+# How soon batched spans leave this process.
+EXPORT_DELAY_MILLIS = 200
+HOPS = (
+    "/streammesh.browse.v1.BrowseService/GetHome",
+    "/streammesh.users.v1.UserService/GetProfile",
+    "/streammesh.catalog.v1.CatalogService/ListTitles",
+)
+
+
+@pytest.fixture(scope="module")
+def exported_to_jaeger(jaeger: Jaeger) -> Iterator[None]:
+    """This process's spans go to Jaeger over OTLP from here on (before any store opens,
+    so the SQL, Redis and Cassandra clients are instrumented)."""
+    processor = BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=f"http://{jaeger.otlp_grpc_endpoint}", insecure=True),
+        schedule_delay_millis=EXPORT_DELAY_MILLIS,
+    )
+    setup_tracing("observability").add_span_processor(processor)
+    try:
+        yield
+    finally:
+        # Later tests export nowhere: a stopped Jaeger must not hold up the run.
+        processor.shutdown()
+
+
+@pytest.fixture(scope="module")
+def real_backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
+    keyspace: str = request.getfixturevalue("cassandra_keyspace")
+    contact: tuple[str, int] = request.getfixturevalue("cassandra_contact")
+    backends = Backends(
+        "real",
+        mariadb_url=request.getfixturevalue("mariadb_url"),
+        cassandra_contact=contact,
+        catalog_keyspace=keyspace,
+        history_keyspace=f"{keyspace}_tracehistory",
+        recommendations_keyspace=f"{keyspace}_tracerecs",
+    )
+    yield backends
+    drop_keyspace(contact, backends.history_keyspace)
+    drop_keyspace(contact, backends.recommendations_keyspace)
+
+
+@pytest.fixture(scope="module")
+async def edge(
+    exported_to_jaeger: None,
+    jaeger: Jaeger,
+    real_backends: Backends,
+    mesh_storage: StorageFactory,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The home screen's services on the real backends behind Envoy; an HTTP client
+    of the edge."""
+    storage = mesh_storage("trace-mesh", real_backends)
+    state: Path = storage.state
+    async with start_mesh(
+        users_config(storage),
+        catalog_config(storage),
+        history_config(storage),
+        recommendations_config(storage),
+        browse_config(row_timeout_seconds=ROW_TIMEOUT_SECONDS),
+    ) as servers:
+        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
+        edge_port = unused_port()
+        config = EdgeConfig(
+            port=edge_port,
+            admin_port=0,
+            upstreams=servers.addresses,
+            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
+            otlp_collector=jaeger.otlp_grpc_endpoint,
+        )
+        path = envoy.write_config(render(config), state / "envoy.json")
+        running = await envoy.start(path, state, state / "envoy.log")
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15
+            ) as http:
+                yield http
+        finally:
+            await running.stop()
+            await reflection_server.stop(0)
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _signed_in_profile(http: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    email = f"trace.{uuid.uuid4().hex[:10]}@example.com"
+    account = _ok(
+        await http.post(
+            "/v1/accounts",
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "firstName": "Ada",
+                "lastName": "Lovelace",
+                "countryCode": "US",
+                "languageCode": "en",
+            },
+        )
+    )
+    session = _ok(await http.post("/v1/sessions", json={"email": email, "password": PASSWORD}))
+    auth = {"authorization": f"Bearer {session['accessToken']}"}
+    profiles = _ok(await http.get(f"/v1/accounts/{account['accountId']}/profiles", headers=auth))
+    return profiles["profiles"][0]["profileId"], auth
+
+
+def _complete(jaeger: Jaeger, trace_id: str) -> dict[str, Any] | None:
+    """The trace once Jaeger holds the edge's span, every hop and a store span."""
+    try:
+        trace = trace_view.fetch(jaeger.url, trace_id)
+    except trace_view.TraceUnavailable:
+        return None
+    names = {span["operationName"] for span in trace["spans"]}
+    services = {process["serviceName"] for process in trace["processes"].values()}
+    if EDGE_SERVICE not in services or not set(HOPS) <= names or not _stores(trace):
+        return None
+    return trace
+
+
+def _stores(trace: dict[str, Any]) -> set[str]:
+    systems = set()
+    for span in trace["spans"]:
+        for tag in span.get("tags", []):
+            if tag["key"] == "db.system":
+                systems.add(str(tag["value"]))
+    return systems
+
+
+async def test_one_gethome_opens_as_one_trace_from_the_edge_to_the_stores(
+    edge: httpx.AsyncClient, jaeger: Jaeger
+) -> None:
+    profile_id, auth = await _signed_in_profile(edge)
+    trace_id = secrets.token_hex(16)
+    traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    _ok(
+        await edge.get(
+            f"/v1/profiles/{profile_id}/home", headers={**auth, "traceparent": traceparent}
+        )
+    )
+
+    trace = wait_for(
+        lambda: _complete(jaeger, trace_id),
+        "the GetHome trace with the edge, browse, users, catalog and a store",
+        FIXTURE_WAIT_SECONDS,
+    )
+    roots = trace_view.spans_of(trace)
+    # One tree: the device's own span id is the only parent Jaeger lacks, so the
+    # edge's span is the single root and every hop hangs below it.
+    assert len(roots) == 1
+    assert roots[0].service == EDGE_SERVICE
+    depth = {span.name: d for d, span in trace_view.walk(roots)}
+    for hop in HOPS:
+        assert depth[hop] >= 1, hop
+    assert depth[HOPS[1]] > depth[HOPS[0]]  # users is called by browse
+    assert not [span.name for _, span in trace_view.walk(roots) if span.error]
+    stores = _stores(trace)
+    assert stores & {"redis", "mysql", "cassandra"}, stores
+    print(f"\nGetHome trace {trace_id}: {len(trace['spans'])} spans, stores {sorted(stores)}")
