@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
 from redis.asyncio import Redis
@@ -46,7 +47,7 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
 async def test_a_sigkilled_redis_keeps_every_acknowledged_write(
     redis_server: PrivateRedis,
 ) -> None:
-    acknowledged: set[bytes] = set()
+    acknowledged: set[str] = set()
     failed = 0
     enough = asyncio.Event()
 
@@ -60,7 +61,7 @@ async def test_a_sigkilled_redis_keeps_every_acknowledged_write(
                 except (RedisError, OSError):
                     failed += 1
                     return  # the server is gone: the burst is over for this writer
-                acknowledged.add(entry)
+                acknowledged.add(entry.decode() if isinstance(entry, bytes) else entry)
                 if len(acknowledged) >= KILL_AFTER:
                     enough.set()
         finally:
@@ -76,7 +77,8 @@ async def test_a_sigkilled_redis_keeps_every_acknowledged_write(
 
     client = Redis.from_url(redis_server.url, socket_timeout=10)
     try:
-        stored = {entry for entry, _ in await client.xrange(STREAM, "-", "+")}
+        reply: Any = await client.xrange(STREAM, "-", "+")
+        stored = {entry.decode() for entry, _ in reply}
     finally:
         await client.aclose()
     lost = acknowledged - stored
