@@ -51,7 +51,7 @@ from services.events.outbox import OutboxSource
 from services.events.relay import BackgroundRelay, Relay, RelayConfig
 from services.kit import clients
 from services.kit import server as runtime
-from services.runtime import visibility
+from services.runtime import near_cache, visibility
 from services.runtime.config import ServerConfig
 from services.runtime.logs import SECRET_LEAKING_LOGGERS
 from services.runtime.redis import redis_client
@@ -113,9 +113,20 @@ class Kit:
         return resource
 
     def redis(self, url: str) -> Redis:
-        """A Redis client with the runtime's bounded pool (services/runtime/redis.py)."""
+        """A Redis client with the runtime's bounded pool (services/runtime/redis.py).
+
+        Caches on it get the process's near cache (L1) when the server config
+        gives it bytes (``near_cache_max_bytes``); its link stops before the client closes.
+        """
         client = redis_client(url)
-        return self.closing(client, client.aclose)
+        self.closing(client, client.aclose)
+        near_cache.attach(
+            client,
+            near_cache.NearCacheSettings(
+                self.server_config.near_cache_max_bytes, self.server_config.near_cache_ttl_seconds
+            ),
+        )
+        return self.closing(client, lambda: near_cache.detach(client))
 
     def channel(self, service_or_target: str) -> grpc.aio.Channel:
         """A channel with the client chain to another service (by registry name) or target."""

@@ -18,6 +18,13 @@ Two races are closed here rather than in every service:
 
 Redis is an optimisation, never a dependency of correctness: when it is down
 the loader's result is returned uncached and the error is counted.
+
+L1: when the kit attached a near cache to the Redis client (every service
+process, by configuration: ``near_cache_max_bytes``), each cache reads its
+process's near cache first (services/runtime/near_cache.py: bounded in bytes
+and TTL, invalidated across processes within a stated bound). ``invalidate``
+publishes the invalidation in the same MULTI that deletes the Redis entry.
+Hit and miss per layer: ``streammesh_cache_layer_requests_total``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from typing import Final
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from services.runtime import near_cache
+from services.runtime.near_cache import CACHE_LAYER_REQUESTS
 
 DEFAULT_TTL_SECONDS: Final = 300.0
 # How long one process holds the right to load a key for everybody.
@@ -69,13 +79,31 @@ class Cache:
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         prefix: str = "streammesh:",
+        near: bool = True,
     ) -> None:
         self._redis = redis
         self._namespace = namespace
         self._ttl_ms = int(ttl_seconds * 1000)
+        self._base_prefix = prefix
         self._prefix = f"{prefix}cache:{namespace}:"
         self._in_flight: dict[str, asyncio.Future[bytes | None]] = {}
         self._fill = redis.register_script(_FILL_IF_CURRENT)
+        # L1 when the client has one attached (``near=False``: never, e.g. for
+        # versioned keys whose namespace-wide retirement is handled above).
+        self._layer = near_cache.layer_for(redis, prefix) if near else None
+        self._counts = _LayerCounts(namespace)
+
+    async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
+        """The cached bytes of ``key``: from L1, else Redis, else ``loader``.
+
+        ``loader`` returns None when the entity does not exist; that answer is
+        passed through and not cached.
+        """
+        if self._layer is None:
+            return await self._get_or_load_l2(key, loader)
+        return await _through_near(
+            self._layer, self._counts, self._namespace, key, self._get_or_load_l2, loader
+        )
 
     def redis_key(self, key: str) -> str:
         """Where the entry for ``key`` lives in Redis."""
@@ -87,22 +115,17 @@ class Cache:
     def _lock_key(self, key: str) -> str:
         return self._prefix + key + ":lock"
 
-    async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
-        """The cached bytes of ``key``, loading them on a miss.
-
-        ``loader`` returns None when the entity does not exist; that answer is
-        passed through and not cached.
-        """
+    async def _get_or_load_l2(self, key: str, loader: Loader) -> bytes | None:
         try:
             cached = await self._redis.get(self.redis_key(key))
         except RedisError as err:
-            CACHE_REQUESTS.labels(self._namespace, "error").inc()
+            self._counts.error.inc()
             log.warning("cache read failed, loading from the store", extra={"error": str(err)})
             return await loader()
         if cached is not None:
-            CACHE_REQUESTS.labels(self._namespace, "hit").inc()
+            self._counts.l2_hit.inc()
             return _as_bytes(cached)
-        CACHE_REQUESTS.labels(self._namespace, "miss").inc()
+        self._counts.l2_miss.inc()
         pending = self._in_flight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -165,13 +188,72 @@ class Cache:
         """
         if not keys:
             return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.incr(self._generation_key(key))
-                # The generation outlives any value filled under the old one.
-                pipe.pexpire(self._generation_key(key), self._ttl_ms * 2)
-                pipe.delete(self.redis_key(key))
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for key in keys:
+                    pipe.incr(self._generation_key(key))
+                    # The generation outlives any value filled under the old one.
+                    pipe.pexpire(self._generation_key(key), self._ttl_ms * 2)
+                    pipe.delete(self.redis_key(key))
+                    # Also from writers without L1 (the import CLI): others have one.
+                    near_cache.publish_invalidation(pipe, self._base_prefix, self._namespace, key)
+                await pipe.execute()
+        finally:
+            # This process's own L1 at once: the writer reads its write.
+            if self._layer is not None:
+                for key in keys:
+                    self._layer.near.drop(self._namespace, key)
+
+
+async def _through_near(
+    layer: near_cache.Layer,
+    counts: _LayerCounts,
+    namespace: str,
+    key: str,
+    from_l2: Callable[[str, Loader], Awaitable[bytes | None]],
+    loader: Loader,
+) -> bytes | None:
+    """L1 first; on a miss ``from_l2`` (Redis, then the store), put back unless
+    an invalidation came in the meantime."""
+    layer.link.ensure_started()
+    value = layer.near.get(namespace, key)
+    if value is not None:
+        counts.l1_hit.inc()
+        return value
+    counts.l1_miss.inc()
+    fence = layer.near.fence(namespace, key)
+    value = await from_l2(key, loader)
+    if value is not None:
+        layer.near.put(fence, value)
+    return value
+
+
+class _LayerCounts:
+    """The namespace's counter children, looked up once (the hit path is hot)."""
+
+    def __init__(self, namespace: str) -> None:
+        self.l1_hit = CACHE_LAYER_REQUESTS.labels(namespace, "l1", "hit")
+        self.l1_miss = CACHE_LAYER_REQUESTS.labels(namespace, "l1", "miss")
+        self.l2_hit = _Both(
+            CACHE_REQUESTS.labels(namespace, "hit"),
+            CACHE_LAYER_REQUESTS.labels(namespace, "l2", "hit"),
+        )
+        self.l2_miss = _Both(
+            CACHE_REQUESTS.labels(namespace, "miss"),
+            CACHE_LAYER_REQUESTS.labels(namespace, "l2", "miss"),
+        )
+        self.error = CACHE_REQUESTS.labels(namespace, "error")
+
+
+class _Both:
+    """Counts in the original per-namespace counter and the per-layer one."""
+
+    def __init__(self, *counters: Counter) -> None:
+        self._counters = counters
+
+    def inc(self) -> None:
+        for counter in self._counters:
+            counter.inc()
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -207,26 +289,43 @@ class VersionedCache:
         prefix: str = "streammesh:",
     ) -> None:
         self._redis = redis
-        self._entries = Cache(redis, namespace, ttl_seconds=ttl_seconds, prefix=prefix)
+        self._entries = Cache(redis, namespace, ttl_seconds=ttl_seconds, prefix=prefix, near=False)
         self._namespace = namespace
+        self._prefix = prefix
         self._version_key = f"{prefix}cache:{namespace}:version"
         self._get = redis.register_script(_GET_VERSIONED)
+        self._layer = near_cache.layer_for(redis, prefix)
+        self._counts = _LayerCounts(namespace)
 
     async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
+        if self._layer is None:
+            return await self._get_or_load_l2(key, loader)
+        return await _through_near(
+            self._layer, self._counts, self._namespace, key, self._get_or_load_l2, loader
+        )
+
+    async def _get_or_load_l2(self, key: str, loader: Loader) -> bytes | None:
         try:
             version, cached = await self._get(
                 keys=[self._version_key], args=[self._entries.redis_key(""), key]
             )
         except RedisError as err:
-            CACHE_REQUESTS.labels(self._namespace, "error").inc()
+            self._counts.error.inc()
             log.warning("cache read failed, loading from the store", extra={"error": str(err)})
             return await loader()
         if cached is not None:
-            CACHE_REQUESTS.labels(self._namespace, "hit").inc()
+            self._counts.l2_hit.inc()
             return _as_bytes(cached)
         versioned_key = f"{_as_bytes(version).decode()}:{key}"
         return await self._entries.get_or_load(versioned_key, loader)
 
     async def invalidate_all(self) -> None:
         """Retires every entry of the namespace; call it after the write commits."""
-        await self._redis.incr(self._version_key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(self._version_key)
+                near_cache.publish_invalidation(pipe, self._prefix, self._namespace, None)
+                await pipe.execute()
+        finally:
+            if self._layer is not None:
+                self._layer.near.drop_namespace(self._namespace)

@@ -112,6 +112,11 @@ class ServerConfig:
     deadline_margin_seconds: float = 0.02
     # Worker processes sharing the port with SO_REUSEPORT (one per core).
     processes: int = 1
+    # L1, the near cache in front of every Redis cache of the process
+    # (services/runtime/near_cache.py): its bound in bytes (the case study's
+    # 100 MB; 0 turns L1 off) and the age at which an entry goes regardless.
+    near_cache_max_bytes: int = 100 * 1024 * 1024
+    near_cache_ttl_seconds: float = 60.0
     # Python logging level name, any case.
     log_level: str = field(default="INFO", metadata=setting(parse=str.upper))
     # One JSON line per served RPC (health checks excluded).
