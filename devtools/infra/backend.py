@@ -28,6 +28,11 @@ class Backend(abc.ABC):
     ready_timeout_seconds: float = 60.0
     # What the client library raises while the server is still booting.
     not_ready_errors: tuple[type[Exception], ...] = ()
+    # The address it listens on (the nodes of a local cluster: 127.0.0.n).
+    host: str = "127.0.0.1"
+    # Another backend (by name) that must answer before this one starts: a
+    # cluster's node joins through its seed.
+    start_after: str | None = None
 
     def __init__(self, settings: InfraSettings) -> None:
         self.settings = settings

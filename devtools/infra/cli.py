@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ from rich.text import Text
 
 from devtools.infra import data, manager
 from devtools.infra.backend import Backend
-from devtools.infra.backends import BACKEND_TYPES, all_backends
+from devtools.infra.backends import BACKEND_TYPES, all_backends, cassandra
 from devtools.infra.settings import InfraSettings
 
 _NAMES = [backend_type.name for backend_type in BACKEND_TYPES]
@@ -51,6 +52,14 @@ def register(subparsers: Any) -> None:
             metavar="BACKEND",
             help=f"only these ({', '.join(_NAMES)}); default: all",
         )
+        sub.add_argument(
+            "--cassandra-nodes",
+            type=int,
+            default=int(os.environ.get("STREAMMESH_CASSANDRA_NODES", "1")),
+            metavar="N",
+            help="Cassandra as a cluster of N nodes on 127.0.0.1..N, as ccm lays it out "
+            "(default 1; STREAMMESH_CASSANDRA_NODES)",
+        )
         if action == "status":
             sub.add_argument("--json", action="store_true", help="print JSON lines instead")
         if action == "reset":
@@ -67,9 +76,13 @@ def register(subparsers: Any) -> None:
 def _selected(args: argparse.Namespace) -> list[Backend]:
     # Probes of a booting Cassandra are expected to fail; the driver would log each.
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
-    backends = all_backends(InfraSettings.from_env())
+    nodes = getattr(args, "cassandra_nodes", 1)
+    if not 1 <= nodes <= cassandra.MAX_NODES:
+        raise SystemExit(f"--cassandra-nodes: 1 to {cassandra.MAX_NODES}, not {nodes}")
+    backends = all_backends(InfraSettings.from_env(), cassandra_nodes=nodes)
     wanted = set(args.backends or _NAMES)
-    return [backend for backend in backends if backend.name in wanted]
+    # "cassandra" names every node of the cluster.
+    return [b for b in backends if b.name.rstrip("0123456789") in wanted or b.name in wanted]
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -120,6 +133,11 @@ def _up(args: argparse.Namespace) -> int:
         console.print(f"[red]infra up: {names} failed[/] ({elapsed:.1f}s)")
         return 1
     console.print(f"infra up: {len(outcomes)} backends answer ({elapsed:.1f}s)")
+    cluster_env = cassandra.service_environment(getattr(args, "cassandra_nodes", 1))
+    if cluster_env:
+        console.print("the services use the Cassandra cluster with:")
+        for name, value in cluster_env.items():
+            console.print(f"  export {name}={value}")
     return 0
 
 
@@ -158,7 +176,7 @@ def _status(args: argparse.Namespace) -> int:
                 item.backend.title,
                 f"[{colour}]{item.state}[/]",
                 item.version or "-",
-                f"127.0.0.1:{item.backend.port}",
+                f"{item.backend.host}:{item.backend.port}",
                 str(item.pid or "-"),
                 str(item.backend.home) if item.state != "external" else "(another checkout)",
             )

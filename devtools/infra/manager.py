@@ -55,10 +55,10 @@ class Outcome:
     log_tail: str = ""
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe_socket:
         probe_socket.settimeout(PORT_CHECK_TIMEOUT_SECONDS)
-        return probe_socket.connect_ex(("127.0.0.1", port)) == 0
+        return probe_socket.connect_ex((host, port)) == 0
 
 
 async def try_probe(backend: Backend) -> str | None:
@@ -81,7 +81,7 @@ async def status_of(backend: Backend) -> BackendStatus:
         version = await try_probe(backend)
         state = "running" if version is not None else "starting"
         return BackendStatus(backend, state, version, record.pid)
-    if await asyncio.to_thread(port_in_use, backend.port):
+    if await asyncio.to_thread(port_in_use, backend.port, backend.host):
         version = await try_probe(backend)
         return BackendStatus(backend, "external" if version else "busy", version, None)
     return BackendStatus(backend, "stopped", None, None)
@@ -147,7 +147,7 @@ async def _bring_up(backend: Backend, installer: _Installer, report: Report) -> 
             return Outcome(backend, True, "already running", version)
         report(backend, "already started, waiting until it answers")
     else:
-        if await asyncio.to_thread(port_in_use, backend.port):
+        if await asyncio.to_thread(port_in_use, backend.port, backend.host):
             version = await try_probe(backend)
             if version is not None:
                 # Another checkout's server (same accounts): use it, never stop it.
@@ -184,8 +184,20 @@ def _failure_tail(backend: Backend, error: InfraError) -> str:
 async def up(backends: Sequence[Backend], report: Report) -> list[Outcome]:
     """Starts every backend that is not running; a second call is a no-op."""
     installer = _Installer(backends, report)
+    loop = asyncio.get_running_loop()
+    answered: dict[str, asyncio.Future[bool]] = {b.name: loop.create_future() for b in backends}
 
     async def one(backend: Backend) -> Outcome:
+        outcome = await _one(backend)
+        answered[backend.name].set_result(outcome.ok)
+        return outcome
+
+    async def _one(backend: Backend) -> Outcome:
+        before = answered.get(backend.start_after or "")
+        if before is not None:
+            report(backend, f"waiting for {backend.start_after}")
+            if not await before:
+                return Outcome(backend, False, f"{backend.start_after} did not start")
         started = time.monotonic()
         try:
             return await _bring_up(backend, installer, report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from devtools.infra.backend import Backend
+from devtools.infra.backends import cassandra
 from devtools.infra.backends.cassandra import Cassandra
 from devtools.infra.backends.mariadb import MariaDB
 from devtools.infra.backends.monitoring import MONITORING_BACKENDS
@@ -24,5 +25,12 @@ BACKEND_TYPES: tuple[type[Backend], ...] = (
 )
 
 
-def all_backends(settings: InfraSettings) -> list[Backend]:
-    return [backend_type(settings) for backend_type in BACKEND_TYPES]
+def all_backends(settings: InfraSettings, cassandra_nodes: int = 1) -> list[Backend]:
+    """Every backend; with ``cassandra_nodes`` > 1 Cassandra is that many nodes."""
+    backends: list[Backend] = []
+    for backend_type in BACKEND_TYPES:
+        if backend_type is Cassandra:
+            backends += cassandra.cluster(settings, cassandra_nodes)
+        else:
+            backends.append(backend_type(settings))
+    return backends
