@@ -65,7 +65,8 @@ STATE_DIR = Path(".streammesh")
 # for instance, can run beside the default one.
 EMBEDDED_REDIS_PORT = int(os.environ.get("STREAMMESH_EMBEDDED_REDIS_PORT", "6380"))
 # Bounds of each phase; a phase that overruns stops the mesh with a message.
-READY_TIMEOUT_SECONDS = 60.0
+# (A loaded machine may need longer: STREAMMESH_UP_READY_TIMEOUT_SECONDS.)
+READY_TIMEOUT_SECONDS = float(os.environ.get("STREAMMESH_UP_READY_TIMEOUT_SECONDS", "60"))
 STOP_GRACE_SECONDS = 15.0
 SETUP_TIMEOUT_SECONDS = 600.0
 # Services that serve devices through others start last.
@@ -101,7 +102,9 @@ class Mesh:
     children: list[Managed] = field(default_factory=list)
     # Processes per service, sharing its port (SO_REUSEPORT).
     replicas: int = 1
-    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    restart_policy: RestartPolicy = field(
+        default_factory=lambda: RestartPolicy(ready_timeout_seconds=READY_TIMEOUT_SECONDS)
+    )
     supervisor: Supervisor | None = None
 
     @property

@@ -80,9 +80,13 @@ class Ledger:
     failed: int = 0
     # (monotonic time, ok) of every call outcome, for recovery times.
     outcomes: list[tuple[float, bool]] = field(default_factory=list)
+    # (monotonic time, "CODE: details") of every failed call: what users saw.
+    failures: list[tuple[float, str]] = field(default_factory=list)
 
-    def record(self, ok: bool) -> None:
+    def record(self, ok: bool, failure: str = "") -> None:
         self.outcomes.append((time.monotonic(), ok))
+        if failure:
+            self.failures.append((time.monotonic(), failure))
         if ok:
             self.acknowledged += 1
         else:
@@ -256,7 +260,7 @@ class Load:
                         self.ledger.record(True)
                     raise _Accepted from err
                 if count:
-                    self.ledger.record(False)
+                    self.ledger.record(False, f"{code.name}: {(err.details() or '')[:60]}")
                 if code not in TRANSIENT and code not in also_transient:
                     raise GaveUp(f"{code.name}: {err.details()}") from err
                 await asyncio.sleep(random.uniform(0, backoff))

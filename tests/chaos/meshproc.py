@@ -166,6 +166,8 @@ def mesh_process(state_dir: Path) -> MeshProcess:
     env["STREAMMESH_SEARCH_SQLITE_PATH"] = str(state / "search" / "search.db")
     env["STREAMMESH_ANALYTICS_DUCKDB_PATH"] = str(state / "analytics" / "analytics.duckdb")
     env["PYTHONPATH"] = str(REPO)
+    # Seven Python services starting at once on a loaded 2-core machine.
+    env["STREAMMESH_UP_READY_TIMEOUT_SECONDS"] = "300"
     return MeshProcess(state_dir, env, ports)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -111,6 +112,12 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
         )
     console = Console(width=120)
     console.print(table)
+    for (record, started), end in zip(faults, ends, strict=True):
+        seen = Counter(why for t, why in load.ledger.failures if started <= t < end)
+        if seen:
+            console.print(
+                f"{record.target}: " + "; ".join(f"{n}x {why}" for why, n in seen.most_common(3))
+            )
     console.print(
         f"writes acknowledged {findings.writes_acknowledged}, writes lost "
         f"{len(findings.writes_lost)}, events lost {len(findings.events_lost)}, "
