@@ -159,6 +159,9 @@ def users_config(storage: Storage, **overrides: Any) -> UsersConfig:
         data_dir=state / "users",
         key_dir=state / "users" / "keys",
         passwords=CHEAP_HASHING,
+        # No orchestrator runs in a test mesh unless the test starts one
+        # (tests/sagas): a settings change is the profile row alone.
+        profile_update_sagas=False,
     )
     return replace(config, **overrides)
 

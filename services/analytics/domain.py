@@ -13,6 +13,7 @@ viewer from here, so the kids-profile maturity rule has no path through it.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 from services.analytics.store import DayFigures, TitleFigures, TopCursor, WarehouseStore
 from services.runtime import page_tokens
 from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.sagas import StepKey
 from streammesh.analytics.v1 import analytics_pb2
 
 if TYPE_CHECKING:
@@ -138,6 +140,17 @@ class AnalyticsDomain:
         if requested <= 0:
             return self._limits.default_page_size
         return min(requested, self._limits.max_page_size)
+
+    async def anonymise_account(
+        self, key: StepKey, account_id: str, profile_ids: list[str]
+    ) -> analytics_pb2.AnonymiseAccountDataResponse:
+        """The account-deletion saga's step: counts stay, identity goes."""
+        changed, replayed = await self._store.anonymise_account(
+            key, account_id, profile_ids, secrets.token_hex(16)
+        )
+        return analytics_pb2.AnonymiseAccountDataResponse(
+            anonymised_count=changed, replayed=replayed
+        )
 
 
 def title_stats_message(figures: TitleFigures) -> analytics_pb2.TitleStats:

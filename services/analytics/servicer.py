@@ -9,6 +9,7 @@ from __future__ import annotations
 import grpc
 
 from services.analytics.domain import AnalyticsDomain
+from services.runtime.sagas import step_key
 from streammesh.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
 
@@ -42,4 +43,14 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> analytics_pb2.ListDailyEngagementResponse:
         return await self._domain.daily_engagement(
             request.start_date, request.end_date, request.page_size, request.page_token
+        )
+
+    async def AnonymiseAccountData(
+        self, request: analytics_pb2.AnonymiseAccountDataRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.AnonymiseAccountDataResponse:
+        # Internal like every RPC here: no auth interceptor, mesh-internal port.
+        return await self._domain.anonymise_account(
+            step_key(request.saga_id, request.step),
+            request.account_id,
+            list(request.profile_ids),
         )

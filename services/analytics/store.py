@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final, Protocol
 
+from services.runtime.sagas import StepKey
+
 # What a view with no device type counts under.
 UNKNOWN_DEVICE: Final = "unknown"
 # Profile change kinds (fact_profile_change.change_type).
@@ -240,6 +242,15 @@ class WarehouseStore(Protocol):
         ...
 
     async def row_counts(self) -> RowCounts: ...
+
+    async def anonymise_account(
+        self, key: StepKey, account_id: str, profile_ids: Sequence[str], salt: str
+    ) -> tuple[int, bool]:
+        """Drops the account's identity from every fact and rollup (the ids become
+        anonymous ones derived with ``salt``, which is kept nowhere) and keeps
+        every count, in one transaction with the ledger row of ``key``; (view
+        rows anonymised, replayed)."""
+        ...
 
     async def close(self) -> None: ...
 

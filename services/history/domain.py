@@ -47,6 +47,7 @@ from services.history.store import (
 from services.runtime import callers, page_tokens
 from services.runtime.cache import Cache
 from services.runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from services.runtime.sagas import StepKey
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from streammesh.history.v1 import events_pb2, history_pb2
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
@@ -434,8 +435,14 @@ class HistoryDomain:
         )
         return {title.title_id: title for title in response.titles}
 
+    # ---------------------------------------------------------------- mapping
 
-# ---------------------------------------------------------------- mapping
+    async def purge_account(
+        self, key: StepKey, profile_ids: list[str]
+    ) -> history_pb2.PurgeAccountDataResponse:
+        """The account-deletion saga's step: every view of the profiles goes."""
+        deleted, replayed = await self._store.purge_profiles(key, profile_ids)
+        return history_pb2.PurgeAccountDataResponse(deleted_count=deleted, replayed=replayed)
 
 
 def view_message(record: ViewRecord) -> history_pb2.View:

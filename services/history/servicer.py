@@ -15,6 +15,7 @@ import grpc
 from interceptors.auth import require_account_id
 from services.history.domain import HistoryDomain
 from services.runtime.callers import caller_metadata
+from services.runtime.sagas import require_orchestrator, step_key
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
 
 SERVICE_NAME: Final = history_pb2.DESCRIPTOR.services_by_name["HistoryService"].full_name
@@ -57,4 +58,12 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
             request.max_maturity,
             request.page_size,
             request.page_token,
+        )
+
+    async def PurgeAccountData(
+        self, request: history_pb2.PurgeAccountDataRequest, context: grpc.aio.ServicerContext
+    ) -> history_pb2.PurgeAccountDataResponse:
+        require_orchestrator(require_account_id())
+        return await self._domain.purge_account(
+            step_key(request.saga_id, request.step), list(request.profile_ids)
         )

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final, Protocol
 
+from services.runtime.sagas import StepKey
+
 # A view at or beyond this share of the title's duration counts as finished:
 # it leaves continue watching.
 COMPLETED_SHARE: Final = 0.95
@@ -189,6 +191,12 @@ class HistoryStore(Protocol):
 
     async def top(self, country_code: str, day: date, limit: int) -> list[Popularity]:
         """Up to ``limit`` of the top titles of (country, day), best first."""
+        ...
+
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        """Deletes every view, bookmark and play-log row of the profiles (the
+        account-deletion saga's step, idempotent on ``key``); (views deleted,
+        replayed). The rolled-up popularity keeps its anonymous counts."""
         ...
 
     async def close(self) -> None: ...

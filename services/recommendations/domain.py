@@ -32,6 +32,7 @@ from services.recommendations.models import (
 from services.recommendations.store import StoredList
 from services.runtime import callers, page_tokens
 from services.runtime.errors import NotFound
+from services.runtime.sagas import ProfileSettings, StepKey, stricter_limit
 from streammesh.recommendations.v1 import recommendations_pb2 as pb
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 
@@ -127,6 +128,34 @@ class RecommendationsDomain:
         response.compute_time.FromMilliseconds(stored.compute_time_ms)
         return response
 
+    # ------------------------------------------------------------ saga steps
+    async def apply_profile_settings(
+        self, key: StepKey, profile_id: str, settings: ProfileSettings
+    ) -> pb.ApplyProfileSettingsResponse:
+        """Keeps the profile's new settings (idempotent on ``key``) and drops the
+        titles above their limit from its stored list at once; a raised limit
+        takes effect at the list's next computation."""
+        store = self._engine.store
+        replayed = await store.apply_profile_settings(key, profile_id, settings)
+        # A filter, so applying it again changes nothing: safe on a replay too.
+        stored = await store.get_list(profile_id)
+        current = await store.profile_settings(profile_id)
+        if stored is not None and current is not None:
+            limit = stricter_limit(stored.context.max_maturity, current)
+            context = Context(limit, stored.context.country_code)
+            kept = tuple(i for i in stored.items if self._engine.visible(i.title_id, context))
+            if kept != stored.items or context != stored.context:
+                await store.save_list(StoredList(profile_id, context, stored.compute_time_ms, kept))
+        return pb.ApplyProfileSettingsResponse(replayed=replayed)
+
+    async def purge_account(
+        self, key: StepKey, profile_ids: list[str]
+    ) -> pb.PurgeAccountDataResponse:
+        deleted, replayed = await self._engine.store.purge_profiles(key, profile_ids)
+        for profile_id in profile_ids:
+            self._engine.recommender.forget(profile_id)
+        return pb.PurgeAccountDataResponse(deleted_count=deleted, replayed=replayed)
+
     # ------------------------------------------------------------ helpers
     async def _context(self, account_id: str, profile_id: str, caller: callers.Metadata) -> Context:
         """The profile's limit and its account's country, if the caller owns it."""
@@ -153,7 +182,10 @@ class RecommendationsDomain:
             raise profile
         if isinstance(account, BaseException):
             raise account
-        return Context(_limit_of(profile), account.country_code)
+        # The stricter of the live profile and this service's copy: while a
+        # profile-update saga runs, neither may show more than the other allows.
+        copy = await self._engine.store.profile_settings(profile_id)
+        return Context(stricter_limit(_limit_of(profile), copy), account.country_code)
 
     def _page(
         self, items: list[Scored], offset: int, page_size: int, query: bytes

@@ -357,6 +357,12 @@ class Recommender:
     def history(self, profile_id: str) -> list[Interaction]:
         return list(self._profiles.get(profile_id, {}).values())
 
+    def forget(self, profile_id: str) -> None:
+        """Drops the profile's own history (an account deletion). The aggregate
+        co-occurrence and popularity keep its anonymous share until the next
+        training, as the analytics keep counts without identity."""
+        self._profiles.pop(profile_id, None)
+
     @property
     def profile_ids(self) -> list[str]:
         return list(self._profiles)

@@ -12,6 +12,7 @@ import grpc
 from interceptors.auth import require_account_id
 from services.recommendations.domain import RecommendationsDomain
 from services.runtime.callers import caller_metadata
+from services.runtime.sagas import ProfileSettings, require_orchestrator, step_key
 from streammesh.recommendations.v1 import recommendations_pb2 as pb
 from streammesh.recommendations.v1 import recommendations_pb2_grpc
 
@@ -48,4 +49,25 @@ class RecommendationServicer(recommendations_pb2_grpc.RecommendationServiceServi
     ) -> pb.RefreshRecommendationsResponse:
         return await self._domain.refresh(
             require_account_id(), request.profile_id, caller_metadata(context)
+        )
+
+    async def ApplyProfileSettings(
+        self, request: pb.ApplyProfileSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApplyProfileSettingsResponse:
+        require_orchestrator(require_account_id())
+        settings = request.settings
+        return await self._domain.apply_profile_settings(
+            step_key(request.saga_id, request.step),
+            request.profile_id,
+            ProfileSettings(
+                settings.maturity_rating, settings.kids_profile, settings.language_code
+            ),
+        )
+
+    async def PurgeAccountData(
+        self, request: pb.PurgeAccountDataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PurgeAccountDataResponse:
+        require_orchestrator(require_account_id())
+        return await self._domain.purge_account(
+            step_key(request.saga_id, request.step), list(request.profile_ids)
         )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from services.recommendations.models import Context, Interaction, Scored
+from services.runtime.sagas import ProfileSettings, StepKey
 
 # Buckets of the profile index (a profile's bucket: a stable hash of its id).
 PROFILE_BUCKETS: Final = 16
@@ -91,6 +92,27 @@ class RecommendationStore(Protocol):
 
     async def similar(self, title_id: str) -> list[Scored] | None:
         """The title's similar titles, best first; None when none were computed."""
+        ...
+
+    # -- saga participant (services/users/sagas): idempotent on the StepKey --
+
+    async def apply_profile_settings(
+        self, key: StepKey, profile_id: str, settings: ProfileSettings
+    ) -> bool:
+        """Keeps ``settings`` as the profile's copy, unless ``key`` was applied
+        already (or, for a forward step, its compensation arrived first): then
+        nothing changes and the answer is True (replayed). (The domain drops
+        the titles above the new limit from the stored list: an idempotent
+        filter.)"""
+        ...
+
+    async def profile_settings(self, profile_id: str) -> ProfileSettings | None:
+        """The profile's settings copy, None when it has none."""
+        ...
+
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        """Deletes the profiles' interactions, index entries, lists and settings
+        copies; (rows deleted, replayed)."""
         ...
 
     async def close(self) -> None: ...

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 from services import ratings
 from services.runtime import callers, page_tokens
 from services.runtime.errors import InvalidArgument, Unauthenticated
+from services.runtime.sagas import ProfileSettings, StepKey, stricter_limit
 from services.search.store import (
     MAX_LIMIT,
     MAX_SUGGESTIONS,
@@ -198,8 +199,24 @@ class SearchDomain:
             ),
             service="users",
         )
-        capped = frozenset(ratings.allowed_ratings(limit_of(profile)))
+        # The stricter of the live profile and this service's copy of its
+        # settings: while a profile-update saga runs, neither shows more.
+        copy = await self._index.profile_settings(profile_id)
+        capped = frozenset(ratings.allowed_ratings(stricter_limit(limit_of(profile), copy)))
         return capped if allowed is None else allowed & capped
+
+    # ------------------------------------------------------------ saga steps
+    async def apply_profile_settings(
+        self, key: StepKey, profile_id: str, settings: ProfileSettings
+    ) -> search_pb2.ApplyProfileSettingsResponse:
+        replayed = await self._index.apply_profile_settings(key, profile_id, settings)
+        return search_pb2.ApplyProfileSettingsResponse(replayed=replayed)
+
+    async def purge_account(
+        self, key: StepKey, profile_ids: list[str]
+    ) -> search_pb2.PurgeAccountDataResponse:
+        deleted, replayed = await self._index.purge_profiles(key, profile_ids)
+        return search_pb2.PurgeAccountDataResponse(deleted_count=deleted, replayed=replayed)
 
 
 def limit_of(profile: users_pb2.Profile) -> str:

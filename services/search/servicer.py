@@ -14,6 +14,7 @@ from typing import Final
 import grpc
 
 from services.runtime.callers import caller_metadata
+from services.runtime.sagas import ProfileSettings, step_key
 from services.search.domain import SearchDomain
 from streammesh.search.v1 import search_pb2, search_pb2_grpc
 
@@ -45,3 +46,25 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> search_pb2.DeleteTitleDocumentResponse:
         await self._domain.delete_title(request.title_id)
         return search_pb2.DeleteTitleDocumentResponse()
+
+    # Saga commands (services/users/sagas). Like IndexTitle, internal RPCs of a
+    # service without an auth interceptor: the edge never routes them and the
+    # port is reachable only inside the mesh.
+    async def ApplyProfileSettings(
+        self, request: search_pb2.ApplyProfileSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.ApplyProfileSettingsResponse:
+        settings = request.settings
+        return await self._domain.apply_profile_settings(
+            step_key(request.saga_id, request.step),
+            request.profile_id,
+            ProfileSettings(
+                settings.maturity_rating, settings.kids_profile, settings.language_code
+            ),
+        )
+
+    async def PurgeAccountData(
+        self, request: search_pb2.PurgeAccountDataRequest, context: grpc.aio.ServicerContext
+    ) -> search_pb2.PurgeAccountDataResponse:
+        return await self._domain.purge_account(
+            step_key(request.saga_id, request.step), list(request.profile_ids)
+        )

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, Protocol
 
+from services.runtime.sagas import ProfileSettings, StepKey
+
 # OpenSearch's index.max_result_window: offset + limit may not exceed it.
 MAX_WINDOW: Final = 10_000
 MAX_LIMIT: Final = 100
@@ -198,6 +200,24 @@ class SearchIndex(Protocol):
         ...
 
     async def current_generation(self) -> str: ...
+
+    # -- saga participant (services/users/sagas): idempotent on the StepKey --
+
+    async def apply_profile_settings(
+        self, key: StepKey, profile_id: str, settings: ProfileSettings
+    ) -> bool:
+        """Keeps ``settings`` as the profile's copy, which searches as the profile
+        honour, unless ``key`` was applied already (or, for a forward step, its
+        compensation arrived first): then nothing changes; True (replayed)."""
+        ...
+
+    async def profile_settings(self, profile_id: str) -> ProfileSettings | None:
+        """The profile's settings copy, None when it has none."""
+        ...
+
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        """Deletes the profiles' settings copies; (copies deleted, replayed)."""
+        ...
 
     async def close(self) -> None: ...
 

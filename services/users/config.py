@@ -117,6 +117,11 @@ class Config:
     cache_ttl_seconds: float = 300.0
     # Profiles one account may create (a household's screens).
     max_profiles_per_account: int = 5
+    # A change of a profile's maturity rating, kids flag or language starts the
+    # profile-update saga, which the saga orchestrator (`streammesh sagas
+    # orchestrate`) carries to recommendations and search. Off: the profile row
+    # alone changes (a mesh without the orchestrator, as in other services' tests).
+    profile_update_sagas: bool = True
     # Run the migrations when the server starts (idempotent). On by default
     # for the embedded SQLite file; with MariaDB `streammesh migrate` does it,
     # so several processes never race on DDL.

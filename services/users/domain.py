@@ -13,11 +13,16 @@ changed before it returns, so the writer's next read sees its write.
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
+from google.longrunning import operations_pb2
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
 from redis.exceptions import RedisError
 
 from services.runtime.cache import Loader
@@ -33,9 +38,11 @@ from services.users import events, mapping, rules
 from services.users.billing import NOT_COLLECTED, PaymentProvider
 from services.users.passwords import PasswordHasherPool
 from services.users.ratelimit import LoginLimiter
+from services.users.sagas.definitions import ACCOUNT_DELETION, PROFILE_UPDATE
 from services.users.sessions import DEVICE_NAME_MAX, IssuedRefresh, SessionStore
 from services.users.store import (
     NewAccount,
+    NewSaga,
     ProfileFields,
     ProfileRecord,
     SubscriptionChange,
@@ -45,6 +52,71 @@ from services.users.store import (
 from services.users.streams import Refused, SessionGone, StreamSlots
 from services.users.tokens import TokenIssuer
 from streammesh.users.v1 import users_pb2
+
+# Saga names and states, as the saga log stores them (services/users/sagas).
+PROFILE_UPDATE_SAGA: Final = PROFILE_UPDATE.name
+ACCOUNT_DELETION_SAGA: Final = ACCOUNT_DELETION.name
+SAGA_STATES: Final = {
+    "RUNNING": users_pb2.SAGA_STATE_RUNNING,
+    "COMPENSATING": users_pb2.SAGA_STATE_COMPENSATING,
+    "COMPLETED": users_pb2.SAGA_STATE_COMPLETED,
+    "COMPENSATED": users_pb2.SAGA_STATE_COMPENSATED,
+}
+ACCOUNT_DELETED_MESSAGE: Final = "the account has been deleted or is being deleted"
+
+
+class SagaView(Protocol):
+    """What the domain reads of a saga (services.users.sagas.log.Saga)."""
+
+    @property
+    def saga_id(self) -> str: ...
+
+    @property
+    def saga_type(self) -> str: ...
+
+    @property
+    def account_id(self) -> int: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def steps_done(self) -> int: ...
+
+    @property
+    def step_index(self) -> int: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+    @property
+    def last_error(self) -> str: ...
+
+    @property
+    def error_code(self) -> int: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class SagaReader(Protocol):
+    """The saga log as the domain reads it (services.users.sagas.log.SagaLog)."""
+
+    async def get(self, saga_id: str) -> SagaView | None: ...
+
+
+class NoSagas:
+    """A saga reader for a domain built without the saga log (tests of other parts)."""
+
+    async def get(self, saga_id: str) -> SagaView | None:
+        return None
+
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +203,11 @@ class UsersDomain:
         tokens: TokenIssuer,
         sessions: Sessions,
         max_profiles: int = 5,
+        sagas: SagaReader | None = None,
+        profile_update_sagas: bool = True,
     ) -> None:
+        self._sagas: SagaReader = sagas or NoSagas()
+        self._profile_update_sagas = profile_update_sagas
         self._sessions = sessions
         self._store = store
         self._caches = caches
@@ -218,6 +294,9 @@ class UsersDomain:
             raise Unauthenticated(WRONG_CREDENTIALS, reason="WRONG_CREDENTIALS")
         if not await self._passwords.verify(account.password_hash, password):
             raise Unauthenticated(WRONG_CREDENTIALS, reason="WRONG_CREDENTIALS")
+        if account.deletion_saga_id:
+            # Told only to whoever knows the password.
+            raise Unauthenticated(ACCOUNT_DELETED_MESSAGE, reason="ACCOUNT_DELETED")
         await self._limiter.succeeded(clean_email, client_address)
         name = _device_name(device_name, device_type, "device_name")
         issued = await self._sessions.store.create(account.account_id, device_type, name)
@@ -245,7 +324,14 @@ class UsersDomain:
             self._sessions.checks.forget(session_id)
             await self._sessions.slots.release(account_id, session_id)
 
-        return self._tokens_for(await self._sessions.store.rotate(refresh_token, reused))
+        issued = await self._sessions.store.rotate(refresh_token, reused)
+        account = await self._store.get_account(issued.account_id)
+        if account is None or account.deletion_saga_id:
+            # A deleted (or deleting) account's devices cannot renew their tokens.
+            await self._sessions.store.revoke(issued.account_id, issued.session_id)
+            self._sessions.checks.forget(issued.session_id)
+            raise Unauthenticated(ACCOUNT_DELETED_MESSAGE, reason="ACCOUNT_DELETED")
+        return self._tokens_for(issued)
 
     async def check_session(
         self, caller: str, session_id: str | None
@@ -558,6 +644,49 @@ class UsersDomain:
             raise NotFound(f"account {wanted} does not exist", reason="ACCOUNT_NOT_FOUND")
         return users_pb2.Account.FromString(cached)
 
+    # -- account deletion (a saga) ----------------------------------------
+
+    async def delete_account(
+        self, caller: str, account_id: str, session_id: str | None
+    ) -> operations_pb2.Operation:
+        """Starts the account-deletion saga (or finds the one running) and returns
+        its operation. From the commit on the account cannot sign in."""
+        wanted = rules.parse_id(account_id, "account_id")
+        _require_owner(caller, wanted)
+        saga_id = str(uuid.uuid4())
+
+        def build(profile_ids: list[int]) -> NewSaga:
+            return NewSaga(
+                saga_id=saga_id,
+                saga_type=ACCOUNT_DELETION_SAGA,
+                subject_id=str(wanted),
+                account_id=wanted,
+                payload=json.dumps(
+                    {
+                        "account_id": str(wanted),
+                        "profile_ids": [str(p) for p in profile_ids],
+                        "requesting_session_id": session_id or "",
+                    },
+                    sort_keys=True,
+                ),
+            )
+
+        deleting = await self._store.start_account_deletion(
+            wanted, build, events.account_deletion_requested(wanted, saga_id)
+        )
+        try:
+            await self._caches.account.invalidate(str(wanted))
+        except RedisError as err:
+            log.warning("cache invalidation failed after a write", extra={"error": str(err)})
+        return await self.get_operation(caller, deleting)
+
+    async def get_operation(self, caller: str, operation_id: str) -> operations_pb2.Operation:
+        saga = await self._sagas.get(operation_id)
+        if saga is None or saga.saga_type != ACCOUNT_DELETION_SAGA:
+            raise NotFound(f"operation {operation_id} does not exist", reason="OPERATION_NOT_FOUND")
+        _require_owner(caller, saga.account_id)
+        return deletion_operation(saga)
+
     # -- profiles ---------------------------------------------------------
 
     async def list_profiles(
@@ -581,7 +710,7 @@ class UsersDomain:
             if not records:
                 return None  # every account has its primary profile: no account
             return users_pb2.ListProfilesResponse(
-                profiles=[mapping.profile_to_proto(record) for record in records]
+                profiles=[await self._profile_proto(record) for record in records]
             ).SerializeToString()
 
         cached = await self._caches.profiles.get_or_load(str(wanted), load)
@@ -600,10 +729,21 @@ class UsersDomain:
             next_page_token=rules.encode_page_token(page[-1].profile_id) if more and page else "",
         )
 
+    async def _profile_proto(self, record: ProfileRecord) -> users_pb2.Profile:
+        """The profile with its settings change's saga state (the saga log's)."""
+        profile = mapping.profile_to_proto(record)
+        if record.settings_saga_id:
+            saga = await self._sagas.get(record.settings_saga_id)
+            if saga is not None:
+                profile.settings_change.CopyFrom(settings_change(saga))
+        return profile
+
     async def _owned_profile(self, caller: str, profile_id: int) -> users_pb2.Profile:
         async def load() -> bytes | None:
             record = await self._store.get_profile(profile_id)
-            return None if record is None else mapping.profile_to_proto(record).SerializeToString()
+            if record is None:
+                return None
+            return (await self._profile_proto(record)).SerializeToString()
 
         cached = await self._caches.profile.get_or_load(str(profile_id), load)
         if cached is None:
@@ -642,6 +782,10 @@ class UsersDomain:
     async def update_profile(
         self, caller: str, profile: users_pb2.Profile, mask_paths: list[str]
     ) -> users_pb2.Profile:
+        """Writes the masked fields. A change of maturity_rating, kids_profile or
+        language_code starts the profile-update saga in the same transaction
+        (services/users/sagas): the answer's settings_change says RUNNING, and
+        GetProfile tells how it ended."""
         profile_id = rules.parse_id(profile.profile_id, "profile.profile_id")
         paths = rules.update_paths(mask_paths)
 
@@ -654,13 +798,17 @@ class UsersDomain:
                 avatar=profile.avatar_url,
                 rating=profile.maturity_rating,
                 kids_profile=profile.kids_profile,
+                language=profile.language_code,
             )
 
         updated = await self._store.update_profile(
-            profile_id, update, events.profile_updated(paths)
+            profile_id,
+            update,
+            events.profile_updated(paths),
+            saga=profile_update_saga if self._profile_update_sagas else None,
         )
         await self._invalidate(profile=profile_id, profiles_of=updated.account_id)
-        return mapping.profile_to_proto(updated)
+        return await self._profile_proto(updated)
 
     async def delete_profile(self, caller: str, profile_id: str) -> None:
         wanted = rules.parse_id(profile_id, "profile_id")
@@ -776,3 +924,81 @@ def _stream_limit(subscription: users_pb2.Subscription, refused: Refused) -> Fai
 
 def expiry(expires_at: int) -> datetime:
     return datetime.fromtimestamp(expires_at, UTC)
+
+
+def profile_update_saga(current: ProfileRecord, fields: ProfileFields) -> NewSaga | None:
+    """The profile-update saga when the settings other services copy change."""
+    before = (current.maturity_rating, current.kids_profile, current.language_code)
+    after = (fields.maturity_rating, fields.kids_profile, fields.language_code)
+    if before == after:
+        return None
+    return NewSaga(
+        saga_id=str(uuid.uuid4()),
+        saga_type=PROFILE_UPDATE_SAGA,
+        subject_id=str(current.profile_id),
+        account_id=current.account_id,
+        payload=json.dumps(
+            {
+                "profile_id": str(current.profile_id),
+                "account_id": str(current.account_id),
+                "new": dict(zip(_SETTINGS, after, strict=True)),
+                "previous": dict(zip(_SETTINGS, before, strict=True)),
+            },
+            sort_keys=True,
+        ),
+    )
+
+
+_SETTINGS: Final = ("maturity_rating", "kids_profile", "language_code")
+
+
+def _timestamp(value: datetime) -> Any:
+    return mapping.timestamp(value)
+
+
+def _status(saga: SagaView) -> status_pb2.Status:
+    return status_pb2.Status(code=saga.error_code, message=saga.last_error)
+
+
+def settings_change(saga: SagaView) -> users_pb2.ProfileSettingsChange:
+    previous = saga.payload.get("previous", {})
+    change = users_pb2.ProfileSettingsChange(
+        saga_id=saga.saga_id,
+        state=SAGA_STATES.get(saga.state, users_pb2.SAGA_STATE_UNSPECIFIED),
+        previous_maturity_rating=str(previous.get("maturity_rating", "")),
+        previous_kids_profile=bool(previous.get("kids_profile", False)),
+        previous_language_code=str(previous.get("language_code", "")),
+        create_time=_timestamp(saga.created_at),
+        update_time=_timestamp(saga.updated_at),
+    )
+    if saga.state in ("COMPENSATING", "COMPENSATED") and saga.last_error:
+        change.error.CopyFrom(_status(saga))
+    return change
+
+
+def deletion_operation(saga: SagaView) -> operations_pb2.Operation:
+    """The AIP-151 operation of an account-deletion saga."""
+    steps = ACCOUNT_DELETION.steps
+    running = saga.state == "RUNNING" and saga.step_index < len(steps)
+    metadata = users_pb2.DeleteAccountMetadata(
+        account_id=str(saga.account_id),
+        saga_id=saga.saga_id,
+        state=SAGA_STATES.get(saga.state, users_pb2.SAGA_STATE_UNSPECIFIED),
+        steps_done=saga.steps_done,
+        steps_total=len(steps),
+        current_step=steps[saga.step_index].name if running else "",
+        current_step_attempts=saga.attempts,
+        create_time=_timestamp(saga.created_at),
+        update_time=_timestamp(saga.updated_at),
+    )
+    if saga.attempts and saga.last_error:
+        metadata.last_error.CopyFrom(_status(saga))
+    packed_metadata = any_pb2.Any()
+    packed_metadata.Pack(metadata)
+    operation = operations_pb2.Operation(
+        name=f"operations/{saga.saga_id}", metadata=packed_metadata
+    )
+    if saga.state == "COMPLETED":
+        operation.done = True
+        operation.response.Pack(users_pb2.DeleteAccountResponse(account_id=str(saga.account_id)))
+    return operation

@@ -39,6 +39,8 @@ PROFILE_UPDATED: Final = "user.profile.updated"
 PROFILE_DELETED: Final = "user.profile.deleted"
 PREFERENCE_UPDATED: Final = "user.preference.updated"
 SUBSCRIPTION_CHANGED: Final = "user.subscription.changed"
+ACCOUNT_DELETION_REQUESTED: Final = "user.account.deletion_requested"
+ACCOUNT_DELETED: Final = "user.account.deleted"
 
 
 @dataclass(frozen=True)
@@ -138,4 +140,20 @@ def subscription_changed(before: SubscriptionRecord, after: SubscriptionRecord) 
             previous_plan_id=before.plan.plan_id,
             previous_status=mapping.status_to_proto(before.status),
         ),
+    )
+
+
+def account_deletion_requested(account_id: int, saga_id: str) -> OutboxEvent:
+    return _envelope(
+        ACCOUNT_DELETION_REQUESTED,
+        account_id,
+        events_pb2.AccountDeletionRequestedEvent(account_id=str(account_id), saga_id=saga_id),
+    )
+
+
+def account_deleted(account_id: int, saga_id: str) -> OutboxEvent:
+    return _envelope(
+        ACCOUNT_DELETED,
+        account_id,
+        events_pb2.AccountDeletedEvent(account_id=str(account_id), saga_id=saga_id),
     )

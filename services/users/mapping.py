@@ -51,7 +51,12 @@ def profile_to_proto(profile: ProfileRecord) -> users_pb2.Profile:
         primary=profile.primary,
         create_time=_timestamp(profile.created_at),
         update_time=_timestamp(profile.updated_at),
+        language_code=profile.language_code,
     )
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    return _timestamp(value)
 
 
 def preference_to_proto(preference: PreferenceRecord) -> users_pb2.Preference:

@@ -70,6 +70,7 @@ PREFERENCE_VALUE_MAX = 1024
 PASSWORD_HASH_MAX = 255
 PLAN_ID_MAX = 32
 PAYMENT_REFERENCE_MAX = 128
+SAGA_ID_MAX = 36
 
 
 class Base(DeclarativeBase):
@@ -99,6 +100,10 @@ class UserRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    # The account-deletion saga that is deleting this account: from the
+    # moment it is set (in the transaction that starts the saga) the account
+    # cannot sign in or refresh (services/users/sagas).
+    deletion_saga_id: Mapped[str | None] = mapped_column(String(SAGA_ID_MAX), nullable=True)
 
 
 class ProfileRow(Base):
@@ -126,6 +131,13 @@ class ProfileRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    # BCP 47; empty: the account's language.
+    language_code: Mapped[str] = mapped_column(
+        String(35), nullable=False, default="", server_default=""
+    )
+    # The latest profile-update saga (maturity, kids flag, language); while
+    # it runs, another settings change of the profile is refused.
+    settings_saga_id: Mapped[str | None] = mapped_column(String(SAGA_ID_MAX), nullable=True)
 
 
 class PreferenceRow(Base):
@@ -240,3 +252,64 @@ class OutboxRow(Base):
     payload: Mapped[bytes] = mapped_column(Payload, nullable=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     published_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class SagaRow(Base):
+    """One saga of the durable saga log (services/users/sagas): where it stands.
+
+    Written in the transaction that starts it (with the change and its outbox
+    event), then once per state transition, each committed before the next
+    command is sent. ``lease_owner``/``lease_expires_at`` say which
+    orchestrator drives it: an orchestrator claims a saga whose lease is free
+    or expired (MariaDB ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite's
+    single writer makes the same claim atomic), and renews the lease while it
+    works.
+    """
+
+    __tablename__ = "sagas"
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        Index(None, "subject_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    saga_id: Mapped[str] = mapped_column(String(SAGA_ID_MAX), primary_key=True)
+    # "profile_update" or "account_deletion".
+    saga_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The profile or account it changes (decimal id).
+    subject_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    account_id: Mapped[int] = mapped_column(Id, nullable=False)
+    # RUNNING, COMPENSATING, COMPLETED, COMPENSATED.
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    # RUNNING: the index of the next step to run; COMPENSATING: of the next
+    # step to undo (counting down).
+    step_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    steps_done: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Failed attempts of the current step, and since when it has been failing.
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    failing_since: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    # JSON: the saga's input (new and previous settings, the account's profiles).
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    # The failure that made it compensate, or the current step's last failure.
+    last_error: Mapped[str] = mapped_column(Text, nullable=False)
+    error_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class SagaLogRow(Base):
+    """The saga's history, one row per transition (``streammesh sagas show``)."""
+
+    __tablename__ = "saga_log"
+    __table_args__ = (Index(None, "saga_id", "id"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    saga_id: Mapped[str] = mapped_column(String(SAGA_ID_MAX), nullable=False)
+    step: Mapped[str] = mapped_column(String(64), nullable=False)
+    # started, step-done, step-failed, compensating, compensated-step, completed, compensated.
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)

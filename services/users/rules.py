@@ -55,7 +55,15 @@ _ID = re.compile(r"^[0-9]{1,19}$")
 # alone also accepts forms such as "en_US".
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
-MUTABLE_PROFILE_PATHS: Final = ("profile_name", "avatar_url", "maturity_rating", "kids_profile")
+MUTABLE_PROFILE_PATHS: Final = (
+    "profile_name",
+    "avatar_url",
+    "maturity_rating",
+    "kids_profile",
+    "language_code",
+)
+# The paths whose change starts a profile-update saga (services/users/sagas).
+SAGA_PROFILE_PATHS: Final = ("maturity_rating", "kids_profile", "language_code")
 
 
 def _invalid(field: str, description: str, reason: str = "INVALID_FIELD") -> InvalidArgument:
@@ -246,6 +254,7 @@ def updated_profile_fields(
     avatar: str,
     rating: str,
     kids_profile: bool,
+    language: str = "",
 ) -> ProfileFields:
     """The profile's fields after applying the masked values of the request."""
     kids = kids_profile if "kids_profile" in paths else current.kids_profile
@@ -271,9 +280,20 @@ def updated_profile_fields(
             )
             or ""
         )
+    tag = current.language_code
+    if "language_code" in paths:
+        tag = (
+            errors.check(lambda: language_tag(language, "profile.language_code"))
+            if language
+            else ""
+        ) or ""
     errors.raise_if_any()
     fields = ProfileFields(
-        profile_name=name, avatar_url=url, maturity_rating=limit, kids_profile=kids
+        profile_name=name,
+        avatar_url=url,
+        maturity_rating=limit,
+        kids_profile=kids,
+        language_code=tag,
     )
     check_kids_cap(fields, "profile.maturity_rating")
     return fields

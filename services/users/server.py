@@ -13,6 +13,7 @@ from services.users.config import SERVICE, Config
 from services.users.domain import Caches, NoCache, Sessions, UsersDomain
 from services.users.passwords import PasswordHasherPool
 from services.users.ratelimit import LoginLimiter
+from services.users.sagas.log import SagaLog
 from services.users.servicer import UserServicer
 from services.users.sessions import SessionStore
 from services.users.stores.sql import SqlUserStore
@@ -72,6 +73,8 @@ async def build(config: Config, kit: Kit) -> Served:
             default_plan=config.default_plan,
         ),
         max_profiles=config.max_profiles_per_account,
+        sagas=SagaLog(store.engine),
+        profile_update_sagas=config.profile_update_sagas,
     )
     return Served(
         UserServicer(domain, trusted_proxies=config.trusted_proxies),

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Final, TypeVar
 
 import grpc
+from google.longrunning import operations_pb2
 from google.protobuf import timestamp_pb2
 
 from interceptors.auth import current_session_id, require_account_id
@@ -279,6 +280,21 @@ class UserServicer(users_pb2_grpc.UserServiceServicer):
             context,
             self._domain.update_profile(caller, request.profile, list(request.update_mask.paths)),
         )
+
+    async def DeleteAccount(
+        self, request: users_pb2.DeleteAccountRequest, context: grpc.aio.ServicerContext
+    ) -> operations_pb2.Operation:
+        caller = require_account_id()
+        return await self._call(
+            context,
+            self._domain.delete_account(caller, request.account_id, current_session_id()),
+        )
+
+    async def GetOperation(
+        self, request: users_pb2.GetOperationRequest, context: grpc.aio.ServicerContext
+    ) -> operations_pb2.Operation:
+        caller = require_account_id()
+        return await self._domain.get_operation(caller, request.operation_id)
 
     async def DeleteProfile(
         self, request: users_pb2.DeleteProfileRequest, context: grpc.aio.ServicerContext

@@ -301,6 +301,20 @@ class SessionStore:
         )
         return None if account is None else int(_text(account))
 
+    async def expire(self, session_id: str, seconds: int) -> None:
+        """Makes the session end ``seconds`` from now at the latest (never later than
+        it would have): the account-deletion saga leaves the requesting device its
+        poll window this way."""
+        key = self.session_key(session_id)
+
+        async def shorten() -> Any:
+            remaining = await self._redis.pttl(key)
+            if remaining < 0 or remaining > seconds * 1000:
+                return await self._redis.pexpire(key, seconds * 1000)
+            return None
+
+        await self._idempotent_redis_call(shorten)
+
     async def of_account(self, account_id: int) -> list[SessionRecord]:
         """The account's live sessions, newest first (expired ids are pruned)."""
         index = self._index(account_id)

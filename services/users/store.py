@@ -31,6 +31,8 @@ class AccountRecord:
     language_code: str
     created_at: datetime
     updated_at: datetime
+    # Set while an account-deletion saga deletes the account (no sign-in).
+    deletion_saga_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ProfileRecord:
     primary: bool
     created_at: datetime
     updated_at: datetime
+    language_code: str = ""
+    # The latest profile-update saga of the profile ("" when none).
+    settings_saga_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,20 @@ class ProfileFields:
     avatar_url: str
     maturity_rating: str
     kids_profile: bool
+    language_code: str = ""
+
+
+@dataclass(frozen=True)
+class NewSaga:
+    """A saga's first record, written in the transaction of the change that starts it
+    (services/users/sagas/log.py reads and advances it from there)."""
+
+    saga_id: str
+    saga_type: str
+    subject_id: str
+    account_id: int
+    # JSON: what the steps need (services/users/sagas/definitions.py).
+    payload: str
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,9 @@ SubscriptionDecision = Callable[[SubscriptionRecord], SubscriptionChange | None]
 ProfileUpdate = Callable[[ProfileRecord], ProfileFields]
 # Checks the locked current row before a write; raises to abort it.
 ProfileGuard = Callable[[ProfileRecord], None]
+# Decides, from the locked current row and its new fields, whether the change
+# starts a saga (None: a plain update).
+SagaStart = Callable[[ProfileRecord, ProfileFields], NewSaga | None]
 
 
 class UserStore(Protocol):
@@ -174,6 +196,22 @@ class UserStore(Protocol):
         ...
 
     async def get_account(self, account_id: int) -> AccountRecord | None: ...
+
+    async def start_account_deletion(
+        self, account_id: int, saga: Callable[[list[int]], NewSaga], event: OutboxEvent
+    ) -> str:
+        """Marks the account as being deleted by the saga ``saga(profile ids)`` builds
+        (no sign-in from now on) and writes the saga's first record and ``event``,
+        in one transaction (the account row locked: no profile is added meanwhile).
+        Returns the deleting saga's id: an earlier one's when the account is
+        already being deleted (nothing written then). NotFound when it does not exist.
+        """
+        ...
+
+    async def delete_account(self, account_id: int, event: OutboxEvent) -> bool:
+        """Deletes the account with its profiles, preferences, subscription and
+        billing history, and writes ``event``; False when it was already gone."""
+        ...
 
     async def find_account_by_email(self, email: str) -> AccountRecord | None:
         """The account with this normalised e-mail address, if any."""
@@ -201,9 +239,19 @@ class UserStore(Protocol):
         ...
 
     async def update_profile(
-        self, profile_id: int, update: ProfileUpdate, event: ProfileEventFactory
+        self,
+        profile_id: int,
+        update: ProfileUpdate,
+        event: ProfileEventFactory,
+        *,
+        saga: SagaStart | None = None,
     ) -> ProfileRecord:
         """Locks the profile, asks ``update`` for its new fields and writes them.
+
+        When ``saga`` returns a saga, its first record is written in the same
+        transaction and becomes the profile's ``settings_saga_id``; while the
+        profile's previous saga still runs that is refused with
+        FailedPrecondition (reason PROFILE_SAGA_IN_PROGRESS).
 
         NotFound when the profile does not exist; whatever ``update`` raises.
         """

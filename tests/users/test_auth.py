@@ -76,6 +76,9 @@ OWNER_CALLS: dict[str, OwnerCall] = {
     "DeleteProfile": lambda u, a, p, md: u.stub.DeleteProfile(
         users_pb2.DeleteProfileRequest(profile_id=p), metadata=md
     ),
+    "DeleteAccount": lambda u, a, p, md: u.stub.DeleteAccount(
+        users_pb2.DeleteAccountRequest(account_id=a.account_id), metadata=md
+    ),
     "ListPreferences": lambda u, a, p, md: u.stub.ListPreferences(
         users_pb2.ListPreferencesRequest(profile_id=p), metadata=md
     ),
@@ -118,6 +121,9 @@ OWNER_CALLS: dict[str, OwnerCall] = {
 # Owner RPCs that name no account: they act on the caller's own slots, so
 # another account's playback id is simply not found (tests/users/test_sessions.py).
 CALLER_SCOPED_CALLS: dict[str, OwnerCall] = {
+    "GetOperation": lambda u, a, p, md: u.stub.GetOperation(
+        users_pb2.GetOperationRequest(operation_id="any"), metadata=md
+    ),
     "HeartbeatPlayback": lambda u, a, p, md: u.stub.HeartbeatPlayback(
         users_pb2.HeartbeatPlaybackRequest(playback_id="any"), metadata=md
     ),

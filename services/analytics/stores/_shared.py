@@ -3,6 +3,7 @@ deduplicated before it is staged."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Final, TypeVar
@@ -16,6 +17,7 @@ from services.analytics.store import (
     TitleDim,
     ViewFact,
 )
+from services.runtime.sagas import StepKey
 
 T = TypeVar("T", ViewFact, SignupFact, ProfileChangeFact, TitleDim)
 
@@ -260,3 +262,40 @@ def days_of_rows(rows: Sequence[Sequence[Any]]) -> list[DayFigures]:
         )
         for day in sorted(totals)
     ]
+
+
+# -- the account-deletion saga's anonymisation (services/users/sagas) ---------
+# The ledger row of a saga command lives in loaded_events (target "saga"), in
+# the transaction of its effect, so a repeated command changes nothing.
+SAGA_TARGET: Final = "saga"
+
+
+def saga_ledger_ids(key: StepKey) -> list[str]:
+    """The ledger ids that make ``key`` a repeat: its own (an anonymisation has no
+    compensation: it is a retriable step)."""
+    return [f"saga:{key.saga_id}/{key.step}"]
+
+
+# What anonymising an account rewrites, with {p} the driver's placeholder
+# style: 1 = the account id, 2 = the anonymous account id, 3 = the salt of the
+# anonymous profile ids, 4 = the account's profile ids. Identity goes; counts,
+# days, titles, countries and devices stay, and distinct profiles stay
+# distinct (unique viewers do not change). The salt is random and kept
+# nowhere, so an anonymous id cannot be traced back.
+ANONYMISE_FACTS: Final = (
+    "UPDATE fact_view SET account_id = {p2}, profile_id = 'anon-' || md5({p3} || profile_id) "
+    "WHERE account_id = {p1}",
+    "UPDATE fact_signup SET account_id = {p2}, profile_id = 'anon-' || md5({p3} || profile_id) "
+    "WHERE account_id = {p1}",
+    "UPDATE fact_profile_change SET account_id = {p2}, "
+    "profile_id = 'anon-' || md5({p3} || profile_id) WHERE account_id = {p1}",
+)
+# Rollups keep profiles (no account): by the account's profile ids.
+ANONYMISE_ROLLUP: Final = (
+    "UPDATE rollup_view_daily SET profile_id = 'anon-' || md5({p3} || profile_id) "
+    "WHERE profile_id = {p4}"
+)
+
+
+def anonymous_account(salt: str) -> str:
+    return "anon-" + hashlib.md5(salt.encode(), usedforsecurity=False).hexdigest()

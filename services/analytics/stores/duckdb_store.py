@@ -53,6 +53,7 @@ from services.analytics.store import (
     check_range,
 )
 from services.analytics.stores import _shared as shared
+from services.runtime.sagas import StepKey
 from services.runtime.stores import unavailable_on
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,44 @@ class DuckDbWarehouse:
         async with self._pending:
             with _outage:
                 return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    # ------------------------------------------------------------------ sagas
+    async def anonymise_account(
+        self, key: StepKey, account_id: str, profile_ids: Sequence[str], salt: str
+    ) -> tuple[int, bool]:
+        return await self._run(
+            functools.partial(self._anonymise, key, account_id, list(profile_ids), salt)
+        )
+
+    def _anonymise(
+        self, key: StepKey, account_id: str, profile_ids: list[str], salt: str
+    ) -> tuple[int, bool]:
+        ledger = shared.saga_ledger_ids(key)
+        if any(event_id in self._known.loaded for event_id in ledger):
+            return 0, True
+        con = self._con
+        anonymous = shared.anonymous_account(salt)
+        con.begin()
+        try:
+            changed = 0
+            for number, statement in enumerate(shared.ANONYMISE_FACTS):
+                con.execute(
+                    statement.format(p1="$1", p2="$2", p3="$3"), [account_id, anonymous, salt]
+                )
+                if number == 0:
+                    changed += _changed(con)
+            con.execute(
+                shared.ANONYMISE_ROLLUP.format(p3="$1", p4="ANY($2::VARCHAR[])"),
+                [salt, profile_ids],
+            )
+            changed += _changed(con)
+            self._ledger(ledger, shared.SAGA_TARGET)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        self._known.loaded |= set(ledger)
+        return changed, False
 
     # ------------------------------------------------------------------ load
     async def load(self, batch: Batch) -> LoadResult:
@@ -452,3 +491,9 @@ def _migrate(connection: duckdb.DuckDBPyConnection) -> None:
         except BaseException:
             connection.rollback()
             raise
+
+
+def _changed(con: duckdb.DuckDBPyConnection) -> int:
+    """The rows the last UPDATE changed (DuckDB answers it as a one-row result)."""
+    row = con.fetchone()
+    return int(row[0]) if row else 0

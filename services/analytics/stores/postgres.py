@@ -51,6 +51,7 @@ from services.analytics.store import (
 )
 from services.analytics.stores import _shared as shared
 from services.runtime import store_metrics
+from services.runtime.sagas import StepKey
 from services.runtime.stores import unavailable_on
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,38 @@ class PostgresWarehouse:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    @_outage
+    async def anonymise_account(
+        self, key: StepKey, account_id: str, profile_ids: Sequence[str], salt: str
+    ) -> tuple[int, bool]:
+        ledger = shared.saga_ledger_ids(key)
+        async with self._pool.acquire() as conn, conn.transaction():
+            seen = await conn.fetchval(
+                "SELECT count(*) FROM loaded_events WHERE event_id = ANY($1::text[])", ledger
+            )
+            if seen:
+                return 0, True
+            anonymous = shared.anonymous_account(salt)
+            changed = 0
+            for number, statement in enumerate(shared.ANONYMISE_FACTS):
+                status = await conn.execute(
+                    statement.format(p1="$1", p2="$2", p3="$3"), account_id, anonymous, salt
+                )
+                if number == 0:
+                    changed += _row_count(status)
+            status = await conn.execute(
+                shared.ANONYMISE_ROLLUP.format(p3="$1", p4="ANY($2::text[])"),
+                salt,
+                list(profile_ids),
+            )
+            changed += _row_count(status)
+            await conn.execute(
+                "INSERT INTO loaded_events (event_id, target) VALUES ($1, $2)",
+                ledger[0],
+                shared.SAGA_TARGET,
+            )
+        return changed, False
 
     # ------------------------------------------------------------------ load
     @_outage

@@ -42,7 +42,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from cassandra import ConsistencyLevel
@@ -72,6 +72,7 @@ from services.history.stores._rules import (
 )
 from services.runtime.cassandra import CassandraSession
 from services.runtime.locks import KeyedLocks
+from services.runtime.sagas import CassandraLedger, StepKey
 
 # Months (partitions of views_by_profile) one ListHistory call reads at most:
 # a profile keeps about 25 (two years), so a call normally reaches the end.
@@ -222,6 +223,8 @@ class CassandraHistoryStore:
         # Serialises this process's RecordViews of one (profile_id, view_id).
         self._view_locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._last_write_us = 0
+        self._ledger: CassandraLedger | None = None
+        self._purge: dict[str, PreparedStatement] | None = None
 
     @classmethod
     async def on_session(
@@ -243,6 +246,56 @@ class CassandraHistoryStore:
 
     async def close(self) -> None:
         await self._session.close()
+
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        """Checks the ledger, deletes (idempotent), records the key."""
+        ledger = await self._saga_ledger()
+        if await ledger.already_applied(key):
+            return 0, True
+        q = await self._purge_statements()
+        deleted = 0
+        for profile_id in profile_ids:
+            for month_row in await self._run(q["months"], (profile_id,)):
+                month = month_row.month
+                for view in await self._run(q["views"], (profile_id, month)):
+                    deleted += 1
+                    # The play log is keyed by title and UTC day: remove this
+                    # profile's rows there before the views that name them.
+                    await self._run(
+                        q["play_log"], (view.title_id, _utc_day(view.watch_time), profile_id)
+                    )
+                await self._run(q["month"], (profile_id, month))
+            for name in ("view_months", "view_ids", "bookmarks"):
+                await self._run(q[name], (profile_id,))
+        await ledger.record(key, int(time.time() * 1000))
+        return deleted, False
+
+    async def _purge_statements(self) -> dict[str, PreparedStatement]:
+        if self._purge is None:
+            prepare = self._session.prepare
+            self._purge = {
+                "months": await prepare("SELECT month FROM {ks}.view_months WHERE profile_id = ?"),
+                "views": await prepare(
+                    "SELECT title_id, watch_time FROM {ks}.views_by_profile "
+                    "WHERE profile_id = ? AND month = ?"
+                ),
+                "play_log": await prepare(
+                    "DELETE FROM {ks}.play_log WHERE title_id = ? AND day = ? AND profile_id = ?"
+                ),
+                "month": await prepare(
+                    "DELETE FROM {ks}.views_by_profile WHERE profile_id = ? AND month = ?"
+                ),
+                **{
+                    name: await prepare(f"DELETE FROM {{ks}}.{name} WHERE profile_id = ?")
+                    for name in ("view_months", "view_ids", "bookmarks")
+                },
+            }
+        return self._purge
+
+    async def _saga_ledger(self) -> CassandraLedger:
+        if self._ledger is None:
+            self._ledger = await CassandraLedger(self._session).prepare()
+        return self._ledger
 
     async def _run(self, statement: Any, parameters: Any = None) -> list[Any]:
         return await self._session.execute(statement, parameters)
@@ -540,3 +593,9 @@ def _popularity_of(row: Any, country_code: str, day: date) -> Popularity:
         unique_viewers=row.unique_viewers or 0,
         maturity_rating=row.maturity_rating or "",
     )
+
+
+def _utc_day(watch_time: datetime) -> date:
+    """The play log's day of a view (its watch time's UTC date)."""
+    moment = watch_time if watch_time.tzinfo else watch_time.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).date()

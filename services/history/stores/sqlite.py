@@ -47,7 +47,8 @@ from services.history.stores._rules import (
     from_ms,
     to_ms,
 )
-from services.runtime.sqlite import OUTBOX_DDL, SqliteStore, insert_outbox_row, outage_guard
+from services.runtime.sagas import SQLITE_LEDGER_SCHEMA, SqliteParticipant, StepKey
+from services.runtime.sqlite import OUTBOX_DDL, insert_outbox_row, outage_guard
 
 _outage = outage_guard("the history store")
 
@@ -174,12 +175,20 @@ _TOP: Final = (
 _START: Final = HistoryCursor(2**62, "\U0010ffff")
 
 
-class SqliteHistoryStore(SqliteStore):
+class SqliteHistoryStore(SqliteParticipant):
     NAME = "history"
+    # The saga ledger only (no settings copy here).
+    SAGA_SCHEMA = SQLITE_LEDGER_SCHEMA
     # A producer's file carries the relay's outbox table too.
-    SCHEMA = SCHEMA + OUTBOX_DDL
+    SCHEMA = SCHEMA + OUTBOX_DDL + SQLITE_LEDGER_SCHEMA
     # Kept in SQLite's user_version; a file from a newer build is refused.
     SCHEMA_VERSION = 1
+
+    @_outage
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        return await self.purge_profile_rows(
+            key, profile_ids, ("views", "bookmarks", "play_log"), counted="views"
+        )
 
     # ----------------------------------------------------------------- views
     @_outage

@@ -33,6 +33,7 @@ from services.recommendations.store import (
 )
 from services.runtime.cassandra import CassandraSession
 from services.runtime.locks import KeyedLocks
+from services.runtime.sagas import CassandraLedger, ProfileSettings, StepKey
 
 # Rows per read of the profile index.
 CHUNK: Final = 1_000
@@ -55,6 +56,10 @@ class _Statements:
     get_similar: PreparedStatement
     delete_similar: PreparedStatement
     insert_similar: PreparedStatement
+    put_settings: PreparedStatement
+    get_settings: PreparedStatement
+    purge: tuple[PreparedStatement, ...]
+    unindex_profile: PreparedStatement
 
 
 async def _prepare_all(session: CassandraSession) -> _Statements:
@@ -110,13 +115,32 @@ async def _prepare_all(session: CassandraSession) -> _Statements:
             "INSERT INTO {ks}.similar_by_title (title_id, rank, similar_title_id, score, "
             "reason, subject) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         ),
+        put_settings=await prepare(
+            "INSERT INTO {ks}.profile_settings (profile_id, maturity_rating, kids_profile, "
+            "language_code) VALUES (?, ?, ?, ?)"
+        ),
+        get_settings=await prepare(
+            "SELECT maturity_rating, kids_profile, language_code FROM {ks}.profile_settings "
+            "WHERE profile_id = ?"
+        ),
+        purge=(
+            await prepare("DELETE FROM {ks}.interactions_by_profile WHERE profile_id = ?"),
+            await prepare("DELETE FROM {ks}.recommendations_by_profile WHERE profile_id = ?"),
+            await prepare("DELETE FROM {ks}.profile_settings WHERE profile_id = ?"),
+        ),
+        unindex_profile=await prepare(
+            "DELETE FROM {ks}.interaction_profiles WHERE bucket = ? AND profile_id = ?"
+        ),
     )
 
 
 class CassandraRecommendationStore:
-    def __init__(self, session: CassandraSession, statements: _Statements) -> None:
+    def __init__(
+        self, session: CassandraSession, statements: _Statements, ledger: CassandraLedger
+    ) -> None:
         self._session = session
         self._q = statements
+        self._ledger = ledger
         self._consistency = ConsistencyLevel.name_to_value[session.settings.consistency]
         self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._last_write_us = 0
@@ -124,10 +148,44 @@ class CassandraRecommendationStore:
     @classmethod
     async def on_session(cls, session: CassandraSession) -> CassandraRecommendationStore:
         """The store on ``session``'s keyspace (migrated); closing the store closes it."""
-        return cls(session, await _prepare_all(session))
+        return cls(session, await _prepare_all(session), await CassandraLedger(session).prepare())
 
     async def close(self) -> None:
         await self._session.close()
+
+    # -- saga participant: check the ledger, apply (idempotent), record ----
+
+    async def apply_profile_settings(
+        self, key: StepKey, profile_id: str, settings: ProfileSettings
+    ) -> bool:
+        if await self._ledger.already_applied(key):
+            return True
+        await self._run(
+            self._q.put_settings,
+            (profile_id, settings.maturity_rating, settings.kids_profile, settings.language_code),
+        )
+        await self._ledger.record(key, int(time.time() * 1000))
+        return False
+
+    async def profile_settings(self, profile_id: str) -> ProfileSettings | None:
+        rows = await self._run(self._q.get_settings, (profile_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        return ProfileSettings(row.maturity_rating, bool(row.kids_profile), row.language_code)
+
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        if await self._ledger.already_applied(key):
+            return 0, True
+        deleted = 0
+        for profile_id in profile_ids:
+            # Counted before: Cassandra's deletes do not say what they removed.
+            deleted += len(await self.interactions(profile_id))
+            for statement in self._q.purge:
+                await self._run(statement, (profile_id,))
+            await self._run(self._q.unindex_profile, (bucket_of(profile_id), profile_id))
+        await self._ledger.record(key, int(time.time() * 1000))
+        return deleted, False
 
     async def _run(self, statement: Any, parameters: Any = None) -> list[Any]:
         return await self._session.execute(statement, parameters)

@@ -18,7 +18,8 @@ from services.recommendations.store import (
     check_items,
     merged,
 )
-from services.runtime.sqlite import SqliteStore, outage_guard
+from services.runtime.sagas import SqliteParticipant, StepKey
+from services.runtime.sqlite import outage_guard
 
 _outage = outage_guard("the recommendations store")
 
@@ -67,15 +68,28 @@ CREATE TABLE IF NOT EXISTS similar_computed (
 ) WITHOUT ROWID;
 """
 
+# Per profile, the rows a purge deletes.
+_PURGED: Final = (
+    "interactions",
+    "interaction_profiles",
+    "profile_lists",
+    "recommendations",
+    "profile_settings",
+)
+
 _INTERACTION: Final = (
     "SELECT title_id, completion, watch_time, country_code FROM interactions WHERE profile_id = ?"
 )
 
 
-class SqliteRecommendationStore(SqliteStore):
+class SqliteRecommendationStore(SqliteParticipant):
     NAME = "recommendations"
-    SCHEMA = SCHEMA
+    SCHEMA = SCHEMA + SqliteParticipant.SAGA_SCHEMA
     SCHEMA_VERSION = 1
+
+    @_outage
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        return await self.purge_profile_rows(key, profile_ids, _PURGED, counted="interactions")
 
     @_outage
     async def record_interaction(self, interaction: Interaction) -> Interaction:

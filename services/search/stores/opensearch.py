@@ -33,6 +33,7 @@ Connection errors, timeouts and 5xx/429 answers raise Unavailable
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, Self
@@ -40,6 +41,7 @@ from typing import Any, Final, Self
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as errors
 
+from services.runtime.sagas import ProfileSettings, StepKey
 from services.runtime.stores import unavailable_on
 from services.search.store import (
     Facets,
@@ -101,6 +103,11 @@ class OpenSearchIndex:
         self._client = client
         self.alias = f"{prefix}titles"
         self._owns_client = owns_client
+        # The sagas' documents (services/users/sagas): the profiles' settings
+        # copies and the command ledger, in indices of their own (created by
+        # the first write, dynamic mapping).
+        self._settings_index = f"{prefix}profile-settings"
+        self._ledger_index = f"{prefix}saga-commands"
 
     @classmethod
     async def open(
@@ -134,6 +141,73 @@ class OpenSearchIndex:
 
     def _index_of(self, generation: str) -> str:
         return f"{self.alias}-{generation}"
+
+    # ------------------------------------------------------------ saga participant
+    # No transaction spans the effect and its ledger document: the effect is
+    # idempotent (an overwrite, a delete), checked before and recorded after.
+
+    async def _already_applied(self, key: StepKey) -> bool:
+        keys = [key] if key.is_compensation else [key, key.compensation]
+        for candidate in keys:
+            if await self._client.exists(index=self._ledger_index, id=_ledger_id(candidate)):
+                return True
+        return False
+
+    async def _record(self, key: StepKey) -> None:
+        await self._client.index(
+            index=self._ledger_index,
+            id=_ledger_id(key),
+            body={"saga_id": key.saga_id, "step": key.step, "applied_at": int(time.time() * 1000)},
+            refresh="wait_for",
+        )
+
+    @_outage
+    async def apply_profile_settings(
+        self, key: StepKey, profile_id: str, settings: ProfileSettings
+    ) -> bool:
+        if await self._already_applied(key):
+            return True
+        await self._client.index(
+            index=self._settings_index,
+            id=profile_id,
+            body={
+                "maturity_rating": settings.maturity_rating,
+                "kids_profile": settings.kids_profile,
+                "language_code": settings.language_code,
+            },
+            refresh="wait_for",
+        )
+        await self._record(key)
+        return False
+
+    @_outage
+    async def profile_settings(self, profile_id: str) -> ProfileSettings | None:
+        try:
+            answer = await self._client.get(index=self._settings_index, id=profile_id)
+        except errors.NotFoundError:
+            return None
+        source = answer["_source"]
+        return ProfileSettings(
+            str(source["maturity_rating"]),
+            bool(source["kids_profile"]),
+            str(source.get("language_code", "")),
+        )
+
+    @_outage
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        if await self._already_applied(key):
+            return 0, True
+        deleted = 0
+        for profile_id in profile_ids:
+            try:
+                await self._client.delete(
+                    index=self._settings_index, id=profile_id, refresh="wait_for"
+                )
+                deleted += 1
+            except errors.NotFoundError:
+                pass  # none kept, or a repeat deleted it already
+        await self._record(key)
+        return deleted, False
 
     # ------------------------------------------------------------ writes
 
@@ -509,3 +583,7 @@ def _highlight(fragments: dict[str, list[str]]) -> str:
         if fragments.get(field):
             return fragments[field][0]
     return ""
+
+
+def _ledger_id(key: StepKey) -> str:
+    return f"{key.saga_id}.{key.step}"

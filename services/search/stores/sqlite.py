@@ -46,7 +46,8 @@ import aiosqlite
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from services.runtime.sqlite import BUSY_TIMEOUT_MS, SqliteFile, SqliteStore, outage_guard
+from services.runtime.sagas import SqliteParticipant, StepKey
+from services.runtime.sqlite import BUSY_TIMEOUT_MS, SqliteFile, outage_guard
 from services.search.store import (
     Facets,
     SearchHit,
@@ -144,9 +145,9 @@ class _Where:
         return " AND ".join(self.conditions) or "1"
 
 
-class SqliteSearchIndex(SqliteStore):
+class SqliteSearchIndex(SqliteParticipant):
     NAME = "search"
-    SCHEMA = SCHEMA
+    SCHEMA = SCHEMA + SqliteParticipant.SAGA_SCHEMA
     SCHEMA_VERSION = 1
 
     def __init__(self, file: SqliteFile) -> None:
@@ -159,6 +160,13 @@ class SqliteSearchIndex(SqliteStore):
         cls, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, readers: int = READERS
     ) -> Self:
         return await super().open(path, busy_timeout_ms=busy_timeout_ms, readers=readers)
+
+    # ------------------------------------------------------------ saga participant
+
+    async def purge_profiles(self, key: StepKey, profile_ids: Sequence[str]) -> tuple[int, bool]:
+        return await self.purge_profile_rows(
+            key, profile_ids, ("profile_settings",), counted="profile_settings"
+        )
 
     # ------------------------------------------------------------ writes
 

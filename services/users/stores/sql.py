@@ -16,7 +16,7 @@ excludes concurrent writers:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,8 @@ from services.users.models import (
     PlanRow,
     PreferenceRow,
     ProfileRow,
+    SagaLogRow,
+    SagaRow,
     SubscriptionRow,
     UserRow,
 )
@@ -46,6 +48,7 @@ from services.users.store import (
     AccountRecord,
     BillingRecord,
     NewAccount,
+    NewSaga,
     OutboxEvent,
     PlanRecord,
     PreferenceEventFactory,
@@ -56,6 +59,7 @@ from services.users.store import (
     ProfileGuard,
     ProfileRecord,
     ProfileUpdate,
+    SagaStart,
     SubscriptionDecision,
     SubscriptionEventFactory,
     SubscriptionRecord,
@@ -69,6 +73,11 @@ plans = cast(sa.Table, PlanRow.__table__)
 plan_prices = cast(sa.Table, PlanPriceRow.__table__)
 subscriptions = cast(sa.Table, SubscriptionRow.__table__)
 billing_records = cast(sa.Table, BillingRecordRow.__table__)
+sagas = cast(sa.Table, SagaRow.__table__)
+saga_log = cast(sa.Table, SagaLogRow.__table__)
+
+# Saga states (services/users/sagas/definitions.py): the two that still run.
+RUNNING_SAGA_STATES: Final = ("RUNNING", "COMPENSATING")
 
 # The price row of every country without one of its own.
 ELSEWHERE: Final = "ZZ"
@@ -195,6 +204,7 @@ def _account(row: sa.Row[Any]) -> AccountRecord:
         language_code=row.language_code,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        deletion_saga_id=row.deletion_saga_id or "",
     )
 
 
@@ -209,6 +219,8 @@ def _profile(row: sa.Row[Any]) -> ProfileRecord:
         primary=bool(row.is_primary),
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        language_code=row.language_code,
+        settings_saga_id=row.settings_saga_id or "",
     )
 
 
@@ -228,6 +240,7 @@ def _profile_values(fields: ProfileFields) -> dict[str, Any]:
         "avatar_url": fields.avatar_url,
         "maturity_rating": fields.maturity_rating,
         "is_kids_profile": fields.kids_profile,
+        "language_code": fields.language_code,
     }
 
 
@@ -402,11 +415,19 @@ class SqlUserStore:
         async with self._write() as connection:
             # Locking the account serialises profile creation per account, so
             # two concurrent creations cannot both see room for one more.
-            owner = await connection.scalar(
-                sa.select(users.c.id).where(users.c.id == account_id).with_for_update()
-            )
+            owner = (
+                await connection.execute(
+                    sa.select(users.c.id, users.c.deletion_saga_id)
+                    .where(users.c.id == account_id)
+                    .with_for_update()
+                )
+            ).first()
             if owner is None:
                 raise NotFound(f"account {account_id} does not exist", reason="ACCOUNT_NOT_FOUND")
+            if owner.deletion_saga_id:
+                raise FailedPrecondition(
+                    "the account is being deleted", reason="ACCOUNT_BEING_DELETED"
+                )
             count = await connection.scalar(
                 sa.select(sa.func.count()).where(profiles.c.user_id == account_id)
             )
@@ -464,16 +485,29 @@ class SqlUserStore:
         return _profile(row)
 
     async def update_profile(
-        self, profile_id: int, update: ProfileUpdate, event: ProfileEventFactory
+        self,
+        profile_id: int,
+        update: ProfileUpdate,
+        event: ProfileEventFactory,
+        *,
+        saga: SagaStart | None = None,
     ) -> ProfileRecord:
         async with self._write() as connection:
             current = await self._lock_profile(connection, profile_id)
             fields = update(current)
             now = _now()
+            started = None if saga is None else saga(current, fields)
+            saga_values: dict[str, Any] = {}
+            if started is not None:
+                # The profile row is locked: two updates of one profile cannot
+                # both find no saga running and both start one.
+                await _refuse_if_running(connection, current.settings_saga_id)
+                await insert_saga(connection, started, now)
+                saga_values["settings_saga_id"] = started.saga_id
             await connection.execute(
                 profiles.update()
                 .where(profiles.c.id == profile_id)
-                .values(updated_at=now, **_profile_values(fields))
+                .values(updated_at=now, **_profile_values(fields), **saga_values)
             )
             updated = ProfileRecord(
                 profile_id=current.profile_id,
@@ -485,9 +519,59 @@ class SqlUserStore:
                 avatar_url=fields.avatar_url,
                 maturity_rating=fields.maturity_rating,
                 kids_profile=fields.kids_profile,
+                language_code=fields.language_code,
+                settings_saga_id=saga_values.get("settings_saga_id", current.settings_saga_id),
             )
             await self._insert_event(connection, event(updated))
         return updated
+
+    async def start_account_deletion(
+        self, account_id: int, saga: Callable[[list[int]], NewSaga], event: OutboxEvent
+    ) -> str:
+        async with self._write() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(users.c.id, users.c.deletion_saga_id)
+                    .where(users.c.id == account_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"account {account_id} does not exist", reason="ACCOUNT_NOT_FOUND")
+            if row.deletion_saga_id:
+                return str(row.deletion_saga_id)
+            profile_ids = list(
+                await connection.scalars(
+                    sa.select(profiles.c.id)
+                    .where(profiles.c.user_id == account_id)
+                    .order_by(profiles.c.id)
+                )
+            )
+            started = saga(profile_ids)
+            now = _now()
+            await insert_saga(connection, started, now)
+            await connection.execute(
+                users.update()
+                .where(users.c.id == account_id)
+                .values(deletion_saga_id=started.saga_id, updated_at=now)
+            )
+            await self._insert_event(connection, event)
+        return started.saga_id
+
+    async def delete_account(self, account_id: int, event: OutboxEvent) -> bool:
+        async with self._write() as connection:
+            owner = await connection.scalar(
+                sa.select(users.c.id).where(users.c.id == account_id).with_for_update()
+            )
+            if owner is None:
+                return False
+            # Children first: SQLite honours the cascades only with foreign
+            # keys on, and billing records may not cascade on every dialect.
+            for table in (preferences, billing_records, subscriptions, profiles):
+                await connection.execute(table.delete().where(table.c.user_id == account_id))
+            await connection.execute(users.delete().where(users.c.id == account_id))
+            await self._insert_event(connection, event)
+        return True
 
     async def delete_profile(
         self, profile_id: int, guard: ProfileGuard, event: ProfileEventFactory
@@ -744,3 +828,46 @@ def _inserted_id(result: sa.CursorResult[Any]) -> int:
     if key is None:
         raise RuntimeError("the database returned no id for an inserted row")
     return int(key[0])
+
+
+async def insert_saga(connection: AsyncConnection, saga: NewSaga, now: datetime) -> None:
+    """The saga's first record and its first log line, in the caller's transaction."""
+    await connection.execute(
+        sagas.insert().values(
+            saga_id=saga.saga_id,
+            saga_type=saga.saga_type,
+            subject_id=saga.subject_id,
+            account_id=saga.account_id,
+            state="RUNNING",
+            step_index=0,
+            steps_done=0,
+            attempts=0,
+            failing_since=None,
+            next_attempt_at=now,
+            payload=saga.payload,
+            last_error="",
+            error_code=0,
+            lease_owner=None,
+            lease_expires_at=None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await connection.execute(
+        saga_log.insert().values(
+            saga_id=saga.saga_id, step="", action="started", detail=saga.payload, created_at=now
+        )
+    )
+
+
+async def _refuse_if_running(connection: AsyncConnection, saga_id: str) -> None:
+    if not saga_id:
+        return
+    state = await connection.scalar(sa.select(sagas.c.state).where(sagas.c.saga_id == saga_id))
+    if state in RUNNING_SAGA_STATES:
+        raise FailedPrecondition(
+            f"the profile's settings change {saga_id} is still being applied; "
+            "retry when the profile's settings_change is no longer RUNNING or COMPENSATING",
+            reason="PROFILE_SAGA_IN_PROGRESS",
+            metadata={"saga_id": saga_id},
+        )

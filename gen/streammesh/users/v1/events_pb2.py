@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from streammesh.users.v1 import users_pb2 as streammesh_dot_users_dot_v1_dot_users__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n streammesh/users/v1/events.proto\x12\x13streammesh.users.v1\x1a google/protobuf/field_mask.proto\x1a\x1fstreammesh/users/v1/users.proto\"{\n\x13\x41\x63\x63ountCreatedEvent\x12-\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.Account\x12\x35\n\x0fprimary_profile\x18\x02 \x01(\x0b\x32\x1c.streammesh.users.v1.Profile\"D\n\x13ProfileCreatedEvent\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.Profile\"u\n\x13ProfileUpdatedEvent\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.Profile\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x13ProfileDeletedEvent\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\"M\n\x16PreferenceUpdatedEvent\x12\x33\n\npreference\x18\x01 \x01(\x0b\x32\x1f.streammesh.users.v1.Preference\"\xaf\x01\n\x18SubscriptionChangedEvent\x12\x37\n\x0csubscription\x18\x01 \x01(\x0b\x32!.streammesh.users.v1.Subscription\x12\x18\n\x10previous_plan_id\x18\x02 \x01(\t\x12@\n\x0fprevious_status\x18\x03 \x01(\x0e\x32\'.streammesh.users.v1.SubscriptionStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n streammesh/users/v1/events.proto\x12\x13streammesh.users.v1\x1a google/protobuf/field_mask.proto\x1a\x1fstreammesh/users/v1/users.proto\"{\n\x13\x41\x63\x63ountCreatedEvent\x12-\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.Account\x12\x35\n\x0fprimary_profile\x18\x02 \x01(\x0b\x32\x1c.streammesh.users.v1.Profile\"D\n\x13ProfileCreatedEvent\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.Profile\"u\n\x13ProfileUpdatedEvent\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.streammesh.users.v1.Profile\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x13ProfileDeletedEvent\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\"M\n\x16PreferenceUpdatedEvent\x12\x33\n\npreference\x18\x01 \x01(\x0b\x32\x1f.streammesh.users.v1.Preference\"\xaf\x01\n\x18SubscriptionChangedEvent\x12\x37\n\x0csubscription\x18\x01 \x01(\x0b\x32!.streammesh.users.v1.Subscription\x12\x18\n\x10previous_plan_id\x18\x02 \x01(\t\x12@\n\x0fprevious_status\x18\x03 \x01(\x0e\x32\'.streammesh.users.v1.SubscriptionStatus\"D\n\x1d\x41\x63\x63ountDeletionRequestedEvent\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07saga_id\x18\x02 \x01(\t\":\n\x13\x41\x63\x63ountDeletedEvent\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07saga_id\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,4 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREFERENCEUPDATEDEVENT']._serialized_end=578
   _globals['_SUBSCRIPTIONCHANGEDEVENT']._serialized_start=581
   _globals['_SUBSCRIPTIONCHANGEDEVENT']._serialized_end=756
+  _globals['_ACCOUNTDELETIONREQUESTEDEVENT']._serialized_start=758
+  _globals['_ACCOUNTDELETIONREQUESTEDEVENT']._serialized_end=826
+  _globals['_ACCOUNTDELETEDEVENT']._serialized_start=828
+  _globals['_ACCOUNTDELETEDEVENT']._serialized_end=886
 # @@protoc_insertion_point(module_scope)

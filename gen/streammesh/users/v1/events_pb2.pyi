@@ -52,3 +52,19 @@ class SubscriptionChangedEvent(_message.Message):
     previous_plan_id: str
     previous_status: _users_pb2.SubscriptionStatus
     def __init__(self, subscription: _Optional[_Union[_users_pb2.Subscription, _Mapping]] = ..., previous_plan_id: _Optional[str] = ..., previous_status: _Optional[_Union[_users_pb2.SubscriptionStatus, str]] = ...) -> None: ...
+
+class AccountDeletionRequestedEvent(_message.Message):
+    __slots__ = ("account_id", "saga_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    saga_id: str
+    def __init__(self, account_id: _Optional[str] = ..., saga_id: _Optional[str] = ...) -> None: ...
+
+class AccountDeletedEvent(_message.Message):
+    __slots__ = ("account_id", "saga_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SAGA_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    saga_id: str
+    def __init__(self, account_id: _Optional[str] = ..., saga_id: _Optional[str] = ...) -> None: ...

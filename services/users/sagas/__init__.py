@@ -1,0 +1,1 @@
+"""Sagas orchestrated by the users service (issue 18): profile update, account deletion."""
