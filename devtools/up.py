@@ -494,12 +494,19 @@ async def _until(check: Any, what: str, mesh: Mesh) -> None:
 
 
 async def _supervise(mesh: Mesh, stop: asyncio.Event) -> int:
+    from devtools.observability.slow_requests import SlowRequestWatch
+
     console.print("running; Ctrl-C stops everything")
+    # Each new slow request of the edge's access log, with its trace id (issue 19).
+    slow = await asyncio.to_thread(SlowRequestWatch, mesh.logs / "edge.log")
     while not stop.is_set():
         failure = mesh.failure()
         if failure is not None:
             console.print(f"[red]{failure}[/]")
             return 1
+        request = await asyncio.to_thread(slow.poll)
+        if request is not None:
+            console.print(request.line(), highlight=False)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
     return 0
