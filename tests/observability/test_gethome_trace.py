@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from devtools.observability import trace as trace_view
 from devtools.observability.jaeger import Jaeger
+from devtools.observability.slow_requests import SlowRequestWatch
 from services.edge import envoy
 from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
@@ -60,6 +62,12 @@ HOPS = (
     "/streammesh.users.v1.UserService/GetProfile",
     "/streammesh.catalog.v1.CatalogService/ListTitles",
 )
+
+
+@dataclass
+class Edge:
+    http: httpx.AsyncClient
+    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +109,9 @@ async def edge(
     jaeger: Jaeger,
     real_backends: Backends,
     mesh_storage: StorageFactory,
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[Edge]:
     """The home screen's services on the real backends behind Envoy; an HTTP client
-    of the edge."""
+    of the edge and its log."""
     storage = mesh_storage("trace-mesh", real_backends)
     state: Path = storage.state
     async with start_mesh(
@@ -123,12 +131,13 @@ async def edge(
             otlp_collector=jaeger.otlp_grpc_endpoint,
         )
         path = envoy.write_config(render(config), state / "envoy.json")
-        running = await envoy.start(path, state, state / "envoy.log")
+        log = state / "envoy.log"
+        running = await envoy.start(path, state, log)
         try:
             async with httpx.AsyncClient(
                 base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15
             ) as http:
-                yield http
+                yield Edge(http, log)
         finally:
             await running.stop()
             await reflection_server.stop(0)
@@ -183,16 +192,23 @@ def _stores(trace: dict[str, Any]) -> set[str]:
 
 
 async def test_one_gethome_opens_as_one_trace_from_the_edge_to_the_stores(
-    edge: httpx.AsyncClient, jaeger: Jaeger
+    edge: Edge, jaeger: Jaeger
 ) -> None:
-    profile_id, auth = await _signed_in_profile(edge)
+    profile_id, auth = await _signed_in_profile(edge.http)
+    # What `streammesh up` runs on the edge's log; every request counts as slow here.
+    slow = SlowRequestWatch(edge.log, threshold_ms=0)
     trace_id = secrets.token_hex(16)
     traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
-    _ok(
-        await edge.get(
-            f"/v1/profiles/{profile_id}/home", headers={**auth, "traceparent": traceparent}
-        )
+    headers = {**auth, "traceparent": traceparent}
+    _ok(await edge.http.get(f"/v1/profiles/{profile_id}/home", headers=headers))
+    # Envoy's access log names the request's trace: the id `streammesh up` prints.
+    # (Envoy flushes it every second: the sign-up's lines may come first.)
+    last = wait_for(
+        lambda: next((r for r in [slow.poll()] if r is not None and r.trace_id == trace_id), None),
+        "the GetHome line in the edge's access log",
+        FIXTURE_WAIT_SECONDS,
     )
+    assert last.path == f"/v1/profiles/{profile_id}/home"
 
     trace = wait_for(
         lambda: _complete(jaeger, trace_id),
