@@ -231,9 +231,16 @@ def recommendations_config(storage: Storage, **overrides: Any) -> Recommendation
     return replace(RecommendationsConfig(**fields), **overrides)
 
 
-def browse_config(**overrides: Any) -> BrowseConfig:
-    """Browse keeps no state: only its server and its timeouts."""
-    return replace(BrowseConfig(server=server_config("browse")), **overrides)
+def browse_config(storage: Storage | None = None, **overrides: Any) -> BrowseConfig:
+    """Browse keeps no state: its server and its timeouts. Its row cache
+    (services/browse/rows.py) needs the storage's Redis, where the catalog's
+    invalidations and the history's stream are; without ``storage`` it is off."""
+    redis = (
+        {"redis_url": storage.redis_url, "redis_prefix": storage.redis_prefix}
+        if storage is not None
+        else {"redis_url": ""}
+    )
+    return replace(BrowseConfig(server=server_config("browse"), **redis), **overrides)
 
 
 def drop_keyspace(contact: tuple[str, int], keyspace: str) -> None:

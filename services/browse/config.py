@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.runtime import settings
+from services.runtime import backends, settings
 from services.runtime.config import ServerConfig
 from services.runtime.settings import nested
 
@@ -44,6 +44,22 @@ class Config:
     # "Because you watched <title>" rows at most: one per distinct watched title
     # behind the profile's top picks, in their order (0 turns them off).
     because_you_watched_rows: int = 2
+    # The row cache (services/browse/rows.py), in the process's near cache:
+    # how long a catalog row (new in, genres), the trending row and a
+    # profile's own rows are reused. Catalog writes and the profile's views
+    # drop them sooner; 0 turns that kind off.
+    shared_rows_ttl_seconds: float = 60.0
+    trending_row_ttl_seconds: float = 30.0
+    profile_rows_ttl_seconds: float = 10.0
+    # "embedded" or "real": which Redis carries the caches' invalidations and
+    # the history's stream (STREAMMESH_BACKENDS by default).
+    backend: str = field(default="embedded", metadata=backends.backend_choice())
+    # May hold a password: secret. Empty: no row cache.
+    redis_url: str = field(
+        default=backends.EMBEDDED_REDIS_URL, metadata=backends.backend_redis_url()
+    )
+    # The mesh's key prefix: the catalog's invalidations and the history's stream are under it.
+    redis_prefix: str = "streammesh:"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:

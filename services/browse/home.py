@@ -47,6 +47,7 @@ import grpc
 import grpc.aio
 
 from services import ratings
+from services.browse.rows import RowCache
 from services.runtime import callers
 from services.runtime.rpc_errors import from_rpc_error
 from streammesh.browse.v1 import browse_pb2
@@ -122,7 +123,9 @@ class HomeComposer:
         row_timeout_seconds: float,
         profile_timeout_seconds: float,
         because_you_watched_rows: int = 2,
+        rows: RowCache | None = None,
     ) -> None:
+        self._rows = rows
         self._users = users
         self._catalog = catalog
         self._history = history
@@ -162,14 +165,16 @@ class HomeComposer:
             cards_per_row=cards_per_row,
             caller=tuple(caller),
         )
-        *results, recommended = await asyncio.gather(
-            *(self._row(plan, screen) for plan in plans),
-            self._recommended(screen),
-            return_exceptions=True,
+        shared = [plan for plan in plans if plan.row_id != CONTINUE_WATCHING]
+        own_rows = asyncio.ensure_future(self._own_rows(screen))
+        shared_results: list[object] = list(
+            await asyncio.gather(
+                *(self._shared_row(plan, screen) for plan in shared), return_exceptions=True
+            )
         )
-        if isinstance(recommended, BaseException):  # the top picks failed: no row known
-            recommended = [(top_picks_plan(screen), recommended)]
-        assert isinstance(recommended, list), recommended
+        # Each own row fails alone: this raises only what nothing expected.
+        continue_watching, recommended = await own_rows
+        results = [continue_watching, *shared_results]
         top_picks, because = recommended[:1], recommended[1:]
         ordered: list[tuple[RowPlan, object]] = []
         for plan, result in zip(plans, results, strict=True):
@@ -186,6 +191,63 @@ class HomeComposer:
             elif isinstance(result, BaseException):
                 home.failed_rows.append(_failure(plan, result))
         return home
+
+    async def _shared_row(self, plan: RowPlan, screen: Screen) -> browse_pb2.Row:
+        """A row that is the same for every profile of this country and limit,
+        from the row cache when there is one."""
+        if self._rows is None:
+            return await self._row(plan, screen)
+
+        async def build() -> list[browse_pb2.Row]:
+            return [await self._row(plan, screen)]
+
+        rows = await self._rows.shared(
+            plan.row_id,
+            screen.country,
+            screen.limit,
+            screen.cards_per_row,
+            plan.kind == browse_pb2.ROW_KIND_TRENDING,
+            build,
+        )
+        assert rows is not None
+        return rows[0]
+
+    async def _own_rows(self, screen: Screen) -> tuple[object, list[tuple[RowPlan, object]]]:
+        """The profile's own rows: "Continue watching" (a Row or the exception that
+        cost it), then the top picks and "Because you watched" rows; from the row
+        cache when there is one and nothing failed when they were built."""
+        continue_plan = RowPlan(
+            CONTINUE_WATCHING, browse_pb2.ROW_KIND_CONTINUE_WATCHING, "Continue watching"
+        )
+
+        async def fresh() -> tuple[object, list[tuple[RowPlan, object]]]:
+            continue_watching, recommended = await asyncio.gather(
+                self._row(continue_plan, screen), self._recommended(screen), return_exceptions=True
+            )
+            if isinstance(recommended, BaseException):  # the top picks failed: no row known
+                recommended = [(top_picks_plan(screen), recommended)]
+            assert isinstance(recommended, list), recommended
+            return continue_watching, recommended
+
+        if self._rows is None:
+            return await fresh()
+        built: list[tuple[object, list[tuple[RowPlan, object]]]] = []
+
+        async def build() -> list[browse_pb2.Row] | None:
+            built.append(await fresh())
+            continue_watching, recommended = built[0]
+            rows = [continue_watching, *(row for _, row in recommended)]
+            if all(isinstance(row, browse_pb2.Row) for row in rows):
+                return [row for row in rows if isinstance(row, browse_pb2.Row)]
+            return None  # a row failed: nothing kept
+
+        rows = await self._rows.profile(
+            screen.profile_id, screen.limit, screen.cards_per_row, build
+        )
+        if built:
+            return built[0]
+        assert rows is not None
+        return rows[0], [(RowPlan(row.row_id, row.kind, row.heading), row) for row in rows[1:]]
 
     def plan(
         self, profile: users_pb2.Profile, account: users_pb2.Account, cards_per_row: int

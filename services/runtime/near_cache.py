@@ -163,8 +163,10 @@ class NearCache:
         token = self._fences.setdefault(slot, object())
         return Fence(slot, token, self._namespace_epochs.get(namespace, 0), self._epoch)
 
-    def put(self, fence: Fence, value: bytes) -> bool:
-        """Stores ``value`` unless an invalidation broke ``fence``; True if stored."""
+    def put(self, fence: Fence, value: bytes, ttl_seconds: float | None = None) -> bool:
+        """Stores ``value`` unless an invalidation broke ``fence``; True if stored.
+
+        ``ttl_seconds`` shortens the cache's TTL for this entry (never lengthens it)."""
         slot = fence.slot
         if (
             self._fences.get(slot) is not fence.token
@@ -177,9 +179,8 @@ class NearCache:
         if size > self.max_bytes:
             return False
         self._remove(slot)
-        self._entries[slot] = _Entry(
-            value, self._clock() + self.ttl_seconds, fence.namespace_epoch, size
-        )
+        ttl = self.ttl_seconds if ttl_seconds is None else min(ttl_seconds, self.ttl_seconds)
+        self._entries[slot] = _Entry(value, self._clock() + ttl, fence.namespace_epoch, size)
         self.bytes_used += size
         while self.bytes_used > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
