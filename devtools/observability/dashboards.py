@@ -81,6 +81,27 @@ def _red(selector: str) -> list[Panel]:
             "short",
             "{{source}}",
         ),
+        # The service's own view of its stores (services/runtime/store_metrics.py).
+        Panel(
+            "Store p99 latency by store and operation (alert at 1000 ms)",
+            "histogram_quantile(0.99, sum by (store, operation, le) "
+            f"(rate(streammesh_store_query_seconds_bucket{{{selector}}}[5m])))",
+            "s",
+            "{{store}} {{operation}}",
+        ),
+        Panel(
+            "Store operations by outcome",
+            "sum by (store, outcome) "
+            f"(rate(streammesh_store_query_seconds_count{{{selector}}}[5m]))",
+            "ops",
+            "{{store}} {{outcome}}",
+        ),
+        Panel(
+            "Store pool connections in use and idle",
+            f"sum by (store, state) (streammesh_store_pool_connections{{{selector}}})",
+            "short",
+            "{{store}} {{state}}",
+        ),
     ]
 
 
@@ -105,6 +126,12 @@ OVERVIEW = [
         "service:grpc_server_latency_seconds:p99_5m",
         "s",
         "{{service}}",
+    ),
+    Panel(
+        "Store p99 latency by service and store (alert at 1000 ms)",
+        "service_store:streammesh_store_query_seconds:p99_1m",
+        "s",
+        "{{service}} {{store}}",
     ),
     Panel(
         "Edge: downstream requests by response class",

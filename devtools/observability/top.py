@@ -1,7 +1,8 @@
 """``streammesh top``: a live terminal view of the mesh, read from Prometheus.
 
-Per service: request rate, server-error ratio, p99 latency, cache hit ratio
-and the largest consumer lag, from the same series the alert rules read
+Per service: request rate, server-error ratio, p99 latency, cache hit ratio,
+the largest consumer lag, the p99 of its slowest store and its store pools'
+connections in use (of all), from the same series the alert rules read
 (monitoring/rules/mesh.yml). For people without Grafana.
 """
 
@@ -50,6 +51,13 @@ QUERIES: dict[str, str] = {
         f" / sum by (service) (rate(streammesh_cache_requests_total[{WINDOW}]))"
     ),
     "lag": "max by (service) (streammesh_events_consumer_lag)",
+    # The slowest of a service's stores, as the service sees it (store_metrics).
+    "store_p99": (
+        "max by (service) (histogram_quantile(0.99, sum by (service, store, le) "
+        f"(rate(streammesh_store_query_seconds_bucket[{WINDOW}]))))"
+    ),
+    "pool_in_use": 'sum by (service) (streammesh_store_pool_connections{state="in_use"})',
+    "pool": "sum by (service) (streammesh_store_pool_connections)",
 }
 
 
@@ -93,6 +101,17 @@ def _number(value: float | None, fmt: str) -> str:
     return fmt.format(value)
 
 
+def _ms(seconds: float | None) -> str:
+    return _number(None if seconds is None else seconds * 1000, "{:.1f} ms")
+
+
+def _pool(in_use: float | None, total: float | None) -> str:
+    """Connections in use of all the service's store pools: "3/12"."""
+    if in_use is None or total is None:
+        return "-"
+    return f"{in_use:.0f}/{total:.0f}"
+
+
 def render(rows: list[ServiceRow], url: str) -> Table:
     table = Table(title=f"StreamMesh top — {url} — rates over {WINDOW}")
     for column, justify in (
@@ -103,6 +122,8 @@ def render(rows: list[ServiceRow], url: str) -> Table:
         ("p99", "right"),
         ("cache hit", "right"),
         ("consumer lag", "right"),
+        ("store p99", "right"),
+        ("pool in use", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
@@ -113,11 +134,12 @@ def render(rows: list[ServiceRow], url: str) -> Table:
             "[green]up[/]" if up == 1 else "[red]down[/]" if up == 0 else "-",
             _number(row.values.get("rate"), "{:.1f}"),
             ("[red]" if errors and errors > 0.01 else "") + _number(errors, "{:.2%}"),
-            _number(
-                None if row.values.get("p99") is None else row.values["p99"] * 1000, "{:.1f} ms"
-            ),
+            _ms(row.values.get("p99")),
             _number(row.values.get("cache_hit"), "{:.0%}"),
             _number(row.values.get("lag"), "{:.0f}"),
+            ("[red]" if (row.values.get("store_p99") or 0) > 1 else "")
+            + _ms(row.values.get("store_p99")),
+            _pool(row.values.get("pool_in_use"), row.values.get("pool")),
         )
     return table
 
@@ -125,7 +147,8 @@ def render(rows: list[ServiceRow], url: str) -> Table:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "top",
-        help="live per-service rate, errors, p99, cache hit ratio and consumer lag (Prometheus)",
+        help="live per-service rate, errors, p99, cache hit ratio, consumer lag and store "
+        "latency and pools (Prometheus)",
     )
     parser.add_argument(
         "--prometheus",

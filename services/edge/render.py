@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from services.edge.caching import response_headers
 from services.edge.routes import DESCRIPTOR_SET, DeviceRoute, device_routes
 from services.registry import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
 
@@ -397,6 +398,7 @@ def _route(config: EdgeConfig, route: DeviceRoute) -> JsonDict:
         "name": route.rpc,
         "match": {"path": route.grpc_path},
         "route": action,
+        "response_headers_to_add": response_headers(route),
     }
 
 

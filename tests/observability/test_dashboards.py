@@ -28,6 +28,7 @@ _DECLARING_MODULES = (
     "services.events.consumer",
     "services.events.relay",
     "services.runtime.cache",
+    "services.runtime.store_metrics",
 )
 _SUFFIXES = {
     "counter": ("_total",),

@@ -1,0 +1,120 @@
+"""L2 at the edge: public GETs say a shared cache may keep them for their TTL;
+owner data says none may, and is never answered from a cache, whoever asks next."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import grpc.aio
+import httpx
+import pytest
+
+from services.edge import envoy
+from services.edge.caching import CDN_TTL_SECONDS, MAX_AGE_SECONDS, PRIVATE
+from services.edge.reflection import create_server as create_reflection
+from services.edge.render import EdgeConfig, render
+from services.edge.routes import device_routes
+from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from streammesh.users.v1 import users_pb2_grpc
+from tests.mesh import (
+    LOOPBACK,
+    MeshAccounts,
+    StorageFactory,
+    catalog_config,
+    start_mesh,
+    unused_port,
+    users_config,
+)
+
+
+@dataclass
+class EdgeMesh(MeshAccounts):
+    account_label: ClassVar[str] = "edge-cache"
+    users_timeout: ClassVar[float | None] = 10
+    users: users_pb2_grpc.UserServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    http: httpx.AsyncClient
+
+
+@pytest.fixture(scope="module")
+async def mesh(mesh_storage: StorageFactory) -> AsyncIterator[EdgeMesh]:
+    storage = mesh_storage("edge-cache")
+    async with start_mesh(users_config(storage), catalog_config(storage)) as servers:
+        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
+        edge_port = unused_port()
+        config = EdgeConfig(
+            port=edge_port,
+            admin_port=0,
+            upstreams=servers.addresses,
+            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
+            otlp_collector=None,
+        )
+        path = envoy.write_config(render(config), storage.state / "envoy.json")
+        edge = await envoy.start(path, storage.state, storage.state / "envoy.log")
+        try:
+            async with (
+                httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http,
+                grpc.aio.insecure_channel(servers.address("users")) as users,
+                grpc.aio.insecure_channel(servers.address("catalog")) as catalog,
+            ):
+                yield EdgeMesh(
+                    users_pb2_grpc.UserServiceStub(users),
+                    catalog_pb2_grpc.CatalogServiceStub(catalog),
+                    http,
+                )
+        finally:
+            await edge.stop()
+            await reflection_server.stop(0)
+
+
+def test_every_route_says_who_may_keep_its_answer() -> None:
+    for route in device_routes():
+        header = render_route_header(route.rpc)
+        if route.public and route.read_only and route.http_method == "GET":
+            assert header == f"public, max-age={MAX_AGE_SECONDS.get(route.rpc, CDN_TTL_SECONDS)}"
+        else:
+            assert header == PRIVATE, route.rpc
+    assert render_route_header("streammesh.history.v1.HistoryService.ListTrending") == (
+        "public, max-age=60"
+    )
+
+
+def render_route_header(rpc: str) -> str:
+    config = render(EdgeConfig(otlp_collector=None))
+    listener = config["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    for route in manager["route_config"]["virtual_hosts"][0]["routes"]:
+        if route.get("name") == rpc:
+            return str(route["response_headers_to_add"][0]["header"]["value"])
+    raise AssertionError(f"no route {rpc}")
+
+
+async def a_title(mesh: EdgeMesh) -> catalog_pb2.Title:
+    listed = await mesh.catalog.ListTitles(catalog_pb2.ListTitlesRequest(page_size=1), timeout=10)
+    return listed.titles[0]
+
+
+async def test_a_public_title_may_be_kept_for_the_cdn_ttl(mesh: EdgeMesh) -> None:
+    title = await a_title(mesh)
+    answer = await mesh.http.get(f"/v1/titles/{title.title_id}")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == f"public, max-age={CDN_TTL_SECONDS}"
+    assert answer.json()["titleId"] == title.title_id
+
+
+async def test_owner_data_is_never_kept_at_the_edge(mesh: EdgeMesh) -> None:
+    account = await mesh.signup("GB")
+    path = f"/v1/profiles/{account.primary_profile_id}"
+    authorization = dict(account.caller)["authorization"]
+    for _ in range(2):
+        owner = await mesh.http.get(path, headers={"authorization": authorization})
+        assert owner.status_code == 200, owner.text
+        assert owner.headers["cache-control"] == PRIVATE
+        assert "age" not in owner.headers, "an owner response came from the edge cache"
+    # The same URL without the owner's token: the service's answer (refused),
+    # never the owner's profile from the cache.
+    anonymous = await mesh.http.get(path)
+    assert anonymous.status_code == 401
+    assert "profileName" not in anonymous.text
