@@ -243,6 +243,10 @@ class WarehouseStore(Protocol):
 
     async def row_counts(self) -> RowCounts: ...
 
+    async def account_fact_count(self, account_id: str) -> int:
+        """Fact rows (views, sign-ups, profile changes) that still name the account."""
+        ...
+
     async def anonymise_account(
         self, key: StepKey, account_id: str, profile_ids: Sequence[str], salt: str
     ) -> tuple[int, bool]:

@@ -661,6 +661,7 @@ class UsersDomain:
                 saga_type=ACCOUNT_DELETION_SAGA,
                 subject_id=str(wanted),
                 account_id=wanted,
+                done_at_start=ACCOUNT_DELETION.done_at_start,
                 payload=json.dumps(
                     {
                         "account_id": str(wanted),
@@ -937,6 +938,7 @@ def profile_update_saga(current: ProfileRecord, fields: ProfileFields) -> NewSag
         saga_type=PROFILE_UPDATE_SAGA,
         subject_id=str(current.profile_id),
         account_id=current.account_id,
+        done_at_start=PROFILE_UPDATE.done_at_start,
         payload=json.dumps(
             {
                 "profile_id": str(current.profile_id),

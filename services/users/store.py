@@ -94,6 +94,8 @@ class NewSaga:
     account_id: int
     # JSON: what the steps need (services/users/sagas/definitions.py).
     payload: str
+    # Steps made by the starting transaction itself (the saga resumes after them).
+    done_at_start: int = 1
 
 
 @dataclass(frozen=True)

@@ -297,5 +297,13 @@ ANONYMISE_ROLLUP: Final = (
 )
 
 
+# Fact rows naming an account ({p1}: the account id).
+ACCOUNT_FACT_COUNT: Final = (
+    "SELECT (SELECT count(*) FROM fact_view WHERE account_id = {p1}) "
+    "+ (SELECT count(*) FROM fact_signup WHERE account_id = {p1}) "
+    "+ (SELECT count(*) FROM fact_profile_change WHERE account_id = {p1})"
+)
+
+
 def anonymous_account(salt: str) -> str:
     return "anon-" + hashlib.md5(salt.encode(), usedforsecurity=False).hexdigest()

@@ -190,6 +190,15 @@ class DuckDbWarehouse:
                 return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     # ------------------------------------------------------------------ sagas
+    async def account_fact_count(self, account_id: str) -> int:
+        def count() -> int:
+            row = self._con.execute(
+                shared.ACCOUNT_FACT_COUNT.format(p1="$1"), [account_id]
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(count)
+
     async def anonymise_account(
         self, key: StepKey, account_id: str, profile_ids: Sequence[str], salt: str
     ) -> tuple[int, bool]:

@@ -215,6 +215,11 @@ class PostgresWarehouse:
         await self._pool.close()
 
     @_outage
+    async def account_fact_count(self, account_id: str) -> int:
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval(shared.ACCOUNT_FACT_COUNT.format(p1="$1"), account_id))
+
+    @_outage
     async def anonymise_account(
         self, key: StepKey, account_id: str, profile_ids: Sequence[str], salt: str
     ) -> tuple[int, bool]:

@@ -167,6 +167,10 @@ class Orchestrator:
             # The log itself is unreachable: the lease lapses and the saga is
             # claimed again once the database answers.
             log.warning("saga log write failed", extra={"saga_id": saga.saga_id, "error": str(err)})
+        except Exception:
+            # A bug must not hold the saga silently: logged with its stack, and
+            # the lease lapses so the next pass (or a fixed build) tries again.
+            log.exception("driving a saga failed", extra={"saga_id": saga.saga_id})
         finally:
             self._driving.discard(saga.saga_id)
 

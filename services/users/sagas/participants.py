@@ -180,6 +180,7 @@ class Participants:
         # Deleting a missing object is not an error (S3's rule): a repeat
         # finds fewer objects and deletes those.
         prefix = f"uploads/{saga.account_id}/"
+        await self.objects.ensure_bucket(self.uploads_bucket)
         found = await self.objects.list(self.uploads_bucket, prefix)
         for info in found:
             await self.objects.delete(self.uploads_bucket, info.key)
