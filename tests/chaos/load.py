@@ -38,9 +38,11 @@ from streammesh.users.v1 import users_pb2, users_pb2_grpc
 T = TypeVar("T")
 
 PASSWORD = "chaos monkey was here"
-# Per call: a deadline, and the viewer's own tries over the channel's retries.
+# Per call: a deadline per try, and the viewer's own tries over the channel's
+# retries for at most TRY_FOR_SECONDS (a restarting service on a loaded
+# machine may take half a minute).
 CALL_TIMEOUT_SECONDS = 5.0
-MAX_TRIES = 30
+TRY_FOR_SECONDS = 120.0
 BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 1.0
 # Failures the viewer tries again (the service or its store is coming back).
@@ -94,7 +96,7 @@ class Ledger:
 
 
 class GaveUp(Exception):
-    """A call failed MAX_TRIES times, or with a failure that is not transient."""
+    """A call failed for TRY_FOR_SECONDS, or with a failure that is not transient."""
 
 
 @dataclass
@@ -109,6 +111,9 @@ class Load:
         self._users = users_pb2_grpc.UserServiceStub(self._channel)
         self._history = history_pb2_grpc.HistoryServiceStub(self._channel)
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
+        # Set once every viewer is signed up and has recorded a view.
+        self.all_writing = asyncio.Event()
+        self._viewers = 0
 
     async def close(self) -> None:
         await self._channel.close()
@@ -127,6 +132,7 @@ class Load:
 
     async def run(self, viewers: int, stop: asyncio.Event, seed: int = 21) -> None:
         """``viewers`` workers until ``stop``; each ends its current write first."""
+        self._viewers = viewers
         await asyncio.gather(
             *(self._worker(n, stop, random.Random(seed * 1000 + n)) for n in range(viewers))
         )
@@ -240,6 +246,8 @@ class Load:
 
         await self._call(record, also_transient=(grpc.StatusCode.FAILED_PRECONDITION,))
         viewer.views_acked[view_id] = title_id
+        if sum(1 for v in self.ledger.viewers if v.views_acked) >= self._viewers:
+            self.all_writing.set()
 
     async def _call(
         self,
@@ -250,7 +258,8 @@ class Load:
         count: bool = True,
     ) -> T:
         backoff = BACKOFF_SECONDS
-        for _ in range(MAX_TRIES):
+        give_up_at = time.monotonic() + TRY_FOR_SECONDS
+        while time.monotonic() < give_up_at:
             try:
                 result = await call()
             except grpc.aio.AioRpcError as err:
@@ -269,7 +278,7 @@ class Load:
             if count:
                 self.ledger.record(True)
             return result
-        raise GaveUp(f"{MAX_TRIES} tries failed")
+        raise GaveUp(f"still failing after {TRY_FOR_SECONDS:.0f} s")
 
 
 class _Accepted(Exception):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,17 +22,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devtools.supervisor import read_processes
 from services.registry import SERVICES
+from tests.events.conftest import free_port
+
+__all__ = ["MeshProcess", "free_port", "mesh_process"]
 
 REPO = Path(__file__).resolve().parents[2]
 # Bound on the mesh's first start (migrations, the demo catalog, seeding).
 READY_TIMEOUT_SECONDS = 600.0
 STOP_TIMEOUT_SECONDS = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -30,7 +30,9 @@ from tests.mesh import SAMPLE_CATALOG
 VIEWERS = int(os.environ.get("CHAOS_VIEWERS", "8"))
 # Rounds of faults (each: every service once, then Redis); `make chaos` raises it.
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
-# Load before the first fault, and between faults (the load goes on throughout).
+# Bound on every viewer signing up; then load before the first fault, and
+# between faults (the load goes on throughout).
+READY_SECONDS = 180.0
 WARM_UP_SECONDS = 3.0
 FAULT_GAP_SECONDS = 2.0
 # Retries of the load's retry-safe calls stay within the budget (gRFC A6).
@@ -69,6 +71,8 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
         await load.read_titles()
         stop = asyncio.Event()
         running = asyncio.create_task(load.run(VIEWERS, stop))
+        # Every viewer signed up and writing before the first fault.
+        await asyncio.wait_for(load.all_writing.wait(), READY_SECONDS)
         await asyncio.sleep(WARM_UP_SECONDS)
         first_before, all_before = _attempts()
         redis = MeshRedis(mesh.state_dir, mesh.ports["embedded_redis"])

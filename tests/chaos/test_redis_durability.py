@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -36,16 +33,8 @@ KILL_AFTER = 3_000
 STREAM = "chaos.durability"
 
 
-@pytest_asyncio.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    await server.start()
-    yield server
-    await server.kill()
-
-
 async def test_a_sigkilled_redis_keeps_every_acknowledged_write(
-    redis_server: PrivateRedis,
+    private_redis: PrivateRedis,
 ) -> None:
     acknowledged: set[str] = set()
     failed = 0
@@ -53,7 +42,7 @@ async def test_a_sigkilled_redis_keeps_every_acknowledged_write(
 
     async def writer(number: int) -> None:
         nonlocal failed
-        client = Redis.from_url(redis_server.url, socket_timeout=2)
+        client = Redis.from_url(private_redis.url, socket_timeout=2)
         try:
             for n in range(MAX_PER_WRITER):
                 try:
@@ -70,12 +59,12 @@ async def test_a_sigkilled_redis_keeps_every_acknowledged_write(
     writers = [asyncio.create_task(writer(n)) for n in range(WRITERS)]
     await asyncio.wait_for(enough.wait(), 60)
     killed_at = time.monotonic()
-    await redis_server.kill()
+    await private_redis.kill()
     await asyncio.gather(*writers)
-    await redis_server.start()
+    await private_redis.start()
     restarted_in = time.monotonic() - killed_at
 
-    client = Redis.from_url(redis_server.url, socket_timeout=10)
+    client = Redis.from_url(private_redis.url, socket_timeout=10)
     try:
         reply: Any = await client.xrange(STREAM, "-", "+")
         stored = {entry.decode() for entry, _ in reply}

@@ -12,19 +12,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc.aio
 import pytest
 
 from devtools import up
 from devtools.supervisor import RestartPolicy, read_events, read_processes
+from services.kit import clients
 from services.registry import ServiceSpec
+from services.runtime.config import ServerConfig
 from streammesh.echo.v1 import echo_pb2, echo_pb2_grpc
+from tests.chaos.meshproc import free_port
 
 # Fast restarts so the test waits for supervision, not for backoff.
 FAST = RestartPolicy(
@@ -46,15 +47,9 @@ class EchoSpec(ServiceSpec):
         return "devtools.echo"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def echo(monkeypatch: pytest.MonkeyPatch) -> EchoSpec:
-    port, metrics = _free_port(), _free_port()
+    port, metrics = free_port(), free_port()
     monkeypatch.setenv("STREAMMESH_ECHO_PORT", str(port))
     monkeypatch.setenv("STREAMMESH_ECHO_ADDR", f"127.0.0.1:{port}")
     monkeypatch.setenv("STREAMMESH_ECHO_METRICS_PORT", str(metrics))
@@ -77,7 +72,10 @@ async def running(tmp_path: Path) -> AsyncIterator[list[up.Mesh]]:
 
 
 async def _echo(spec: EchoSpec) -> str:
-    async with grpc.aio.insecure_channel(spec.address()) as channel:
+    """One Echo through the mesh's client channel: a connection the kernel had
+    queued on a replica that was just killed is reset, and the channel's retry
+    (Echo is retry-safe) takes another, as any client of the mesh would."""
+    async with clients.channel(spec.address(), ServerConfig(service="test")) as channel:
         reply = await echo_pb2_grpc.EchoServiceStub(channel).Echo(
             echo_pb2.EchoRequest(message="still there?"), timeout=5
         )
