@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,33 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
 
 # ------------------------------------------------ a small mesh under a private Prometheus
 
+
+@contextlib.contextmanager
+def private_prometheus(
+    jobs: Sequence[prometheus_config.ScrapeJob], home: Path
+) -> Iterator[PrometheusAPI]:
+    """A Prometheus of the test's own (port, data under ``home``) scraping ``jobs`` and
+    evaluating the repository's rules every SCRAPE_SECONDS, started and stopped by
+    the infra code that runs the shared one."""
+
+    def config(backend: Prometheus) -> str:
+        return prometheus_config.render(
+            jobs,
+            scrape_interval_seconds=SCRAPE_SECONDS,
+            evaluation_interval_seconds=SCRAPE_SECONDS,
+            self_address=f"{endpoints.HOST}:{backend.port}",
+        )
+
+    settings = InfraSettings(home / "infra", InfraSettings.from_env().cache_dir)
+    prometheus = Prometheus(settings, port=unused_port(), config_text=config)
+    try:
+        outcome = asyncio.run(manager.up([prometheus], lambda _backend, _text: None))[0]
+        assert outcome.ok, outcome.log_tail
+        yield PrometheusAPI(prometheus.url)
+    finally:
+        asyncio.run(manager.down([prometheus]))
+
+
 # Scrape and evaluate every second: tests wait for seconds, not minutes.
 SCRAPE_SECONDS = 1
 # Bound on each wait of the fixtures below.
@@ -129,28 +156,15 @@ def observed_mesh(
         ),
     ]
 
-    def config(backend: Prometheus) -> str:
-        return prometheus_config.render(
-            jobs,
-            scrape_interval_seconds=SCRAPE_SECONDS,
-            evaluation_interval_seconds=SCRAPE_SECONDS,
-            self_address=f"{endpoints.HOST}:{backend.port}",
-        )
-
-    settings = InfraSettings(home / "infra", InfraSettings.from_env().cache_dir)
-    prometheus = Prometheus(settings, port=unused_port(), config_text=config)
     try:
-        outcome = asyncio.run(manager.up([prometheus], lambda _backend, _text: None))[0]
-        assert outcome.ok, outcome.log_tail
-        api = PrometheusAPI(prometheus.url)
-        wait_for(
-            lambda: len(api.query('up{job=~"service-echo|edge-envoy"} == 1')) == 2,
-            "echo and Envoy scraped",
-            FIXTURE_WAIT_SECONDS,
-        )
-        yield ObservedMesh(api, echo_port, echo_metrics_port, edge.admin_port)
+        with private_prometheus(jobs, home) as api:
+            wait_for(
+                lambda: len(api.query('up{job=~"service-echo|edge-envoy"} == 1')) == 2,
+                "echo and Envoy scraped",
+                FIXTURE_WAIT_SECONDS,
+            )
+            yield ObservedMesh(api, echo_port, echo_metrics_port, edge.admin_port)
     finally:
-        asyncio.run(manager.down([prometheus]))
         for pid in (edge.process.pid, echo.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

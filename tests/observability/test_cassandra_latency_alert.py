@@ -31,13 +31,12 @@ from pathlib import Path
 import prometheus_client
 import pytest
 
-from devtools.infra import endpoints, manager
-from devtools.infra.backends.monitoring import Prometheus
-from devtools.infra.settings import InfraSettings
-from devtools.observability import prometheus_config
+from devtools.infra import endpoints
+from devtools.observability import prometheus_config, top
 from services.runtime.cassandra import CassandraSession, CassandraSettings
 from services.runtime.errors import Unavailable
 from tests.mesh import unused_port
+from tests.observability.conftest import private_prometheus
 from tests.observability.prometheus_api import PrometheusAPI, wait_for
 
 ALERT = "StoreQueryLatencyHigh"
@@ -118,7 +117,7 @@ def proxy(cassandra_contact: tuple[str, int]) -> Iterator[subprocess.Popen[str]]
 
 
 @pytest.fixture
-def prometheus(prometheus_binary: Path, tmp_path: Path) -> Iterator[tuple[PrometheusAPI, int]]:
+def prometheus(prometheus_binary: Path, tmp_path: Path) -> Iterator[PrometheusAPI]:
     """A private Prometheus scraping this process as the history service."""
     metrics_port = unused_port()
     server, thread = prometheus_client.start_http_server(metrics_port, addr=endpoints.HOST)
@@ -130,22 +129,10 @@ def prometheus(prometheus_binary: Path, tmp_path: Path) -> Iterator[tuple[Promet
         )
     ]
 
-    def config(backend: Prometheus) -> str:
-        return prometheus_config.render(
-            jobs,
-            scrape_interval_seconds=SCRAPE_SECONDS,
-            evaluation_interval_seconds=SCRAPE_SECONDS,
-            self_address=f"{endpoints.HOST}:{backend.port}",
-        )
-
-    settings = InfraSettings(tmp_path / "infra", InfraSettings.from_env().cache_dir)
-    backend = Prometheus(settings, port=unused_port(), config_text=config)
     try:
-        outcome = asyncio.run(manager.up([backend], lambda _backend, _text: None))[0]
-        assert outcome.ok, outcome.log_tail
-        yield PrometheusAPI(backend.url), metrics_port
+        with private_prometheus(jobs, tmp_path) as api:
+            yield api
     finally:
-        asyncio.run(manager.down([backend]))
         server.shutdown()
         thread.join(timeout=10)
 
@@ -159,9 +146,9 @@ def _alert_in(api: PrometheusAPI, state: str) -> list[dict[str, object]]:
 
 
 def test_latency_alert_fires_while_cassandra_is_paused_and_resolves_after(
-    proxy: subprocess.Popen[str], prometheus: tuple[PrometheusAPI, int]
+    proxy: subprocess.Popen[str], prometheus: PrometheusAPI
 ) -> None:
-    api, _ = prometheus
+    api = prometheus
     assert proxy.stdout is not None
     proxy_port = int(proxy.stdout.readline())
     with Load((endpoints.HOST, proxy_port)) as load:
@@ -172,6 +159,10 @@ def test_latency_alert_fires_while_cassandra_is_paused_and_resolves_after(
             START_TIMEOUT_SECONDS,
         )
         assert healthy[0]["metric"]["service"] == "history"
+        # streammesh top's store columns read the same series.
+        history = {row.service: row for row in top.snapshot(api.url)}["history"].values
+        assert history["store_p99"] < 1
+        assert history["pool"] >= 1
         assert not _alert_in(api, "pending")
         assert not _alert_in(api, "firing")
 
