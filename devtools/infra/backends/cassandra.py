@@ -283,7 +283,9 @@ class Cassandra(Backend):
             # A single node has nobody to gossip with, and the nodes of a fresh
             # cluster have fixed tokens: do not wait for the ring to settle.
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-            "-Dcassandra.ring_delay_ms=1000",
+            # Also the shadow round's bound, in which a joining node must hear
+            # from the seed: a loaded machine needs far more than a second.
+            f"-Dcassandra.ring_delay_ms={1000 if self.nodes == 1 else 30000}",
             "-Dcassandra.superuser_setup_delay_ms=0",
             f"-Dcassandra.jmx.local.port={self.jmx_port}",
             "-cp",
