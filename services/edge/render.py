@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from services.edge import webapp
 from services.edge.caching import response_headers
 from services.edge.routes import DESCRIPTOR_SET, DeviceRoute, device_routes
 from services.registry import EDGE_ADMIN_PORT, EDGE_PORT, SERVICES, ServiceSpec
@@ -91,6 +92,9 @@ class EdgeConfig:
     # The media origin (services/catalog/media_origin.py): published artwork
     # from the object store, served at /media/... and cached here (the CDN).
     media_upstream: str = "127.0.0.1:8090"
+    # Where Envoy reads the device web app's files (services/edge/webapp.py).
+    # None: this checkout's web/dist on a local edge, no app on a k8s one.
+    webapp_dir: Path | None = None
 
     def upstream(self, spec: ServiceSpec) -> str:
         if spec.name in self.upstreams:
@@ -215,7 +219,7 @@ def _listener(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
         "request_timeout": "60s",
         "common_http_protocol_options": {"idle_timeout": "300s", "max_headers_count": 100},
         "access_log": [_access_log()],
-        "local_reply_config": _local_reply_config(),
+        "local_reply_config": _local_reply_config(config),
         "route_config": _route_config(config, routes),
         "http_filters": [
             _cors_filter(),
@@ -290,8 +294,9 @@ def _access_log() -> JsonDict:
     }
 
 
-def _local_reply_config() -> JsonDict:
-    mappers = []
+def _local_reply_config(config: EdgeConfig) -> JsonDict:
+    # The app's files are direct responses, local replies too: keep their bodies.
+    mappers = webapp.local_reply_mappers(config.target, config.webapp_dir)
     for status, (code, message) in _LOCAL_REPLY_CODES.items():
         mappers.append(
             {
@@ -324,7 +329,8 @@ def _status_body(code: int, message: str) -> JsonDict:
 
 
 def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
-    entries = [_media_route(), *(_route(config, route) for route in routes)]
+    app_routes = webapp.edge_routes(config.target, config.webapp_dir)
+    entries = [_media_route(), *app_routes, *(_route(config, route) for route in routes)]
     for version in ("v1", "v1alpha"):
         entries.append(
             {
@@ -357,7 +363,7 @@ def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDi
             "route": {"cluster": "edge_reflection", "timeout": "1s"},
         }
     )
-    return {
+    route_config: JsonDict = {
         "name": "mesh",
         "virtual_hosts": [
             {
@@ -380,6 +386,9 @@ def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDi
             }
         ],
     }
+    if app_routes:
+        route_config["max_direct_response_body_size_bytes"] = webapp.MAX_ASSET_BYTES
+    return route_config
 
 
 def _route(config: EdgeConfig, route: DeviceRoute) -> JsonDict:
