@@ -1,0 +1,1 @@
+"""A device's load through the edge (``python -m bench.device_load``); see __main__.py."""
