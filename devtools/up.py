@@ -265,6 +265,8 @@ async def _run(
         for spec in ordered:
             await _start_service(mesh, spec)
         await asyncio.gather(*(_wait_serving(mesh, spec) for spec in ordered))
+        if any(spec.name == "users" for spec in present):
+            await _start_sagas(mesh)
         await _seed_views_once(mesh, present)
         if stop.is_set():
             return 0  # Ctrl-C while seeding
@@ -405,6 +407,24 @@ async def _start_service(mesh: Mesh, spec: ServiceSpec) -> None:
         replicas=mesh.replicas,
         is_serving=serving,
         replica_env=replica_env,
+    )
+
+
+async def _start_sagas(mesh: Mesh) -> None:
+    """The saga orchestrator (`streammesh sagas orchestrate`, services/users/sagas) with
+    the users service's environment, once users has migrated its database;
+    its /metrics on STREAMMESH_SAGAS_ORCHESTRATOR_METRICS_PORT (9109)."""
+    extra = {"STREAMMESH_USERS_MIGRATE_ON_START": "false"}
+    if mesh.backends == "embedded":
+        extra["STREAMMESH_SAGAS_OBJECTS_ROOT"] = str((mesh.state_dir / "objects").resolve())
+    await mesh.supervise(
+        "sagas",
+        sys.executable,
+        "-m",
+        "services.cli",
+        "sagas",
+        "orchestrate",
+        replica_env=lambda index, previous: extra,
     )
 
 

@@ -81,6 +81,14 @@ def mesh_jobs() -> list[ScrapeJob]:
         )
         for spec in SERVICES
     ]
+    # The saga orchestrator (`streammesh sagas orchestrate`): the users service's sagas.
+    jobs.append(
+        ScrapeJob(
+            "sagas-orchestrator",
+            (_loopback(int(os.environ.get("STREAMMESH_SAGAS_ORCHESTRATOR_METRICS_PORT", 9109))),),
+            labels={"service": "users", "component": "sagas"},
+        )
+    )
     admin_port = int(os.environ.get("STREAMMESH_EDGE_ADMIN_PORT", EDGE_ADMIN_PORT))
     jobs.append(
         ScrapeJob(
