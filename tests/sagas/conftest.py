@@ -118,7 +118,10 @@ async def _drop_mariadb(url: str) -> None:
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("real", marks=pytest.mark.real)])
-async def saga_backends(request: pytest.FixtureRequest, run_id: str) -> AsyncIterator[SagaBackends]:
+def saga_backends(request: pytest.FixtureRequest, run_id: str) -> Iterator[SagaBackends]:
+    # Synchronous, so it may ask for the async session fixtures of the real
+    # backends (their loop is not running here); its own one-off database
+    # work runs in a loop of its own.
     if request.param == "embedded":
         yield SagaBackends("embedded", Backends("embedded"))
         return
@@ -127,8 +130,8 @@ async def saga_backends(request: pytest.FixtureRequest, run_id: str) -> AsyncIte
     prefix: str = request.getfixturevalue("opensearch_prefix")
     postgres: str = request.getfixturevalue("postgres_url")
     suffix = secrets.token_hex(2)
-    mariadb = await _fresh_mariadb(run_id)
-    warehouse = await fresh_postgres_database(postgres)
+    mariadb = asyncio.run(_fresh_mariadb(run_id))
+    warehouse = asyncio.run(fresh_postgres_database(postgres))
     backends = Backends(
         "real",
         mariadb_url=mariadb,
@@ -141,8 +144,8 @@ async def saga_backends(request: pytest.FixtureRequest, run_id: str) -> AsyncIte
     yield SagaBackends("real", backends, mariadb, warehouse)
     drop_keyspace(contact, backends.history_keyspace)
     drop_keyspace(contact, backends.recommendations_keyspace)
-    await _drop_mariadb(mariadb)
-    await drop_postgres_database(warehouse)
+    asyncio.run(_drop_mariadb(mariadb))
+    asyncio.run(drop_postgres_database(warehouse))
 
 
 @dataclass

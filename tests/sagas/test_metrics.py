@@ -54,6 +54,8 @@ async def test_the_orchestrator_process_serves_the_saga_metrics(mesh: SagaMesh) 
         try:
             await wait_until(exposed, "the orchestrator's /metrics to count the saga")
         except AssertionError as failure:
-            raise AssertionError(f"{failure}; alive={process.is_alive()}; /metrics: {text}")
+            raise AssertionError(
+                f"{failure}; alive={process.is_alive()}; /metrics: {text}"
+            ) from failure
     for name in NAMES:
         assert name in text, name
