@@ -16,4 +16,4 @@ gen buf-lint tools: $(LONGRUNNING_PROTO)
 
 .PHONY: bench-sagas
 bench-sagas: $(VENV)/.installed ## saga latency p50/p99 (request to completion) and orchestrator throughput under profile updates
-	$(PY) bench/saga_bench.py
+	$(PY) -m bench.saga_bench

@@ -12,7 +12,7 @@ import grpc
 from interceptors.auth import require_account_id
 from services.recommendations.domain import RecommendationsDomain
 from services.runtime.callers import caller_metadata
-from services.runtime.sagas import ProfileSettings, require_orchestrator, step_key
+from services.runtime.sagas import require_orchestrator, settings_of, step_key
 from streammesh.recommendations.v1 import recommendations_pb2 as pb
 from streammesh.recommendations.v1 import recommendations_pb2_grpc
 
@@ -55,13 +55,10 @@ class RecommendationServicer(recommendations_pb2_grpc.RecommendationServiceServi
         self, request: pb.ApplyProfileSettingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ApplyProfileSettingsResponse:
         require_orchestrator(require_account_id())
-        settings = request.settings
         return await self._domain.apply_profile_settings(
             step_key(request.saga_id, request.step),
             request.profile_id,
-            ProfileSettings(
-                settings.maturity_rating, settings.kids_profile, settings.language_code
-            ),
+            settings_of(request.settings),
         )
 
     async def PurgeAccountData(

@@ -93,6 +93,13 @@ class ProfileSettings:
         return ratings.KIDS_LIMIT if self.kids_profile else ratings.DEFAULT_LIMIT
 
 
+def settings_of(message: Any) -> ProfileSettings:
+    """A participant's ``ProfileSettings`` message (each package has its own) as a value."""
+    return ProfileSettings(
+        str(message.maturity_rating), bool(message.kids_profile), str(message.language_code)
+    )
+
+
 def stricter_limit(limit: str, copy: ProfileSettings | None) -> str:
     """The stricter of a profile's live limit and a participant's copy of its settings:
     while a saga runs one of them is already the new value, so the stricter is

@@ -14,7 +14,7 @@ from typing import Final
 import grpc
 
 from services.runtime.callers import caller_metadata
-from services.runtime.sagas import ProfileSettings, step_key
+from services.runtime.sagas import settings_of, step_key
 from services.search.domain import SearchDomain
 from streammesh.search.v1 import search_pb2, search_pb2_grpc
 
@@ -53,13 +53,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     async def ApplyProfileSettings(
         self, request: search_pb2.ApplyProfileSettingsRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.ApplyProfileSettingsResponse:
-        settings = request.settings
         return await self._domain.apply_profile_settings(
             step_key(request.saga_id, request.step),
             request.profile_id,
-            ProfileSettings(
-                settings.maturity_rating, settings.kids_profile, settings.language_code
-            ),
+            settings_of(request.settings),
         )
 
     async def PurgeAccountData(

@@ -224,14 +224,7 @@ class Orchestrator:
                 )
                 await self._invalidate(saga)
                 return True
-            await self._log.step_failed(
-                saga,
-                self.owner,
-                step.name,
-                error=str(err),
-                code=err.code.value[0],
-                retry_in=self._backoff(saga.attempts),
-            )
+            await self._retry_later(saga, step.name, err)
             return False
         await self._log.step_done(
             saga,
@@ -263,14 +256,7 @@ class Orchestrator:
             detail = await self._send(kind, saga, name)
         except StepFailed as err:
             # Compensations never give up.
-            await self._log.step_failed(
-                saga,
-                self.owner,
-                name,
-                error=str(err),
-                code=err.code.value[0],
-                retry_in=self._backoff(saga.attempts),
-            )
+            await self._retry_later(saga, name, err)
             return False
         await self._log.step_done(
             saga,
@@ -324,6 +310,16 @@ class Orchestrator:
         self.steps_run += 1
         self._crash_point(kind, step, "after")
         return detail
+
+    async def _retry_later(self, saga: Saga, step: str, err: StepFailed) -> None:
+        await self._log.step_failed(
+            saga,
+            self.owner,
+            step,
+            error=str(err),
+            code=err.code.value[0],
+            retry_in=self._backoff(saga.attempts),
+        )
 
     def _backoff(self, attempts: int) -> float:
         ceiling = min(
