@@ -2,6 +2,8 @@
 
 Each viewer (a worker) signs up, logs in, takes a stream slot, then loops:
 renames its profile, sets a preference, records a view, until told to stop.
+A few viewers (``deleters``) delete their account once ``delete_now`` is
+set (the account-deletion saga, issue 18, then runs through the faults).
 Calls go through Envoy's gRPC port on the mesh's own client channel
 (services/kit/clients.py: deadlines, and retries of retry-safe calls within
 the budget, counted in ``grpc_client_attempts_total``). A call that fails is
@@ -73,6 +75,8 @@ class Viewer:
     preferences_acked: int = -1
     views_acked: dict[str, str] = field(default_factory=dict)  # view_id -> title_id
     views_tried: dict[str, str] = field(default_factory=dict)
+    # DeleteAccount acknowledged (the saga's operation id).
+    deletion: str = ""
 
 
 @dataclass
@@ -113,7 +117,10 @@ class Load:
         self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         # Set once every viewer is signed up and has recorded a view.
         self.all_writing = asyncio.Event()
+        # Set by the test: the deleters delete their accounts now.
+        self.delete_now = asyncio.Event()
         self._viewers = 0
+        self._deleters: set[int] = set()
 
     async def close(self) -> None:
         await self._channel.close()
@@ -130,9 +137,13 @@ class Load:
         if not self.titles:
             raise GaveUp("no titles in the catalog")
 
-    async def run(self, viewers: int, stop: asyncio.Event, seed: int = 21) -> None:
-        """``viewers`` workers until ``stop``; each ends its current write first."""
+    async def run(
+        self, viewers: int, stop: asyncio.Event, seed: int = 21, deleters: int = 0
+    ) -> None:
+        """``viewers`` workers until ``stop``; each ends its current write first.
+        The last ``deleters`` of them delete their account on ``delete_now``."""
         self._viewers = viewers
+        self._deleters = set(range(viewers - deleters, viewers))
         await asyncio.gather(
             *(self._worker(n, stop, random.Random(seed * 1000 + n)) for n in range(viewers))
         )
@@ -144,6 +155,9 @@ class Load:
             await self._sign_up(viewer)
             step = 0
             while not stop.is_set():
+                if number in self._deleters and self.delete_now.is_set():
+                    await self._delete(viewer)
+                    return
                 step += 1
                 await self._rename(viewer, f"Viewer {number}.{step}")
                 await self._prefer(viewer, str(step))
@@ -192,6 +206,21 @@ class Load:
             )
         )
         viewer.playback_id = playback.playback_id
+
+    async def _delete(self, viewer: Viewer) -> None:
+        request = users_pb2.DeleteAccountRequest(account_id=viewer.account_id)
+        try:
+            operation = await self._call(
+                lambda: self._users.DeleteAccount(
+                    request, metadata=viewer.caller, timeout=CALL_TIMEOUT_SECONDS
+                ),
+                # A try whose answer was lost deleted the account: its token is refused.
+                accept=(grpc.StatusCode.UNAUTHENTICATED,),
+            )
+        except _Accepted:
+            viewer.deletion = "(accepted by an earlier try)"
+            return
+        viewer.deletion = operation.name
 
     async def _rename(self, viewer: Viewer, name: str) -> None:
         viewer.names_tried.append(name)

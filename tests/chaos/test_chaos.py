@@ -1,6 +1,8 @@
 """The chaos suite, bounded form: a whole mesh under a write-heavy load while each
 service is SIGKILLed once and the mesh's Redis is SIGKILLed and restarted once;
 then every acknowledged write is looked for in every store that should hold it.
+A quarter of the viewers delete their account as the faults begin, so the
+account-deletion saga runs through them and must still reach its end.
 
 The mesh is ``streammesh up`` itself (embedded backends, its own ports and
 folder), so the supervisor, Envoy and the event relays and consumers are the
@@ -28,6 +30,8 @@ from tests.mesh import SAMPLE_CATALOG
 
 # The load: viewers writing at once (each: rename, preference, view, repeat).
 VIEWERS = int(os.environ.get("CHAOS_VIEWERS", "8"))
+# Of them, viewers who delete their account as the faults begin (issue 18's saga).
+DELETERS = max(1, VIEWERS // 4)
 # Rounds of faults (each: every service once, then Redis); `make chaos` raises it.
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
 # Bound on every viewer signing up; then load before the first fault, and
@@ -70,13 +74,15 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
         load = Load(mesh.edge)
         await load.read_titles()
         stop = asyncio.Event()
-        running = asyncio.create_task(load.run(VIEWERS, stop))
+        running = asyncio.create_task(load.run(VIEWERS, stop, deleters=DELETERS))
         # Every viewer signed up and writing before the first fault.
         await asyncio.wait_for(load.all_writing.wait(), READY_SECONDS)
         await asyncio.sleep(WARM_UP_SECONDS)
         first_before, all_before = _attempts()
         redis = MeshRedis(mesh.state_dir, mesh.ports["embedded_redis"])
         faults: list[tuple[monkey.FaultRecord, float]] = []
+        # The deletion sagas start now and run through the faults.
+        load.delete_now.set()
         for _ in range(ROUNDS):
             for service in mesh.services:
                 started = time.monotonic()
@@ -123,7 +129,8 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
                 f"{record.target}: " + "; ".join(f"{n}x {why}" for why, n in seen.most_common(3))
             )
     console.print(
-        f"writes acknowledged {findings.writes_acknowledged}, writes lost "
+        f"writes acknowledged {findings.writes_acknowledged} (accounts deleted by saga "
+        f"{findings.accounts_deleted}), writes lost "
         f"{len(findings.writes_lost)}, events lost {len(findings.events_lost)}, "
         f"user-visible duplicates {len(findings.duplicates)}; calls failed and tried again "
         f"{load.ledger.failed}; retry-safe attempts {attempts:.0f} for {requests:.0f} requests "
@@ -132,6 +139,7 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
     )
     assert all(record.recovered for record, _ in faults), faults
     assert findings.viewers_checked == VIEWERS
+    assert findings.accounts_deleted == DELETERS
     assert findings.writes_lost == []
     assert findings.events_lost == []
     assert findings.duplicates == []

@@ -12,7 +12,9 @@
   analytics, ...): nothing pending, nothing left to read, so each reader
   has applied every event;
 * the warehouse figures (analytics): per title, at least the acknowledged
-  views and at most the tried ones (a duplicate would count twice).
+  views and at most the tried ones (a duplicate would count twice);
+* an acknowledged DeleteAccount: the account signs in no more, and its saga
+  reached ``user.account.deleted`` (every participant purged) despite the faults.
 """
 
 from __future__ import annotations
@@ -49,29 +51,38 @@ class Findings:
     consumers_behind: list[str] = field(default_factory=list)
     warehouse_wrong: list[str] = field(default_factory=list)
     viewers_checked: int = 0
+    accounts_deleted: int = 0
     events_read: int = 0
 
 
 async def verify(ledger: Ledger, edge: str, redis_url: str, analytics: str) -> Findings:
     found = Findings()
-    viewers = [v for v in ledger.viewers if v.account_id and v.profile_id]
-    found.viewers_checked = len(viewers)
+    everyone = [v for v in ledger.viewers if v.account_id and v.profile_id]
+    viewers = [v for v in everyone if not v.deletion]
+    deleted = [v for v in everyone if v.deletion]
+    found.viewers_checked = len(everyone)
+    found.accounts_deleted = len(deleted)
     found.writes_acknowledged = sum(
-        1 + (v.names_acked + 1) + (v.preferences_acked + 1) + len(v.views_acked) for v in viewers
+        1 + (v.names_acked + 1) + (v.preferences_acked + 1) + len(v.views_acked) + bool(v.deletion)
+        for v in everyone
     )
     async with grpc.aio.insecure_channel(edge) as channel:
         users = users_pb2_grpc.UserServiceStub(channel)
         history = history_pb2_grpc.HistoryServiceStub(channel)
         for viewer in viewers:
             await _owning_stores(viewer, users, history, found)
+        for viewer in deleted:
+            await _deleted(viewer, users, found)
     redis = Redis.from_url(redis_url, socket_timeout=10)
     try:
         await _streams(viewers, redis, found)
+        await _deletions(deleted, redis, found)
         await _consumers(redis, found)
     finally:
         await redis.aclose()
     async with grpc.aio.insecure_channel(analytics) as channel:
-        await _warehouse(viewers, analytics_pb2_grpc.AnalyticsServiceStub(channel), found)
+        # Anonymising keeps a deleted account's views in the figures.
+        await _warehouse(everyone, analytics_pb2_grpc.AnalyticsServiceStub(channel), found)
     return found
 
 
@@ -140,6 +151,39 @@ async def _owning_stores(
     ]
     unknown = set(seen) - set(viewer.views_tried)
     found.duplicates += [f"{viewer.email}: view {v} never recorded" for v in unknown]
+
+
+async def _deleted(viewer: Viewer, users: users_pb2_grpc.UserServiceStub, found: Findings) -> None:
+    """An acknowledged DeleteAccount: the account signs in no more (the saga's
+    first step closes it; the rest finishes in the background)."""
+    try:
+        await users.Login(
+            users_pb2.LoginRequest(email=viewer.email, password=PASSWORD),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
+            return
+        raise
+    found.writes_lost.append(f"{viewer.email}: deleted, and still signs in")
+
+
+async def _deletions(deleted: list[Viewer], redis: Redis, found: Findings) -> None:
+    """Each deletion saga ran to its end through the faults: ``user.account.deleted``
+    is in the users stream (the saga's last step, after every participant purged)."""
+    wanted = {v.account_id: v.email for v in deleted}
+
+    async def unfinished() -> list[str]:
+        done = {
+            e.aggregate_id
+            for e in await _stream_events(redis, "users")
+            if e.event_type == user_events.ACCOUNT_DELETED
+        }
+        return [
+            f"{email}: deletion saga not finished" for a, email in wanted.items() if a not in done
+        ]
+
+    found.events_lost += await _until(unfinished)
 
 
 def _at_least_acked(
