@@ -24,6 +24,13 @@ class ServiceSpec:
     # ``streammesh.<name>``; the service's ``outbox`` module opens it
     # (services/events/sources.py).
     produces_events: bool = False
+    # The call graph: the services this one calls (gRPC, through the kit's
+    # channels; a token verifier calls users) and the stores it opens (the
+    # backends' Kubernetes Service names). k8s/'s NetworkPolicies are generated
+    # from these (devtools/k8s/network_policies.py); tests/k8s checks them
+    # against each service's code.
+    calls: tuple[str, ...] = ()
+    stores: tuple[str, ...] = ()
 
     @property
     def package(self) -> str:
@@ -47,19 +54,62 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("users", "streammesh.users.v1.UserService", 50051, 9101, produces_events=True),
     ServiceSpec(
-        "catalog", "streammesh.catalog.v1.CatalogService", 50052, 9102, produces_events=True
+        "users",
+        "streammesh.users.v1.UserService",
+        50051,
+        9101,
+        produces_events=True,
+        stores=("mariadb", "redis"),
     ),
     ServiceSpec(
-        "history", "streammesh.history.v1.HistoryService", 50053, 9103, produces_events=True
+        "catalog",
+        "streammesh.catalog.v1.CatalogService",
+        50052,
+        9102,
+        produces_events=True,
+        stores=("cassandra", "redis", "s3proxy"),
     ),
     ServiceSpec(
-        "recommendations", "streammesh.recommendations.v1.RecommendationService", 50054, 9104
+        "history",
+        "streammesh.history.v1.HistoryService",
+        50053,
+        9103,
+        produces_events=True,
+        calls=("users", "catalog"),
+        stores=("cassandra", "redis"),
     ),
-    ServiceSpec("search", "streammesh.search.v1.SearchService", 50055, 9105),
-    ServiceSpec("analytics", "streammesh.analytics.v1.AnalyticsService", 50056, 9106),
-    ServiceSpec("browse", "streammesh.browse.v1.BrowseService", 50057, 9107),
+    ServiceSpec(
+        "recommendations",
+        "streammesh.recommendations.v1.RecommendationService",
+        50054,
+        9104,
+        calls=("users", "catalog"),
+        stores=("cassandra", "redis"),
+    ),
+    ServiceSpec(
+        "search",
+        "streammesh.search.v1.SearchService",
+        50055,
+        9105,
+        calls=("users",),
+        stores=("opensearch", "redis"),
+    ),
+    ServiceSpec(
+        "analytics",
+        "streammesh.analytics.v1.AnalyticsService",
+        50056,
+        9106,
+        stores=("postgres", "redis"),
+    ),
+    ServiceSpec(
+        "browse",
+        "streammesh.browse.v1.BrowseService",
+        50057,
+        9107,
+        calls=("users", "catalog", "history", "recommendations"),
+        stores=("redis",),
+    ),
 )
 
 EDGE_PORT = 8080

@@ -139,8 +139,10 @@ async def running(
 async def _serve(environ: Mapping[str, str]) -> None:
     config = Config.from_env(environ)
     port = int(environ.get("STREAMMESH_MEDIA_ORIGIN_PORT", str(MEDIA_ORIGIN_PORT)))
-    async with running(config, "127.0.0.1", port) as bound:
-        log.info("media origin on 127.0.0.1:%d", bound)
+    # Loopback beside a local edge; 0.0.0.0 in a pod, where the edge is another pod.
+    host = environ.get("STREAMMESH_MEDIA_ORIGIN_HOST", "127.0.0.1")
+    async with running(config, host, port) as bound:
+        log.info("media origin on %s:%d", host, bound)
         await asyncio.Event().wait()
 
 

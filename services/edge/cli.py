@@ -34,6 +34,10 @@ def config_for(target: str) -> EdgeConfig:
             target="k8s",
             listen_host="0.0.0.0",  # the pod's edge listener must be reachable
             descriptor_set=Path("/app/gen/streammesh.pb"),
+            # Services of k8s/: the media origin's Deployment, and the trace
+            # collector (Jaeger in the kind overlay) that the services export to.
+            media_upstream="media-origin:8090",  # services/catalog/media_origin.py
+            otlp_collector="jaeger:4317",
         )
     return EdgeConfig()
 

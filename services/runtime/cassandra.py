@@ -79,8 +79,13 @@ class CassandraSettings:
     # ONE on a single node; LOCAL_QUORUM in a cluster (reads and writes both,
     # so a read always overlaps the last acknowledged write).
     consistency: str = "ONE"
-    # Used only when the migrations create the keyspace (SimpleStrategy).
+    # Used only when the migrations create the keyspace: SimpleStrategy, or
+    # NetworkTopologyStrategy with this many replicas in ``datacenter``.
     replication_factor: int = 1
+    # A cluster's datacenter (its nodes' CASSANDRA_DC): the keyspace is created
+    # with NetworkTopologyStrategy there, and the driver prefers its nodes.
+    # Empty: SimpleStrategy, and the driver's local DC is the first it meets.
+    datacenter: str = ""
     # Driver requests in flight per process beyond which calls wait.
     max_in_flight: int = 256
 
@@ -126,7 +131,9 @@ class CassandraSession:
         profile = ExecutionProfile(
             consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
             request_timeout=REQUEST_TIMEOUT_SECONDS,
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            load_balancing_policy=TokenAwarePolicy(
+                DCAwareRoundRobinPolicy(local_dc=settings.datacenter)
+            ),
         )
         cluster = Cluster(
             list(settings.contact_points),
@@ -265,10 +272,7 @@ class CqlMigrations:
     async def apply(self, session: CassandraSession) -> list[str]:
         """Applies the pending migrations to the session's keyspace; returns their names."""
         keyspace = session.keyspace
-        replication = {
-            "class": "SimpleStrategy",
-            "replication_factor": int(session.settings.replication_factor),
-        }
+        replication = keyspace_replication(session.settings)
         # CQL's map literal is Python's repr of a dict of str and int.
         await session.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication!r}"
@@ -336,6 +340,14 @@ async def open_migrated(
         await session.close()
         raise
     return session
+
+
+def keyspace_replication(settings: CassandraSettings) -> dict[str, str | int]:
+    """The replication map a migration creates the keyspace with."""
+    factor = int(settings.replication_factor)
+    if settings.datacenter:
+        return {"class": "NetworkTopologyStrategy", settings.datacenter: factor}
+    return {"class": "SimpleStrategy", "replication_factor": factor}
 
 
 def parse_consistency(raw: str) -> str:

@@ -107,3 +107,50 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def write_crd_schemas(crd_paths: list[Path], out_dir: Path) -> list[Path]:
+    """kubeconform schemas for each served version of the CustomResourceDefinitions,
+    as strict as the built-in kinds' (a field the CRD does not list is an error)."""
+    import yaml  # the test environment's; the module stays importable without it
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for crd_path in crd_paths:
+        crd = yaml.safe_load(crd_path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if not version.get("served", False):
+                continue
+            schema = _convert_crd(version["schema"]["openAPIV3Schema"])
+            properties = schema.setdefault("properties", {})
+            properties["kind"] = {"type": "string", "enum": [kind]}
+            properties["apiVersion"] = {"type": "string", "enum": [f"{group}/{version['name']}"]}
+            # The object's metadata is the API server's to check (name, labels...).
+            properties["metadata"] = {"type": "object"}
+            schema["$schema"] = "http://json-schema.org/draft-04/schema#"
+            path = out_dir / kind_file_name(kind, group, version["name"])
+            path.write_text(json.dumps(schema))
+            written.append(path)
+    return written
+
+
+def _convert_crd(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_convert_crd(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("x-kubernetes-int-or-string"):
+        return dict(_INT_OR_STRING)
+    converted: Schema = {}
+    for key, value in node.items():
+        if key in ("description", "format") or key.startswith("x-"):
+            continue
+        if key == "properties":
+            converted[key] = {prop: _convert_crd(sub) for prop, sub in value.items()}
+        else:
+            converted[key] = _convert_crd(value)
+    open_ended = node.get("x-kubernetes-preserve-unknown-fields", False)
+    if "properties" in converted and "additionalProperties" not in converted and not open_ended:
+        converted["additionalProperties"] = False
+    return converted

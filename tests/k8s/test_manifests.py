@@ -33,7 +33,7 @@ from services.edge.cli import config_for
 from services.edge.render import EDGE_REFLECTION_PORT, render
 from services.migrate import migratable
 from services.runtime.config import ServerConfig
-from tests.k8s.openapi_schemas import SCHEMA_LOCATION, write_schemas
+from tests.k8s.openapi_schemas import SCHEMA_LOCATION, write_crd_schemas, write_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -43,6 +43,9 @@ DOCKERFILE = K8S / "image" / "Dockerfile"
 WAIT_FOR_TCP = K8S / "image" / "wait_for_tcp.py"
 TOOLS = ROOT / ".tools"
 SWAGGER = TOOLS / "k8s-openapi" / "swagger.json"
+# The CRDs the manifests use (Prometheus Operator, External Secrets): mk/k8s.mk.
+CRDS = TOOLS / "k8s-crds"
+PRODUCTION = K8S / "overlays" / "production"
 IMAGE_PREFIX = "streammesh:"
 NAMESPACE = "streammesh"
 # The shutdown hooks (relay, stores, Redis) get this much beyond drain + grace.
@@ -87,8 +90,11 @@ def manifests() -> list[Manifest]:
 def schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not SWAGGER.is_file():
         _missing_tool(f"{SWAGGER.relative_to(ROOT)} is missing: run `make tools`")
+    if not (CRDS / ".stamp").is_file():
+        _missing_tool(f"{CRDS.relative_to(ROOT)} is missing: run `make tools`")
     out = tmp_path_factory.mktemp("k8s-schemas")
     write_schemas(SWAGGER, out)
+    write_crd_schemas(sorted(CRDS.glob("*.yaml")), out)
     return out
 
 
@@ -181,11 +187,14 @@ def test_kind_overlay_renders_the_mesh_its_databases_and_jobs(
     for service in (*sorted(_implemented_services()), "edge"):
         assert ("Deployment", service) in names
         assert ("Service", service) in names
-    for database in ("mariadb", "redis", "cassandra"):
+    for other in ("media-origin", "sagas", "jaeger"):
+        assert ("Deployment", other) in names
+        assert ("Service", other) in names
+    for database in ("mariadb", "redis", "cassandra", "opensearch", "postgres", "s3proxy"):
         assert ("StatefulSet", database) in names
         assert ("Service", database) in names
-    assert ("Job", "migrate") in names
-    assert ("Job", "import-catalog") in names
+    for job in ("migrate", "import-catalog", "search-reindex", "train-recommendations"):
+        assert ("Job", job) in names
     for manifest in manifests:
         if manifest["kind"] != "Namespace":
             assert manifest["metadata"].get("namespace") == NAMESPACE, manifest["metadata"]
@@ -220,6 +229,26 @@ def test_every_object_is_valid_kubernetes(manifests: list[Manifest], schema_dir:
     assert f"Valid: {len(manifests)}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
 
 
+def test_the_production_example_is_valid_kubernetes(schema_dir: Path) -> None:
+    production = _kustomize_build(PRODUCTION)
+    kinds = {m["kind"] for m in production}
+    assert "ExternalSecret" in kinds
+    assert "Secret" not in kinds  # no development value reaches production
+    result = _kubeconform(schema_dir, production)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Valid: {len(production)}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
+
+
+def test_kubeconform_checks_the_custom_resources_strictly(
+    manifests: list[Manifest], schema_dir: Path
+) -> None:
+    rule = json.loads(json.dumps(_of_kind(manifests, "PrometheusRule")["streammesh-mesh"]))
+    rule["spec"]["groups"][0]["rules"][0]["expresion"] = "up"
+    result = _kubeconform(schema_dir, [rule])
+    assert result.returncode != 0
+    assert "expresion" in result.stdout
+
+
 def test_kubeconform_rejects_a_misspelled_field(
     manifests: list[Manifest], schema_dir: Path
 ) -> None:
@@ -234,16 +263,28 @@ def test_kubeconform_rejects_a_misspelled_field(
 # ---------------------------------------------------------------- pods
 
 
-def test_every_deployment_is_probed_over_grpc(manifests: list[Manifest]) -> None:
+def test_every_grpc_server_is_probed_over_grpc(manifests: list[Manifest]) -> None:
+    probed = set()
     for name, deployment in _of_kind(manifests, "Deployment").items():
-        probed = 0
         for container in _containers(deployment, init=False):
             grpc_ports = [p["containerPort"] for p in container["ports"] if p["name"] == "grpc"]
             for port in grpc_ports:
                 for probe in ("readinessProbe", "livenessProbe"):
                     assert container[probe].get("grpc") == {"port": port}, (name, probe)
-                probed += 1
-        assert probed, f"Deployment {name} has no container probed over gRPC"
+                probed.add(name)
+    assert probed >= {*_implemented_services(), "edge"}
+
+
+def test_every_long_running_container_is_probed(manifests: list[Manifest]) -> None:
+    """gRPC servers natively (above); the HTTP processes (the media origin, the saga
+    orchestrator, the backends) by HTTP or TCP: never a container without a liveness probe."""
+    for workload in manifests:
+        if workload["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        for container in _containers(workload, init=False):
+            where = f"{workload['metadata']['name']}/{container['name']}"
+            assert "livenessProbe" in container, where
+            assert {"readinessProbe", "startupProbe"} & container.keys(), where
 
 
 def test_every_pod_runs_non_root_without_privileges_and_sized(manifests: list[Manifest]) -> None:
@@ -544,7 +585,7 @@ def test_job_commands_parse_with_the_real_cli(manifests: list[Manifest]) -> None
             assert args.backend == "real"
             assert _in_image(str(args.path)) == ROOT / "services/catalog/data/netflix_titles.csv"
             assert _in_image(str(args.path)).is_file()
-    assert commands == {"migrate", "import-catalog"}
+    assert commands == {"migrate", "import-catalog", "search", "recommendations"}
 
 
 def test_every_command_of_our_image_exists_in_it(manifests: list[Manifest]) -> None:
