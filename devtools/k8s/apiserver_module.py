@@ -13,13 +13,16 @@ so the pair always matches. Used by mk/k8s.mk:
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from devtools.observability.jaeger_module import go_directive, replace_lines
+from devtools.observability.jaeger_module import (
+    downloaded_go_mod,
+    go_directive,
+    replace_lines,
+    write_tool_module,
+)
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"
 APISERVER_COMMAND = f"{KUBERNETES_MODULE}/cmd/kube-apiserver"
@@ -75,29 +78,12 @@ def wrapper_go_mod(kubernetes_go_mod: str, kubernetes_version: str) -> str:
 
 def main(argv: list[str]) -> int:
     target, version = Path(argv[0]), argv[1]
-    info = json.loads(
-        subprocess.run(
-            ["go", "mod", "download", "-json", f"{KUBERNETES_MODULE}@{version}"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    kubernetes_go_mod = Path(info["GoMod"]).read_text()
+    kubernetes_go_mod = downloaded_go_mod(KUBERNETES_MODULE, version)
     etcd_version = required_version(kubernetes_go_mod, ETCD_SERVER_MODULE)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "go.mod").write_text(wrapper_go_mod(kubernetes_go_mod, version))
-    (target / "go.sum").unlink(missing_ok=True)
-    subprocess.run(
-        [
-            "go",
-            "get",
-            "-tool",
-            f"{APISERVER_COMMAND}@{version}",
-            f"{ETCD_SERVER_MODULE}@{etcd_version}",
-        ],
-        cwd=target,
-        check=True,
+    write_tool_module(
+        target,
+        wrapper_go_mod(kubernetes_go_mod, version),
+        [f"{APISERVER_COMMAND}@{version}", f"{ETCD_SERVER_MODULE}@{etcd_version}"],
     )
     return 0
 

@@ -5,9 +5,8 @@
   loads), so a cluster alerts on exactly what the tests prove.
 * One ``ServiceMonitor`` per scrape job of the local Prometheus
   (devtools/observability/prometheus_config.py ``mesh_jobs``) whose target is a
-  Service of k8s/, with the job's name and labels kept (the rules select
-  ``job="service-<name>"`` and group by ``service``), plus the saga
-  orchestrator's /metrics.
+  Service of k8s/ (the saga orchestrator's included), with the job's name and
+  labels kept (the rules select ``job="service-<name>"`` and group by ``service``).
 
 Left out, and why: the edge's Envoy admin (stats) listens on the pod's
 loopback only, and the database exporters that `streammesh infra up` runs
@@ -65,15 +64,26 @@ def _service_monitor(job: str, service: str, labels: dict[str, str]) -> Manifest
     }
 
 
+# Scrape jobs whose target is not the Service of the same name ("service-<name>": <name>).
+JOB_SERVICES = {"sagas-orchestrator": "sagas"}
+
+
+def kubernetes_service(job: str) -> str | None:
+    """The Service of k8s/ behind a scrape job, or None when the cluster has none."""
+    if job in JOB_SERVICES:
+        return JOB_SERVICES[job]
+    if job.startswith("service-"):
+        return job.removeprefix("service-")
+    return None
+
+
 def service_monitors() -> list[Manifest]:
     monitors = []
     for job in mesh_jobs():
-        service = job.labels.get("service", "")
-        if not job.name.startswith("service-") or job.metrics_path != "/metrics":
+        service = kubernetes_service(job.name)
+        if service is None or job.metrics_path != "/metrics":
             continue  # the edge's Envoy admin: loopback-only in the pod
         monitors.append(_service_monitor(job.name, service, dict(job.labels)))
-    # `streammesh sagas orchestrate` (k8s/base/sagas.yaml).
-    monitors.append(_service_monitor("sagas", "sagas", {"service": "sagas"}))
     return monitors
 
 

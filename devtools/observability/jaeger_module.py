@@ -59,22 +59,31 @@ def wrapper_go_mod(jaeger_go_mod: str) -> str:
     )
 
 
-def main(argv: list[str]) -> int:
-    target, version = Path(argv[0]), argv[1]
+def downloaded_go_mod(module: str, version: str) -> str:
+    """The go.mod of ``module@version``, from the Go module proxy (through the cache)."""
     info = json.loads(
         subprocess.run(
-            ["go", "mod", "download", "-json", f"{JAEGER_MODULE}@{version}"],
+            ["go", "mod", "download", "-json", f"{module}@{version}"],
             check=True,
             capture_output=True,
             text=True,
-            env=None,
         ).stdout
     )
-    jaeger_go_mod = Path(info["GoMod"]).read_text()
+    return Path(info["GoMod"]).read_text()
+
+
+def write_tool_module(target: Path, go_mod: str, tools: list[str]) -> None:
+    """Writes the wrapper's go.mod into ``target`` and adds ``tools`` (module@version)."""
     target.mkdir(parents=True, exist_ok=True)
-    (target / "go.mod").write_text(wrapper_go_mod(jaeger_go_mod))
+    (target / "go.mod").write_text(go_mod)
     (target / "go.sum").unlink(missing_ok=True)
-    subprocess.run(["go", "get", "-tool", f"{JAEGER_COMMAND}@{version}"], cwd=target, check=True)
+    subprocess.run(["go", "get", "-tool", *tools], cwd=target, check=True)
+
+
+def main(argv: list[str]) -> int:
+    target, version = Path(argv[0]), argv[1]
+    jaeger_go_mod = downloaded_go_mod(JAEGER_MODULE, version)
+    write_tool_module(target, wrapper_go_mod(jaeger_go_mod), [f"{JAEGER_COMMAND}@{version}"])
     return 0
 
 

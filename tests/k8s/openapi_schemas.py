@@ -80,7 +80,7 @@ def _convert(node: Any) -> Any:
         return [_convert(item) for item in node]
     if not isinstance(node, dict):
         return node
-    if node.get("format") == "int-or-string":
+    if node.get("format") == "int-or-string" or node.get("x-kubernetes-int-or-string"):
         return dict(_INT_OR_STRING)
     converted: Schema = {}
     for key, value in node.items():
@@ -92,7 +92,9 @@ def _convert(node: Any) -> Any:
             converted[key] = {prop: _convert(sub) for prop, sub in value.items()}
         else:
             converted[key] = _convert(value)
-    if "properties" in converted and "additionalProperties" not in converted:
+    # A field that keeps unknown fields (a CRD's free-form part) stays open.
+    open_ended = node.get("x-kubernetes-preserve-unknown-fields", False)
+    if "properties" in converted and "additionalProperties" not in converted and not open_ended:
         converted["additionalProperties"] = False
     return converted
 
@@ -122,7 +124,7 @@ def write_crd_schemas(crd_paths: list[Path], out_dir: Path) -> list[Path]:
         for version in crd["spec"]["versions"]:
             if not version.get("served", False):
                 continue
-            schema = _convert_crd(version["schema"]["openAPIV3Schema"])
+            schema = _convert(version["schema"]["openAPIV3Schema"])
             properties = schema.setdefault("properties", {})
             properties["kind"] = {"type": "string", "enum": [kind]}
             properties["apiVersion"] = {"type": "string", "enum": [f"{group}/{version['name']}"]}
@@ -133,24 +135,3 @@ def write_crd_schemas(crd_paths: list[Path], out_dir: Path) -> list[Path]:
             path.write_text(json.dumps(schema))
             written.append(path)
     return written
-
-
-def _convert_crd(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_convert_crd(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if node.get("x-kubernetes-int-or-string"):
-        return dict(_INT_OR_STRING)
-    converted: Schema = {}
-    for key, value in node.items():
-        if key in ("description", "format") or key.startswith("x-"):
-            continue
-        if key == "properties":
-            converted[key] = {prop: _convert_crd(sub) for prop, sub in value.items()}
-        else:
-            converted[key] = _convert_crd(value)
-    open_ended = node.get("x-kubernetes-preserve-unknown-fields", False)
-    if "properties" in converted and "additionalProperties" not in converted and not open_ended:
-        converted["additionalProperties"] = False
-    return converted

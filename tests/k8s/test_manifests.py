@@ -11,6 +11,8 @@ k8s` produces today.
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import importlib
 import importlib.util
 import json
@@ -32,6 +34,7 @@ from services.cli import build_parser
 from services.edge.cli import config_for
 from services.edge.render import EDGE_REFLECTION_PORT, render
 from services.migrate import migratable
+from services.runtime.cassandra import keyspace_replication
 from services.runtime.config import ServerConfig
 from tests.k8s.openapi_schemas import SCHEMA_LOCATION, write_crd_schemas, write_schemas
 
@@ -70,6 +73,12 @@ def _tool(name: str) -> str:
 
 
 def _kustomize_build(path: Path) -> list[Manifest]:
+    """The rendered objects of ``path`` (rendered once per test session; a deep copy)."""
+    return copy.deepcopy(_rendered(path))
+
+
+@functools.cache
+def _rendered(path: Path) -> list[Manifest]:
     result = subprocess.run(
         [_tool("kustomize"), "build", str(path)],
         capture_output=True,
@@ -645,3 +654,51 @@ def test_wait_for_tcp_rejects_a_malformed_address(address: str) -> None:
     result = _wait_for_tcp(address)
     assert result.returncode == 2
     assert "is not HOST:PORT" in result.stderr
+
+
+def test_production_keyspaces_span_the_datacenter_at_local_quorum() -> None:
+    """Each Cassandra service's own config, fed the production ConfigMaps, creates its
+    keyspace with NetworkTopologyStrategy over the three nodes and reads and writes at
+    LOCAL_QUORUM; every contact point is a node of the StatefulSet."""
+    production = _kustomize_build(PRODUCTION)
+    config_maps = _of_kind(production, "ConfigMap")
+    environ: dict[str, str] = {}
+    for name in ("mesh", "backends"):
+        (config_map,) = (m for n, m in config_maps.items() if n.startswith(f"{name}-"))
+        environ.update(config_map["data"])
+    cassandra = _of_kind(production, "StatefulSet")["cassandra"]
+    nodes = {f"cassandra-{i}.cassandra" for i in range(cassandra["spec"]["replicas"])}
+    datacenter = _environment(_containers(cassandra)[0], production)["CASSANDRA_DC"]
+    for name in ("catalog", "history", "recommendations"):
+        settings = importlib.import_module(f"services.{name}.config").Config.from_env(environ)
+        assert settings.cassandra.consistency == "LOCAL_QUORUM", name
+        assert set(settings.cassandra.contact_points) == nodes, name
+        assert keyspace_replication(settings.cassandra) == {
+            "class": "NetworkTopologyStrategy",
+            datacenter: len(nodes),
+        }, name
+
+
+def test_the_saga_orchestrator_reads_the_users_services_settings(
+    manifests: list[Manifest],
+) -> None:
+    """`streammesh sagas orchestrate` builds the users Config and the saga settings from
+    the pod's environment: the cluster's database, Redis, key folder and object store."""
+    deployment = _of_kind(manifests, "Deployment")["sagas"]
+    (container,) = _containers(deployment, init=False)
+    assert container["command"] == ["streammesh", "sagas", "orchestrate"]
+    assert build_parser().parse_args(container["command"][1:]).command == "sagas"
+    environ = _environment(container, manifests)
+    users = importlib.import_module("services.users.config").Config.from_env(environ)
+    sagas = importlib.import_module("services.users.sagas.config").SagaConfig.from_env(environ)
+    service_ports = _service_ports(manifests)
+    for host, port in (
+        _backend_address(users.database_url),
+        _backend_address(users.redis_url),
+        _backend_address(sagas.objects.s3_endpoint),
+    ):
+        assert port in service_ports[host], (host, port)
+    assert sagas.object_store == "real"
+    assert {p["containerPort"] for p in container["ports"]} == {sagas.orchestrator_metrics_port}
+    (mount,) = (m for m in container["volumeMounts"] if m["mountPath"] == str(users.data_dir))
+    assert str(users.key_dir).startswith(mount["mountPath"])

@@ -261,5 +261,7 @@ def test_every_service_monitor_scrapes_a_metrics_port_of_a_service(
             job = next(r for r in endpoint["relabelings"] if r["targetLabel"] == "job")
             # The rules select the local Prometheus' job names (monitoring/rules).
             assert job["replacement"] == monitor["metadata"]["name"]
+            name = monitoring.kubernetes_service(monitor["metadata"]["name"])
+            assert name == service["metadata"]["name"], _where(monitor)
         monitored.add(service["metadata"]["name"])
     assert {"users", "catalog", "browse", "sagas"} <= monitored
