@@ -73,6 +73,7 @@ SAGA_TEST_CONFIG: Final = SagaConfig(
     orchestrator_metrics_port=0,
 )
 CALL_SECONDS: Final = 30.0
+DEPENDENCY_SECONDS: Final = 10.0
 PARTICIPANTS: Final = ("recommendations", "search", "history", "analytics")
 
 
@@ -273,9 +274,11 @@ async def mesh(
         start_mesh(
             users,
             catalog_config(storage),
-            history_config(storage),
-            recommendations_config(storage),
-            search_config(storage),
+            # Calls to users get longer than a deployment's 2 s: six servers,
+            # an orchestrator and the real backends share a loaded test machine.
+            history_config(storage, dependency_timeout_seconds=DEPENDENCY_SECONDS),
+            recommendations_config(storage, dependency_timeout_seconds=DEPENDENCY_SECONDS),
+            search_config(storage, dependency_timeout_seconds=DEPENDENCY_SECONDS),
         ) as running,
         grpc.aio.insecure_channel(running.address("users")) as users_channel,
         grpc.aio.insecure_channel(running.address("history")) as history_channel,

@@ -70,6 +70,7 @@ async def test_a_lowered_limit_holds_everywhere_while_the_saga_runs(mesh: SagaMe
         driving = asyncio.create_task(orchestrator.run_until_idle(within_seconds=60))
         while not driving.done():
             await shown()
+            await asyncio.sleep(0.05)
         await driving
         saga = await finished(sagas, saga_id)
     await shown()
