@@ -255,3 +255,24 @@ def test_prometheus_scrapes_metrics_ports_only(policies: list[Manifest]) -> None
             policies, "ingress", {NAME: spec.name}, "monitoring", prometheus, spec.grpc_port
         )
         assert (scrape, call) == (True, False), spec.name
+
+
+def test_every_address_a_pod_waits_for_is_open_to_it() -> None:
+    """The init containers' wait-for-tcp lists (k8s/components/wait-for-backends, the
+    Jobs) name what each process opens first: the policies must let each through."""
+    rendered = _kustomize_build(OVERLAY)
+    policies = [m for m in rendered if m["kind"] == "NetworkPolicy"]
+    checked = 0
+    for workload in rendered:
+        if workload["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        name = workload["metadata"]["name"]
+        for container in workload["spec"]["template"]["spec"].get("initContainers", []):
+            command = container.get("command", [])
+            if command[:1] != ["wait-for-tcp"]:
+                continue
+            for address in (arg for arg in command[1:] if ":" in arg):
+                host, _, port = address.rpartition(":")
+                assert reachable(policies, name, host, int(port)), (name, address)
+                checked += 1
+    assert checked >= 20
