@@ -23,39 +23,13 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 from bench.device_load import mesh as meshes
+from bench.edge_bench import _viewer as viewer
 from bench.loadgen import HEADER, REPO, Result, ghz, hey
 from bench.runtime_overhead import _ghz as echo_ghz
 from bench.runtime_overhead import _start as start_echo
-
-
-def viewer(edge: str) -> tuple[str, str, str]:
-    """(access token, primary profile id, a title id) of a fresh account."""
-    email = f"cache.bench.{time.time_ns()}@example.com"
-    body = {
-        "email": email,
-        "password": "benchmark password",
-        "firstName": "Cache",
-        "lastName": "Bench",
-        "countryCode": "US",
-    }
-    account = httpx.post(f"{edge}/v1/accounts", json=body, timeout=30).json()
-    session = httpx.post(
-        f"{edge}/v1/sessions", json={"email": email, "password": body["password"]}, timeout=30
-    ).json()
-    token = session["accessToken"]
-    profiles = httpx.get(
-        f"{edge}/v1/accounts/{account['accountId']}/profiles",
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    ).json()
-    titles = httpx.get(f"{edge}/v1/titles?country=US&page_size=1", timeout=30).json()
-    return token, profiles["profiles"][0]["profileId"], titles["titles"][0]["titleId"]
 
 
 def pin(pids: list[int], cpus: str) -> None:
