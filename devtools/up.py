@@ -215,8 +215,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--replicas",
         type=_positive,
-        default=1,
-        help="processes per service, sharing its port with SO_REUSEPORT (default 1)",
+        default=default_replicas(),
+        help="processes per service, sharing its port with SO_REUSEPORT "
+        f"(default {default_replicas()}: one core per process, see default_replicas)",
     )
     parser.add_argument(
         "--observability",
@@ -224,6 +225,19 @@ def register(subparsers: Any) -> None:
         help="with Prometheus scraping every service, Envoy and (real backends) the databases",
     )
     parser.set_defaults(handler=run)
+
+
+def default_replicas(cores: int | None = None) -> int:
+    """Processes per service when ``--replicas`` is not given: as many as leave each
+    process a core of its own (at least 1).
+
+    The mesh already runs more processes than a small machine has cores (seven
+    services, Envoy, Redis): on 2 cores a second process per service adds no
+    core, only memory, context switches and a second near cache to warm
+    (bench/device_load measures 1 against 2; README, Performance).
+    """
+    available = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, available // len(SERVICES))
 
 
 def _positive(text: str) -> int:
