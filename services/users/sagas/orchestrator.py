@@ -70,8 +70,8 @@ PERMANENT_CODES: Final = frozenset(
         grpc.StatusCode.OUT_OF_RANGE,
     }
 )
-# A saga's lease is renewed when less than this share of it is left.
-LEASE_RENEW_SHARE: Final = 0.5
+# A driven saga's lease is renewed every this share of it.
+LEASE_RENEW_SHARE: Final = 1 / 3
 
 
 class StepFailed(Exception):
@@ -158,6 +158,7 @@ class Orchestrator:
                 await asyncio.sleep(self._config.poll_interval_seconds)
 
     async def _drive_guarded(self, saga: Saga) -> None:
+        keeper = asyncio.create_task(self._keep_lease(saga.saga_id))
         try:
             async with self._slots:
                 await self.drive(saga)
@@ -172,19 +173,27 @@ class Orchestrator:
             # the lease lapses so the next pass (or a fixed build) tries again.
             log.exception("driving a saga failed", extra={"saga_id": saga.saga_id})
         finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             self._driving.discard(saga.saga_id)
+
+    async def _keep_lease(self, saga_id: str) -> None:
+        """Renews the lease every third of it while the saga is driven, a step in
+        flight included (a step may take longer than the lease); ends when the
+        lease is given up or lost."""
+        period = self._config.lease_seconds * LEASE_RENEW_SHARE
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._log.renew(saga_id, self.owner, lease_seconds=self._config.lease_seconds)
+            except (LeaseLost, DomainError):
+                return
 
     # -- one saga ---------------------------------------------------------
 
     async def drive(self, saga: Saga) -> None:
         kind = SAGA_TYPES[saga.saga_type]
-        leased_at = time.monotonic()
         while True:
-            if time.monotonic() - leased_at > self._config.lease_seconds * LEASE_RENEW_SHARE:
-                await self._log.renew(
-                    saga.saga_id, self.owner, lease_seconds=self._config.lease_seconds
-                )
-                leased_at = time.monotonic()
             if saga.state == SagaState.RUNNING.value:
                 if not await self._forward(kind, saga):
                     return
