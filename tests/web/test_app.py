@@ -41,6 +41,8 @@ async def sign_up(page: Page, first_name: str = "Ada") -> str:
     await page.get_by_label("Country").select_option("GB")
     await page.get_by_role("button", name="Create account").click()
     await expect(page.get_by_role("heading", name="Who's watching?")).to_be_visible()
+    # The primary profile is listed (the page's layout is settled).
+    await expect(page.locator(".profile-choice").first).to_be_visible()
     return email
 
 
@@ -95,6 +97,20 @@ async def images_loaded(page: Page, selector: str) -> tuple[int, int]:
         selector,
     )
     return result[0], result[1]
+
+
+async def on_a_phone(
+    page: Page, browser: Browser, web_mesh: WebMesh, path: Path, ready: str, text: str
+) -> None:
+    """A screenshot of ``page``'s screen on a phone, signed in as ``page`` is,
+    once ``ready`` shows ``text`` and its images have loaded."""
+    context, phone = await new_page(browser, web_mesh, PHONE, await page.context.storage_state())
+    await phone.goto(page.url)
+    await expect(phone.locator(ready).first).to_contain_text(text)
+    await images_loaded(phone, "main img")
+    await phone.evaluate("document.activeElement?.blur()")
+    await phone.screenshot(path=str(path))
+    await context.close()
 
 
 # ------------------------------------------------------------------ tests
@@ -220,12 +236,9 @@ async def test_search_with_a_typo_suggests_finds_and_narrows(
     await expect(results.first).to_contain_text(TYPO_TARGET)
     await page.evaluate("document.activeElement?.blur()")
     await page.screenshot(path=str(shots / "search-desktop.png"))
-    context, phone = await new_page(browser, web_mesh, PHONE, await page.context.storage_state())
-    await phone.goto(f"/#/search?q={TYPO_QUERY.replace(' ', '+')}")
-    await expect(phone.locator(".result-link").first).to_contain_text(TYPO_TARGET)
-    await phone.evaluate("document.activeElement?.blur()")
-    await phone.screenshot(path=str(shots / "search-phone.png"))
-    await context.close()
+    await on_a_phone(
+        page, browser, web_mesh, shots / "search-phone.png", ".result-link", TYPO_TARGET
+    )
 
 
 async def test_title_page_with_similar_titles(
@@ -245,18 +258,11 @@ async def test_title_page_with_similar_titles(
     shots = screenshots_dir(tmp_path)
     await page.evaluate("document.activeElement?.blur()")
     await page.screenshot(path=str(shots / "title-desktop.png"))
-    url = page.url
-    context, phone = await new_page(browser, web_mesh, PHONE, await page.context.storage_state())
-    await phone.goto(url)
-    await expect(phone.get_by_role("heading", level=1, name=name)).to_be_visible()
-    await images_loaded(phone, "main img")
-    await phone.evaluate("document.activeElement?.blur()")
-    await phone.screenshot(path=str(shots / "title-phone.png"))
-    await context.close()
+    await on_a_phone(page, browser, web_mesh, shots / "title-phone.png", "main h1", name)
 
 
 async def test_a_kids_profile_looks_different_and_never_shows_a_title_above_its_limit(
-    page: Page,
+    page: Page, tmp_path: Path
 ) -> None:
     await sign_up(page)
     await choose_profile(page, "Ada")
@@ -269,6 +275,8 @@ async def test_a_kids_profile_looks_different_and_never_shows_a_title_above_its_
     await choose_profile(page, "Kids")
     assert await page.evaluate("document.body.classList.contains('kids')")
     await expect(page.locator(".brand .badge")).to_have_text("Kids")
+    await images_loaded(page, "[data-row]:first-of-type .poster img")
+    await page.screenshot(path=str(screenshots_dir(tmp_path) / "home-kids-desktop.png"))
     ratings = await page.locator(".card-meta").all_inner_texts()
     assert ratings
     for meta in ratings:

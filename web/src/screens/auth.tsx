@@ -19,7 +19,7 @@ const COUNTRIES: [string, string][] = [
   ["KR", "South Korea"],
   ["BR", "Brazil"],
 ];
-export const LANGUAGES: [string, string][] = [
+const LANGUAGES: [string, string][] = [
   ["en", "English"],
   ["fr", "Français"],
   ["de", "Deutsch"],
@@ -29,6 +29,60 @@ export const LANGUAGES: [string, string][] = [
   ["ja", "日本語"],
   ["ko", "한국어"],
 ];
+
+function TextField(props: {
+  label: string;
+  error: string | undefined;
+  hint?: string | undefined;
+  type: string;
+  name: string;
+  autoComplete: string;
+  value: string;
+  onValue: (value: string) => void;
+}) {
+  return (
+    <Field label={props.label} error={props.error} hint={props.hint}>
+      {(field) => (
+        <input
+          {...field}
+          type={props.type}
+          name={props.name}
+          autoComplete={props.autoComplete}
+          value={props.value}
+          onInput={(event) => props.onValue(event.currentTarget.value)}
+        />
+      )}
+    </Field>
+  );
+}
+
+/** The languages a person may choose, each named in itself; `blank` names the empty choice. */
+export function LanguageField(props: {
+  error: string | undefined;
+  value: string;
+  onValue: (value: string) => void;
+  blank?: string;
+}) {
+  return (
+    <Field label="Language" error={props.error}>
+      {(field) => (
+        <select
+          {...field}
+          name="languageCode"
+          value={props.value}
+          onChange={(event) => props.onValue(event.currentTarget.value)}
+        >
+          {props.blank !== undefined && <option value="">{props.blank}</option>}
+          {LANGUAGES.map(([code, name]) => (
+            <option key={code} value={code} lang={code}>
+              {name}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
 
 function useSubmit(action: () => Promise<void>) {
   const [error, setError] = useState<ApiError | null>(null);
@@ -62,30 +116,10 @@ export function SignInScreen() {
       </h1>
       <form onSubmit={submit} noValidate>
         <ErrorMessage error={error} />
-        <Field label="Email" error={fieldError(error, "email")}>
-          {(props) => (
-            <input
-              {...props}
-              type="email"
-              autoComplete="email"
-              required
-              value={email}
-              onInput={(event) => setEmail(event.currentTarget.value)}
-            />
-          )}
-        </Field>
-        <Field label="Password" error={fieldError(error, "password")}>
-          {(props) => (
-            <input
-              {...props}
-              type="password"
-              autoComplete="current-password"
-              required
-              value={password}
-              onInput={(event) => setPassword(event.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <TextField label="Email" error={fieldError(error, "email")} type="email" name="email"
+          autoComplete="email" value={email} onValue={setEmail} />
+        <TextField label="Password" error={fieldError(error, "password")} type="password"
+          name="password" autoComplete="current-password" value={password} onValue={setPassword} />
         <button type="submit" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
@@ -122,18 +156,8 @@ export function SignUpScreen() {
     autoComplete: string,
     hint?: string,
   ) => (
-    <Field label={label} error={fieldError(error, field)} hint={hint}>
-      {(props) => (
-        <input
-          {...props}
-          type={type}
-          name={name}
-          autoComplete={autoComplete}
-          value={form[name]}
-          onInput={set(name)}
-        />
-      )}
-    </Field>
+    <TextField label={label} error={fieldError(error, field)} hint={hint} type={type} name={name}
+      autoComplete={autoComplete} value={form[name]} onValue={(value) => setForm({ ...form, [name]: value })} />
   );
   return (
     <main id="main" class="narrow">
@@ -157,17 +181,11 @@ export function SignUpScreen() {
             </select>
           )}
         </Field>
-        <Field label="Language" error={fieldError(error, "language_code")}>
-          {(props) => (
-            <select {...props} name="languageCode" value={form.languageCode} onChange={set("languageCode")}>
-              {LANGUAGES.map(([code, name]) => (
-                <option key={code} value={code} lang={code}>
-                  {name}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <LanguageField
+          error={fieldError(error, "language_code")}
+          value={form.languageCode}
+          onValue={(value) => setForm({ ...form, languageCode: value })}
+        />
         <button type="submit" disabled={busy}>
           {busy ? "Creating your account…" : "Create account"}
         </button>

@@ -10,7 +10,7 @@ import { ErrorMessage, Field } from "../components";
 import { useFocusOnMount } from "../hooks";
 import { limitsFor } from "../ratings";
 import { refreshProfile, type Profile } from "../session";
-import { LANGUAGES } from "./auth";
+import { LanguageField } from "./auth";
 
 type SagaState = components["schemas"]["v1SagaState"];
 type SettingsChange = components["schemas"]["v1ProfileSettingsChange"];
@@ -135,18 +135,12 @@ export function SettingsScreen({ profile }: { profile: Profile }) {
             </select>
           )}
         </Field>
-        <Field label="Language" error={fieldError(error, "language_code")}>
-          {(props) => (
-            <select {...props} name="languageCode" value={language} onChange={(event) => setLanguage(event.currentTarget.value)}>
-              <option value="">The account's language</option>
-              {LANGUAGES.map(([code, name]) => (
-                <option key={code} value={code} lang={code}>
-                  {name}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <LanguageField
+          error={fieldError(error, "language_code")}
+          value={language}
+          onValue={setLanguage}
+          blank="The account's language"
+        />
         <button type="submit" disabled={busy || following}>
           {busy ? "Saving…" : "Save"}
         </button>
