@@ -84,6 +84,7 @@ class Cache:
         self._redis = redis
         self._namespace = namespace
         self._ttl_ms = int(ttl_seconds * 1000)
+        self._ttl_seconds = ttl_seconds
         self._base_prefix = prefix
         self._prefix = f"{prefix}cache:{namespace}:"
         self._in_flight: dict[str, asyncio.Future[bytes | None]] = {}
@@ -102,7 +103,13 @@ class Cache:
         if self._layer is None:
             return await self._get_or_load_l2(key, loader)
         return await _through_near(
-            self._layer, self._counts, self._namespace, key, self._get_or_load_l2, loader
+            self._layer,
+            self._counts,
+            self._namespace,
+            key,
+            self._get_or_load_l2,
+            loader,
+            self._ttl_seconds,
         )
 
     def redis_key(self, key: str) -> str:
@@ -212,9 +219,12 @@ async def _through_near(
     key: str,
     from_l2: Callable[[str, Loader], Awaitable[bytes | None]],
     loader: Loader,
+    ttl_seconds: float,
 ) -> bytes | None:
     """L1 first; on a miss ``from_l2`` (Redis, then the store), put back unless
-    an invalidation came in the meantime."""
+    an invalidation came in the meantime. An entry stays in L1 no longer than
+    the cache's own TTL (data only a TTL refreshes, like trending, stays
+    within twice it)."""
     layer.link.ensure_started()
     value = layer.near.get(namespace, key)
     if value is not None:
@@ -224,7 +234,7 @@ async def _through_near(
     fence = layer.near.fence(namespace, key)
     value = await from_l2(key, loader)
     if value is not None:
-        layer.near.put(fence, value)
+        layer.near.put(fence, value, ttl_seconds=ttl_seconds)
     return value
 
 
@@ -292,6 +302,7 @@ class VersionedCache:
         self._entries = Cache(redis, namespace, ttl_seconds=ttl_seconds, prefix=prefix, near=False)
         self._namespace = namespace
         self._prefix = prefix
+        self._ttl_seconds = ttl_seconds
         self._version_key = f"{prefix}cache:{namespace}:version"
         self._get = redis.register_script(_GET_VERSIONED)
         self._layer = near_cache.layer_for(redis, prefix)
@@ -301,7 +312,13 @@ class VersionedCache:
         if self._layer is None:
             return await self._get_or_load_l2(key, loader)
         return await _through_near(
-            self._layer, self._counts, self._namespace, key, self._get_or_load_l2, loader
+            self._layer,
+            self._counts,
+            self._namespace,
+            key,
+            self._get_or_load_l2,
+            loader,
+            self._ttl_seconds,
         )
 
     async def _get_or_load_l2(self, key: str, loader: Loader) -> bytes | None:
