@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.edge import envoy
+from services.edge import envoy, webapp
 from services.edge.render import EdgeConfig, render
 
 
@@ -38,6 +38,8 @@ def config_for(target: str) -> EdgeConfig:
             # collector (Jaeger in the kind overlay) that the services export to.
             media_upstream="media-origin:8090",  # services/catalog/media_origin.py
             otlp_collector="jaeger:4317",
+            # The image carries the built device app (k8s/image/Dockerfile).
+            webapp_dir=Path("/app/web/dist"),
         )
     return EdgeConfig()
 
@@ -54,8 +56,14 @@ def _render(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     config = config_for(args.target)
     if args.target == "k8s":
-        # Validate the k8s layout against this checkout's descriptor set.
-        config = EdgeConfig(**{**config.__dict__, "descriptor_set": EdgeConfig().descriptor_set})
+        # Validate the k8s layout against this checkout's descriptor set and app.
+        config = EdgeConfig(
+            **{
+                **config.__dict__,
+                "descriptor_set": EdgeConfig().descriptor_set,
+                "webapp_dir": webapp.DIST,
+            }
+        )
     path = envoy.write_config(render(config), args.state_dir / f"envoy-{args.target}.json")
     try:
         envoy.validate(path)
