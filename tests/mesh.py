@@ -235,7 +235,7 @@ def browse_config(storage: Storage | None = None, **overrides: Any) -> BrowseCon
     """Browse keeps no state: its server and its timeouts. Its row cache
     (services/browse/rows.py) needs the storage's Redis, where the catalog's
     invalidations and the history's stream are; without ``storage`` it is off."""
-    redis = (
+    redis: dict[str, Any] = (
         {"redis_url": storage.redis_url, "redis_prefix": storage.redis_prefix}
         if storage is not None
         else {"redis_url": ""}
