@@ -27,6 +27,9 @@ from tests.sagas.conftest import (
 
 # A crashed process is gone within this (a failure, not a timing claim).
 CRASH_WAIT_SECONDS: Final = 120.0
+# These tests are about crashes, not slow participants: a loaded machine's slow
+# answer must not turn a saga round before it reaches the next crash point.
+PATIENT: Final = {"step_timeout_seconds": 15.0, "max_attempts": 20}
 # Steps made in the starting transaction never meet the orchestrator.
 REMOTE_AND_LOCAL: Final = {
     saga.name: [step.name for step in saga.steps[saga.done_at_start :]]
@@ -45,7 +48,7 @@ async def crash_at_every_step(mesh: SagaMesh, saga: SagaType, **addresses: str) 
     previous one died and dies at the next point."""
     for step in REMOTE_AND_LOCAL[saga.name]:
         for where in ("before", "after"):
-            config = mesh.saga_config(crash_at=f"{saga.name}:{step}:{where}")
+            config = mesh.saga_config(crash_at=f"{saga.name}:{step}:{where}", **PATIENT)
             with orchestrator_process(mesh, config, **addresses) as process:
                 await asyncio.to_thread(process.join, CRASH_WAIT_SECONDS)
                 assert process.exitcode == -signal.SIGKILL, (step, where, process.exitcode)
@@ -67,7 +70,7 @@ async def test_sigkill_at_every_step_of_the_profile_update(mesh: SagaMesh) -> No
     account = await mesh.signup()
     updated = await mesh.update_settings(account, account.primary_profile_id, maturity_rating="R")
     await crash_at_every_step(mesh, PROFILE_UPDATE)
-    async with mesh.orchestrator() as (orchestrator, sagas):
+    async with mesh.orchestrator(mesh.saga_config(**PATIENT)) as (orchestrator, sagas):
         await orchestrator.run_until_idle(within_seconds=60)
         saga = await finished(sagas, updated.settings_change.saga_id)
         history = [(h.step, h.action, h.detail) for h in await sagas.history(saga.saga_id)]
@@ -84,7 +87,7 @@ async def test_sigkill_at_every_step_of_the_account_deletion(mesh: SagaMesh) -> 
         account.primary_profile_id,
         next(t for t in sorted(TITLES) if ratings.allows("PG", TITLES[t].maturity_rating)),
     )
-    config = mesh.saga_config()
+    config = mesh.saga_config(**PATIENT)
     async with running_analytics(mesh) as (_, analytics_address):
         operation = await mesh.users.DeleteAccount(
             users_pb2.DeleteAccountRequest(account_id=account.account_id),
