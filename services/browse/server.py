@@ -61,7 +61,10 @@ def _row_cache(config: Config, kit: Kit) -> RowCache | None:
 
     async def stopped() -> None:
         stop.set()
-        await asyncio.wait_for(task, TAIL_STOP_SECONDS)
+        # Bounded either way: wait_for would also wait out a cancelled read.
+        _, pending = await asyncio.wait({task}, timeout=TAIL_STOP_SECONDS)
+        for late in pending:
+            late.cancel()
 
     kit.closing(tail, stopped)
     return rows

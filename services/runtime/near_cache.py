@@ -64,6 +64,8 @@ STALENESS_BOUND_SECONDS: Final = 0.1
 ENTRY_OVERHEAD_BYTES: Final = 200
 # Waits between attempts to re-open a broken invalidation link.
 RECONNECT_BACKOFF_SECONDS: Final = 0.5
+# How long closing waits for the cancelled link task.
+LINK_STOP_SECONDS: Final = 1.0
 # Payload separating namespace and key; "*" as the key retires a namespace.
 _SEPARATOR: Final = b"\x00"
 _WHOLE_NAMESPACE: Final = b"*"
@@ -253,8 +255,8 @@ class InvalidationLink:
         self._near.live_until = 0.0
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a cancelled Redis read must not hold the service's shutdown.
+            await asyncio.wait({self._task}, timeout=LINK_STOP_SECONDS)
 
     async def _run(self) -> None:
         while not self._closed:
