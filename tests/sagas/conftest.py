@@ -60,11 +60,13 @@ from tests.mesh import (
 )
 from tests.sagas import child
 
-# The saga settings of every test: a hanging participant costs STEP_TIMEOUT,
-# a failing one MAX_ATTEMPTS quick retries, a crashed orchestrator LEASE.
+# The saga settings of every test: quick retries, a crashed orchestrator's
+# sagas taken over after LEASE; the fault tests shorten the step timeout and the
+# attempts (FAULT_TEST_OVERRIDES) so a hanging participant costs seconds.
 SAGA_TEST_CONFIG: Final = SagaConfig(
-    step_timeout_seconds=1.5,
-    max_attempts=2,
+    # OpenSearch's refresh=wait_for alone may take seconds on a loaded machine.
+    step_timeout_seconds=10.0,
+    max_attempts=5,
     backoff_initial_seconds=0.05,
     backoff_max_seconds=0.2,
     lease_seconds=1.0,
@@ -72,6 +74,7 @@ SAGA_TEST_CONFIG: Final = SagaConfig(
     stuck_after_seconds=30.0,
     orchestrator_metrics_port=0,
 )
+FAULT_TEST_OVERRIDES: Final = {"step_timeout_seconds": 2.0, "max_attempts": 2}
 CALL_SECONDS: Final = 30.0
 DEPENDENCY_SECONDS: Final = 10.0
 PARTICIPANTS: Final = ("recommendations", "search", "history", "analytics")

@@ -17,7 +17,7 @@ from streammesh.recommendations.v1 import recommendations_pb2 as rpb
 from streammesh.search.v1 import search_pb2
 from streammesh.users.v1 import users_pb2
 from tests.mesh import recommendations_config, search_config
-from tests.sagas.conftest import SAGA_TEST_CONFIG, SagaMesh, fake_search, finished
+from tests.sagas.conftest import FAULT_TEST_OVERRIDES, SagaMesh, fake_search, finished
 from tests.users.helpers import rpc_error
 
 
@@ -95,7 +95,10 @@ async def test_a_participant_that_fails_or_hangs_is_compensated_everywhere(
     saga_id = updated.settings_change.saga_id
     async with (
         fake_search(fault) as (search, address),
-        mesh.orchestrator(search=address) as (orchestrator, sagas),
+        mesh.orchestrator(mesh.saga_config(**FAULT_TEST_OVERRIDES), search=address) as (
+            orchestrator,
+            sagas,
+        ),
     ):
         await orchestrator.run_until_idle(within_seconds=60)
         saga = await finished(sagas, saga_id)
@@ -103,9 +106,10 @@ async def test_a_participant_that_fails_or_hangs_is_compensated_everywhere(
     assert saga.state == "COMPENSATED"
     # Bounded: max_attempts attempts (each with the channel's own retries of
     # an idempotent call), then the saga turned round.
-    assert search.calls >= SAGA_TEST_CONFIG.max_attempts
+    attempts = FAULT_TEST_OVERRIDES["max_attempts"]
+    assert search.calls >= attempts
     step = "search.apply_settings"
-    assert history.count((step, "step-failed")) == SAGA_TEST_CONFIG.max_attempts - 1
+    assert history.count((step, "step-failed")) == attempts - 1
     assert history.count((step, "compensating")) == 1
     assert ("recommendations.apply_settings:compensate", "step-compensated") in history
     after = await mesh.profile(account, profile_id)
