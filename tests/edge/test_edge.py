@@ -24,7 +24,7 @@ import pytest
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-from services.edge import envoy
+from services.edge import envoy, webapp
 from services.edge.reflection import create_server as create_reflection_server
 from services.edge.render import EdgeConfig, render
 from services.edge.routes import DESCRIPTOR_SET, ContractError, device_routes
@@ -88,7 +88,9 @@ def _routed_paths(config: dict[str, Any]) -> set[str]:
 def test_routes_and_jwt_rules_are_the_contracts_visibility() -> None:
     paths = _grpc_paths_by_visibility()
     config = render(EdgeConfig(otlp_collector=None))
-    assert _routed_paths(config) == paths[PUBLIC] | paths[OWNER]
+    # Besides the RPCs, the local edge routes exactly the web app's files.
+    app_paths = {path for path, _ in webapp.app_files(webapp.DIST)}
+    assert _routed_paths(config) == paths[PUBLIC] | paths[OWNER] | app_paths
     assert _jwt_rule_paths(config) == paths[OWNER]
     assert not _routed_paths(config) & paths[INTERNAL]
     assert {r.grpc_path for r in device_routes() if r.public} == paths[PUBLIC]
