@@ -61,8 +61,14 @@ async def test_a_lowered_limit_holds_everywhere_while_the_saga_runs(mesh: SagaMe
     seen: list[set[str]] = []
 
     async def shown() -> None:
-        seen.append(await mesh.searched_ratings(account, kids))
-        seen.append(await mesh.recommended_ratings(account, kids))
+        # A read the loaded machine answers UNAVAILABLE showed nothing: it
+        # cannot break the limit, so it is not a failure here.
+        for read in (mesh.searched_ratings, mesh.recommended_ratings):
+            try:
+                seen.append(await read(account, kids))
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
 
     # Before the orchestrator sent any command, and all the while it works.
     await shown()
