@@ -186,7 +186,7 @@ class PoolProbe:
     """How to read one pool: ``in_use`` and ``idle`` take the pool object."""
 
     store: str
-    pool: weakref.ReferenceType[Any]
+    pool: Callable[[], Any]
     in_use: Callable[[Any], int]
     idle: Callable[[Any], int]
 
@@ -206,9 +206,20 @@ def watch_pool(
         with _probes_lock:
             _probes.pop(key, None)
 
-    probe = PoolProbe(store, weakref.ref(pool, forget), in_use, idle)
+    reference: Callable[[], Any]
+    try:
+        reference = weakref.ref(pool, forget)
+    except TypeError:
+        # asyncpg's Pool declares __slots__ without __weakref__: it is held
+        # strongly, and its owner calls unwatch_pool when it closes it.
+        reference = functools.partial(_itself, pool)
+    probe = PoolProbe(store, reference, in_use, idle)
     with _probes_lock:
         _probes[key] = probe
+
+
+def _itself(pool: object) -> object:
+    return pool
 
 
 def unwatch_pool(pool: object) -> None:

@@ -126,3 +126,16 @@ async def test_the_redis_pool_reports_connections_in_use_and_idle(redis_url: str
         assert (_pool("redis", "idle") or 0) == idle_before + 1
     finally:
         await client.aclose()
+
+
+async def test_the_postgresql_warehouse_pool_reports_its_connections(postgres_url: str) -> None:
+    # asyncpg's Pool cannot be weakly referenced: it is watched until the
+    # warehouse closes it, and the analytics server must start all the same.
+    from services.analytics.stores.postgres import PostgresWarehouse
+
+    warehouse = await PostgresWarehouse.open(postgres_url, pool_size=2)
+    try:
+        assert (_pool("analytics", "idle") or 0) + (_pool("analytics", "in_use") or 0) >= 1
+    finally:
+        await warehouse.close()
+    assert _pool("analytics", "idle") is None

@@ -212,6 +212,7 @@ class PostgresWarehouse:
         return cls(pool, bulk=bulk)
 
     async def close(self) -> None:
+        store_metrics.unwatch_pool(self._pool)
         await self._pool.close()
 
     @_outage
