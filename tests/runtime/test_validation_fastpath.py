@@ -48,6 +48,10 @@ PATTERN_SAMPLES = {
     "^[a-z][a-z0-9_.-]{0,63}$": "playback.autoplay",
     "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "en-GB",
     "^[a-z][a-z0-9-]{0,31}$": "standard",
+    # saga ids and operation ids
+    "^[A-Za-z0-9-]{1,64}$": "c8700431-c52d-4359-b366-db3c7d40b5b7",
+    # saga steps (a compensation is "<step>:compensate")
+    "^[a-z][a-z0-9_.:-]{0,63}$": "search.apply_settings:compensate",
 }
 # Valid URIs outside the fast path's subset: it may defer these to protovalidate.
 # Fields that only a CEL rule constrains (the builder reads standard rules only).
