@@ -3,7 +3,7 @@
 In one process against the Redis of ``--redis`` (``make infra-up``'s by
 default): ``--reads`` sequential warm reads of one 1 KiB entry, then the
 same with ``--concurrency`` readers; prints reads per second and the mean
-cost of a read, L2 only (a Redis round trip each) against L1 (a dict
+cost of a read, L3 only (a Redis round trip each) against L1 (a dict
 lookup while the invalidation link is live). Bounded by ``--reads``.
 
     .venv/bin/python -m bench.near_cache_bench
@@ -46,7 +46,7 @@ async def main(url: str, reads: int, concurrency: int) -> None:
     near = Redis.from_url(url)
     near_cache.attach(near, near_cache.NearCacheSettings())
     try:
-        l2 = Cache(plain, "bench", prefix=prefix)
+        redis_only = Cache(plain, "bench", prefix=prefix)
         l1 = Cache(near, "bench", prefix=prefix)
         layer = near_cache.layer_for(near, prefix)
         assert layer is not None
@@ -55,7 +55,7 @@ async def main(url: str, reads: int, concurrency: int) -> None:
             await layer.link.wait_live()
         print(f"{'reads of one warm 1 KiB key':<34}{'reads/s':>10}{'us/read':>10}")
         for readers in (1, concurrency):
-            for name, cache in (("L2 only (Redis)", l2), ("L1 near cache", l1)):
+            for name, cache in (("L3 only (Redis)", redis_only), ("L1 near cache", l1)):
                 per_second = await rate(cache, reads, readers)
                 label = f"{name}, {readers} reader{'s' if readers > 1 else ''}"
                 print(f"{label:<34}{per_second:>10.0f}{1e6 / per_second:>10.1f}")

@@ -101,13 +101,13 @@ class Cache:
         passed through and not cached.
         """
         if self._layer is None:
-            return await self._get_or_load_l2(key, loader)
+            return await self._get_or_load_redis(key, loader)
         return await _through_near(
             self._layer,
             self._counts,
             self._namespace,
             key,
-            self._get_or_load_l2,
+            self._get_or_load_redis,
             loader,
             self._ttl_seconds,
         )
@@ -122,7 +122,7 @@ class Cache:
     def _lock_key(self, key: str) -> str:
         return self._prefix + key + ":lock"
 
-    async def _get_or_load_l2(self, key: str, loader: Loader) -> bytes | None:
+    async def _get_or_load_redis(self, key: str, loader: Loader) -> bytes | None:
         try:
             cached = await self._redis.get(self.redis_key(key))
         except RedisError as err:
@@ -130,9 +130,9 @@ class Cache:
             log.warning("cache read failed, loading from the store", extra={"error": str(err)})
             return await loader()
         if cached is not None:
-            self._counts.l2_hit.inc()
+            self._counts.redis_hit.inc()
             return _as_bytes(cached)
-        self._counts.l2_miss.inc()
+        self._counts.redis_miss.inc()
         pending = self._in_flight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -217,11 +217,11 @@ async def _through_near(
     counts: _LayerCounts,
     namespace: str,
     key: str,
-    from_l2: Callable[[str, Loader], Awaitable[bytes | None]],
+    from_redis: Callable[[str, Loader], Awaitable[bytes | None]],
     loader: Loader,
     ttl_seconds: float,
 ) -> bytes | None:
-    """L1 first; on a miss ``from_l2`` (Redis, then the store), put back unless
+    """L1 first; on a miss ``from_redis`` (Redis, then the store), put back unless
     an invalidation came in the meantime. An entry stays in L1 no longer than
     the cache's own TTL (data only a TTL refreshes, like trending, stays
     within twice it)."""
@@ -232,7 +232,7 @@ async def _through_near(
         return value
     counts.l1_miss.inc()
     fence = layer.near.fence(namespace, key)
-    value = await from_l2(key, loader)
+    value = await from_redis(key, loader)
     if value is not None:
         layer.near.put(fence, value, ttl_seconds=ttl_seconds)
     return value
@@ -244,13 +244,13 @@ class _LayerCounts:
     def __init__(self, namespace: str) -> None:
         self.l1_hit = CACHE_LAYER_REQUESTS.labels(namespace, "l1", "hit")
         self.l1_miss = CACHE_LAYER_REQUESTS.labels(namespace, "l1", "miss")
-        self.l2_hit = _Both(
+        self.redis_hit = _Both(
             CACHE_REQUESTS.labels(namespace, "hit"),
-            CACHE_LAYER_REQUESTS.labels(namespace, "l2", "hit"),
+            CACHE_LAYER_REQUESTS.labels(namespace, "l3", "hit"),
         )
-        self.l2_miss = _Both(
+        self.redis_miss = _Both(
             CACHE_REQUESTS.labels(namespace, "miss"),
-            CACHE_LAYER_REQUESTS.labels(namespace, "l2", "miss"),
+            CACHE_LAYER_REQUESTS.labels(namespace, "l3", "miss"),
         )
         self.error = CACHE_REQUESTS.labels(namespace, "error")
 
@@ -310,18 +310,18 @@ class VersionedCache:
 
     async def get_or_load(self, key: str, loader: Loader) -> bytes | None:
         if self._layer is None:
-            return await self._get_or_load_l2(key, loader)
+            return await self._get_or_load_redis(key, loader)
         return await _through_near(
             self._layer,
             self._counts,
             self._namespace,
             key,
-            self._get_or_load_l2,
+            self._get_or_load_redis,
             loader,
             self._ttl_seconds,
         )
 
-    async def _get_or_load_l2(self, key: str, loader: Loader) -> bytes | None:
+    async def _get_or_load_redis(self, key: str, loader: Loader) -> bytes | None:
         try:
             version, cached = await self._get(
                 keys=[self._version_key], args=[self._entries.redis_key(""), key]
@@ -331,7 +331,7 @@ class VersionedCache:
             log.warning("cache read failed, loading from the store", extra={"error": str(err)})
             return await loader()
         if cached is not None:
-            self._counts.l2_hit.inc()
+            self._counts.redis_hit.inc()
             return _as_bytes(cached)
         versioned_key = f"{_as_bytes(version).decode()}:{key}"
         return await self._entries.get_or_load(versioned_key, loader)

@@ -1,4 +1,7 @@
-"""L1: a near cache in each service process, in front of the Redis cache (L2).
+"""L1: a near cache in each service process, in front of the Redis cache (L3).
+
+The layers are numbered as the case study numbers them: L1 the application's
+own memory, L3 the edge (CDN), L3 the database cache in Redis.
 
 The case study's application cache: entries are the same serialized contract
 messages the Redis cache holds, kept in process memory so a warm read costs a
@@ -16,7 +19,7 @@ Bounds (all named below):
 
 How the staleness bound holds. ``Cache.invalidate`` publishes the keys on one
 Redis pub/sub channel in the same MULTI that deletes them from Redis, so the
-message exists as soon as the write is visible in L2. Every process listens on
+message exists as soon as the write is visible in L3. Every process listens on
 that channel with one connection, and on the same connection sends a PING
 every :data:`HEARTBEAT_INTERVAL_SECONDS`. Redis answers a connection in order,
 so when the answer to a PING sent at time t arrives, every invalidation
@@ -28,7 +31,7 @@ connection also empties L1, since messages may have been missed. Typical
 delivery is well under a millisecond on loopback; the bound is the guarantee.
 
 A fill racing an invalidation must not put the old value back: a reader takes
-a fence before reading L2, and any invalidation of that key (or of its
+a fence before reading L3, and any invalidation of that key (or of its
 namespace, or a reconnect) breaks the fence, so the put is dropped.
 
 redis-py 8.1.0 has server-assisted client-side caching (``CLIENT TRACKING``,
@@ -55,7 +58,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
-# Below L2's 300 s: a backstop for memory, not for correctness (writes invalidate).
+# Below L3's 300 s: a backstop for memory, not for correctness (writes invalidate).
 DEFAULT_TTL_SECONDS: Final = 60.0
 HEARTBEAT_INTERVAL_SECONDS: Final = 0.025
 # A near-cache entry is served only while the link proved itself this recently.
@@ -72,7 +75,7 @@ _WHOLE_NAMESPACE: Final = b"*"
 
 CACHE_LAYER_REQUESTS = Counter(
     "streammesh_cache_layer_requests_total",
-    "Cache lookups per layer (l1: the process's near cache, l2: Redis) and result "
+    "Cache lookups per layer (l1: the process's near cache, l3: Redis) and result "
     "(hit or miss); hit ratio per layer = hit / (hit + miss).",
     ["namespace", "layer", "result"],
 )
@@ -99,7 +102,7 @@ def invalidation_message(namespace: str, key: str | None) -> bytes:
 
 @dataclass(frozen=True)
 class Fence:
-    """Taken before reading L2; the put is dropped if an invalidation came since."""
+    """Taken before reading L3; the put is dropped if an invalidation came since."""
 
     slot: tuple[str, str]
     token: object

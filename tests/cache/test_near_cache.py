@@ -64,7 +64,7 @@ def test_an_entry_goes_after_its_ttl() -> None:
 
 def test_a_fill_that_raced_an_invalidation_is_not_stored() -> None:
     near, _ = live_cache()
-    fence = near.fence("ns", "k")  # a reader starts reading L2 ...
+    fence = near.fence("ns", "k")  # a reader starts reading L3 ...
     near.apply(near_cache.invalidation_message("ns", "k"))  # ... a write lands ...
     assert not near.put(fence, b"old")  # ... its old value stays out
     assert near.get("ns", "k") is None
@@ -122,11 +122,11 @@ async def test_a_warm_read_is_an_l1_hit_and_each_layer_counts(
     for _ in range(5):
         assert await cache.get_or_load("k", load) == b"v1"
     assert calls == 1
-    # A read while the link's last heartbeat is older than the bound goes to L2
+    # A read while the link's last heartbeat is older than the bound goes to L3
     # (a loaded machine): most, not necessarily all, are L1 hits.
     assert layer_count(namespace, "l1", "hit") >= 3
-    assert layer_count(namespace, "l1", "hit") + layer_count(namespace, "l2", "hit") == 5
-    assert layer_count(namespace, "l2", "miss") == 1
+    assert layer_count(namespace, "l1", "hit") + layer_count(namespace, "l3", "hit") == 5
+    assert layer_count(namespace, "l3", "miss") == 1
 
 
 async def test_the_writers_own_process_reads_its_write_at_once(
