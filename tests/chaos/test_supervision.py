@@ -72,14 +72,37 @@ async def running(tmp_path: Path) -> AsyncIterator[list[up.Mesh]]:
 
 
 async def _echo(spec: EchoSpec) -> str:
-    """One Echo through the mesh's client channel: a connection the kernel had
-    queued on a replica that was just killed is reset, and the channel's retry
-    (Echo is retry-safe) takes another, as any client of the mesh would."""
+    """One Echo through the mesh's client channel. gRPC shares subchannels
+    between the channels of a process, so this one may start on the connection
+    the supervisor's health checks opened to the replica just killed: it is
+    reset, and the subchannel reconnects after its backoff (about 1 s) to the
+    survivor. ``wait_for_ready`` waits for that within the deadline instead of
+    failing at once, as a client riding out a restart does."""
     async with clients.channel(spec.address(), ServerConfig(service="test")) as channel:
         reply = await echo_pb2_grpc.EchoServiceStub(channel).Echo(
-            echo_pb2.EchoRequest(message="still there?"), timeout=5
+            echo_pb2.EchoRequest(message="still there?"), timeout=5, wait_for_ready=True
         )
     return str(reply.message)
+
+
+def _has_exited(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet (its sockets are closed)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    state = next((line for line in status.splitlines() if line.startswith("State:")), "")
+    return "zombie" in state or "dead" in state
+
+
+async def _until_exited(pid: int) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_SECONDS
+    while loop.time() < deadline:
+        if _has_exited(pid):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"process {pid} still runs {WAIT_SECONDS} s after SIGKILL")
 
 
 async def _until_pids(mesh: up.Mesh, name: str, check: object) -> list[int]:
@@ -125,7 +148,10 @@ async def test_replicas_share_the_port_and_one_serves_while_the_other_restarts(
     assert len(set(pids)) == 2
 
     os.kill(pids[0], signal.SIGKILL)
-    # The survivor answers at once, before the killed one is back.
+    # Once the killed process has exited (its listening socket closed: a
+    # connection the kernel queued on it in the meantime is reset, see _echo),
+    # the survivor answers, long before the killed one is back.
+    await _until_exited(pids[0])
     assert await _echo(echo) == "still there?"
     await _until_pids(mesh, "echo", lambda now: pids[0] not in now and pids[1] in now)
 
