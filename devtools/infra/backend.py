@@ -80,3 +80,7 @@ class Backend(abc.ABC):
 
     async def provision(self) -> None:  # noqa: B027 - optional hook
         """After the first successful probe: databases, users (idempotent)."""
+
+    async def refresh(self) -> None:  # noqa: B027 - optional hook
+        """When ``up`` finds the server already running: take up what changed in the
+        checkout since it started (configuration or rule files it reads)."""

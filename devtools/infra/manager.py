@@ -144,6 +144,7 @@ async def _bring_up(backend: Backend, installer: _Installer, report: Report) -> 
     if record is not None:
         version = await try_probe(backend)
         if version is not None:
+            await backend.refresh()
             return Outcome(backend, True, "already running", version)
         report(backend, "already started, waiting until it answers")
     else:
@@ -151,6 +152,7 @@ async def _bring_up(backend: Backend, installer: _Installer, report: Report) -> 
             version = await try_probe(backend)
             if version is not None:
                 # Another checkout's server (same accounts): use it, never stop it.
+                await backend.refresh()
                 return Outcome(backend, True, "already running, started elsewhere", version)
             raise InfraError(
                 f"port {backend.port} is taken by a process `streammesh infra` did not start; "

@@ -45,6 +45,13 @@ def http_get(url: str, timeout: float = _HTTP_TIMEOUT_SECONDS) -> bytes:
         return body
 
 
+def http_post(url: str, timeout: float = _HTTP_TIMEOUT_SECONDS) -> None:
+    """A blocking, empty POST to a loopback URL (Prometheus' lifecycle API)."""
+    request = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()
+
+
 class Exporter(Backend):
     """A Debian-packaged Prometheus exporter serving ``/metrics`` on our port."""
 
@@ -312,6 +319,11 @@ class Prometheus(Backend):
             # POST /-/reload after the configuration or the rules change.
             "--web.enable-lifecycle",
         ]
+
+    async def refresh(self) -> None:
+        # A Prometheus started before the rules changed (a long-running infra, a
+        # newer checkout) would alert on the old ones: reload them and the config.
+        await asyncio.to_thread(http_post, f"{self.url}/-/reload")
 
     async def probe(self) -> str:
         await asyncio.to_thread(http_get, f"{self.url}/-/ready")
