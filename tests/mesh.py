@@ -42,6 +42,9 @@ from services.browse.config import Config as BrowseConfig
 from services.browse.server import create_server as create_browse
 from services.catalog.config import Config as CatalogConfig
 from services.catalog.server import create_server as create_catalog
+from services.edge import envoy
+from services.edge.reflection import create_server as create_reflection
+from services.edge.render import EdgeConfig, render
 from services.history.config import Config as HistoryConfig
 from services.history.server import create_server as create_history
 from services.kit import server as runtime
@@ -463,3 +466,31 @@ class MeshAccounts:
             metadata=account.caller,
             timeout=self.users_timeout,
         )
+
+
+@asynccontextmanager
+async def edge_in_front(
+    upstreams: Mapping[str, str], state: Path, port: int | None = None, **config: Any
+) -> AsyncIterator[int]:
+    """The real Envoy, with the reflection server beside it, in front of
+    ``upstreams`` as the edge runs in a deployment; yields the edge's port.
+    ``config`` sets any other EdgeConfig field (the trace collector, timeouts,
+    the media origin). Its configuration and log are under ``state``."""
+    reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
+    edge_port = port or unused_port()
+    edge_config = EdgeConfig(
+        port=edge_port,
+        admin_port=0,
+        upstreams=dict(upstreams),
+        reflection_upstream=f"{LOOPBACK}:{reflection_port}",
+        **config,
+    )
+    path = envoy.write_config(render(edge_config), state / "envoy.json")
+    try:
+        edge = await envoy.start(path, state, state / "envoy.log")
+        try:
+            yield edge_port
+        finally:
+            await edge.stop()
+    finally:
+        await reflection_server.stop(0)

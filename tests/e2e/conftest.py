@@ -18,9 +18,6 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.edge import envoy
-from services.edge.reflection import create_server as create_reflection
-from services.edge.render import EdgeConfig, render
 from services.runtime.telemetry import setup_tracing
 from services.users.config import PasswordHashing
 from tests.mesh import (
@@ -30,6 +27,7 @@ from tests.mesh import (
     browse_config,
     catalog_config,
     drop_keyspace,
+    edge_in_front,
     history_config,
     recommendations_config,
     search_config,
@@ -106,30 +104,22 @@ async def mesh(
 ) -> AsyncIterator[Mesh]:
     storage = mesh_storage(f"mesh-{backend.name}", backend)
     state = storage.state
-    async with start_mesh(
-        # Not CHEAP_HASHING: end to end, sign-ins pay the Argon2id cost a deployment pays.
-        users_config(storage, passwords=PasswordHashing()),
-        catalog_config(storage),
-        history_config(storage, trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS),
-        search_config(storage),
-        recommendations_config(storage),
-        # These tests are about what a row holds, not its latency: a loaded
-        # test machine must not drop a row (tests/browse does the same).
-        browse_config(row_timeout_seconds=BROWSE_ROW_TIMEOUT_SECONDS),
-    ) as servers:
-        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-        edge_port = unused_port()
-        edge_config = EdgeConfig(
-            port=edge_port,
-            admin_port=0,
-            upstreams=servers.addresses,
-            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-            # Envoy traces as it does in production; nothing collects its spans here.
-            otlp_collector=f"{LOOPBACK}:{unused_port()}",
-        )
-        path = envoy.write_config(render(edge_config), state / "envoy.json")
-        edge = await envoy.start(path, state, state / "envoy.log")
-        async with httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http:
-            yield Mesh(backend.name, http, edge_port, servers.ports, state / "envoy.log")
-        await edge.stop()
-        await reflection_server.stop(0)
+    async with (
+        start_mesh(
+            # Not CHEAP_HASHING: end to end, sign-ins pay the Argon2id cost a deployment pays.
+            users_config(storage, passwords=PasswordHashing()),
+            catalog_config(storage),
+            history_config(storage, trending_cache_ttl_seconds=TRENDING_CACHE_TTL_SECONDS),
+            search_config(storage),
+            recommendations_config(storage),
+            # These tests are about what a row holds, not its latency: a loaded
+            # test machine must not drop a row (tests/browse does the same).
+            browse_config(row_timeout_seconds=BROWSE_ROW_TIMEOUT_SECONDS),
+        ) as servers,
+        # Envoy traces as it does in production; nothing collects its spans here.
+        edge_in_front(
+            servers.addresses, state, otlp_collector=f"{LOOPBACK}:{unused_port()}"
+        ) as edge_port,
+        httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http,
+    ):
+        yield Mesh(backend.name, http, edge_port, servers.ports, state / "envoy.log")

@@ -26,9 +26,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from interceptors.auth import DEFAULT_REVOCATION_BOUND_SECONDS
-from services.edge import envoy
-from services.edge.reflection import create_server as create_reflection
-from services.edge.render import EdgeConfig, render
 from services.events import streams
 from services.events.config import stream_prefix_for
 from streammesh.browse.v1 import browse_pb2, browse_pb2_grpc
@@ -41,6 +38,7 @@ from tests.mesh import (
     StorageFactory,
     browse_config,
     catalog_config,
+    edge_in_front,
     history_config,
     start_mesh,
     unused_port,
@@ -82,28 +80,18 @@ async def edge(
         history_config(storage, require_stream_slot=True),
         browse_config(),
     ) as servers:
-        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-        edge_port = unused_port()
-        config = EdgeConfig(
-            port=edge_port,
-            admin_port=0,
-            upstreams=servers.addresses,
-            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-            otlp_collector=f"{LOOPBACK}:{unused_port()}",
-        )
-        path = envoy.write_config(render(config), state / "envoy.json")
-        proxy = await envoy.start(path, state, state / "envoy.log")
         redis = aioredis.Redis.from_url(redis_url)
         stream = streams.stream_name("users", stream_prefix_for(storage.redis_prefix))
         try:
-            async with httpx.AsyncClient(
-                base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15
-            ) as http:
+            async with (
+                edge_in_front(
+                    servers.addresses, state, otlp_collector=f"{LOOPBACK}:{unused_port()}"
+                ) as edge_port,
+                httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http,
+            ):
                 yield SessionsMesh(backend.name, http, servers.ports, redis, stream)
         finally:
             await redis.aclose()
-            await proxy.stop()
-            await reflection_server.stop(0)
 
 
 def _ok(response: httpx.Response) -> Any:

@@ -11,9 +11,7 @@ import grpc.aio
 import httpx
 import pytest
 
-from services.edge import envoy
 from services.edge.caching import CDN_TTL_SECONDS, MAX_AGE_SECONDS, PRIVATE
-from services.edge.reflection import create_server as create_reflection
 from services.edge.render import EdgeConfig, render
 from services.edge.routes import device_routes
 from streammesh.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -23,8 +21,8 @@ from tests.mesh import (
     MeshAccounts,
     StorageFactory,
     catalog_config,
+    edge_in_front,
     start_mesh,
-    unused_port,
     users_config,
 )
 
@@ -41,32 +39,18 @@ class EdgeMesh(MeshAccounts):
 @pytest.fixture(scope="module")
 async def mesh(mesh_storage: StorageFactory) -> AsyncIterator[EdgeMesh]:
     storage = mesh_storage("edge-cache")
-    async with start_mesh(users_config(storage), catalog_config(storage)) as servers:
-        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-        edge_port = unused_port()
-        config = EdgeConfig(
-            port=edge_port,
-            admin_port=0,
-            upstreams=servers.addresses,
-            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-            otlp_collector=None,
+    async with (
+        start_mesh(users_config(storage), catalog_config(storage)) as servers,
+        edge_in_front(servers.addresses, storage.state, otlp_collector=None) as edge_port,
+        httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http,
+        grpc.aio.insecure_channel(servers.address("users")) as users,
+        grpc.aio.insecure_channel(servers.address("catalog")) as catalog,
+    ):
+        yield EdgeMesh(
+            users_pb2_grpc.UserServiceStub(users),
+            catalog_pb2_grpc.CatalogServiceStub(catalog),
+            http,
         )
-        path = envoy.write_config(render(config), storage.state / "envoy.json")
-        edge = await envoy.start(path, storage.state, storage.state / "envoy.log")
-        try:
-            async with (
-                httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http,
-                grpc.aio.insecure_channel(servers.address("users")) as users,
-                grpc.aio.insecure_channel(servers.address("catalog")) as catalog,
-            ):
-                yield EdgeMesh(
-                    users_pb2_grpc.UserServiceStub(users),
-                    catalog_pb2_grpc.CatalogServiceStub(catalog),
-                    http,
-                )
-        finally:
-            await edge.stop()
-            await reflection_server.stop(0)
 
 
 def test_every_route_says_who_may_keep_its_answer() -> None:

@@ -31,9 +31,6 @@ from devtools.observability import trace as trace_view
 from devtools.observability.jaeger import Jaeger
 from devtools.observability.slow_requests import SlowRequestWatch
 from services import cli
-from services.edge import envoy
-from services.edge.reflection import create_server as create_reflection
-from services.edge.render import EdgeConfig, render
 from services.runtime.telemetry import setup_tracing
 from tests.mesh import (
     LOOPBACK,
@@ -43,10 +40,10 @@ from tests.mesh import (
     browse_config,
     catalog_config,
     drop_keyspace,
+    edge_in_front,
     history_config,
     recommendations_config,
     start_mesh,
-    unused_port,
     users_config,
 )
 from tests.observability.conftest import FIXTURE_WAIT_SECONDS
@@ -117,33 +114,20 @@ async def edge(
     of the edge and its log."""
     storage = mesh_storage("trace-mesh", real_backends)
     state: Path = storage.state
-    async with start_mesh(
-        users_config(storage),
-        catalog_config(storage),
-        history_config(storage),
-        recommendations_config(storage),
-        browse_config(row_timeout_seconds=ROW_TIMEOUT_SECONDS),
-    ) as servers:
-        reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-        edge_port = unused_port()
-        config = EdgeConfig(
-            port=edge_port,
-            admin_port=0,
-            upstreams=servers.addresses,
-            reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-            otlp_collector=jaeger.otlp_grpc_endpoint,
-        )
-        path = envoy.write_config(render(config), state / "envoy.json")
-        log = state / "envoy.log"
-        running = await envoy.start(path, state, log)
-        try:
-            async with httpx.AsyncClient(
-                base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15
-            ) as http:
-                yield Edge(http, log)
-        finally:
-            await running.stop()
-            await reflection_server.stop(0)
+    async with (
+        start_mesh(
+            users_config(storage),
+            catalog_config(storage),
+            history_config(storage),
+            recommendations_config(storage),
+            browse_config(row_timeout_seconds=ROW_TIMEOUT_SECONDS),
+        ) as servers,
+        edge_in_front(
+            servers.addresses, state, otlp_collector=jaeger.otlp_grpc_endpoint
+        ) as edge_port,
+        httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{edge_port}", timeout=15) as http,
+    ):
+        yield Edge(http, state / "envoy.log")
 
 
 def _ok(response: httpx.Response) -> Any:

@@ -31,9 +31,6 @@ from playwright.async_api import (
 )
 
 from services.catalog import media_origin
-from services.edge import envoy
-from services.edge.reflection import create_server as create_reflection
-from services.edge.render import EdgeConfig, render
 from services.runtime.object_store import ObjectStoreSettings
 from services.users.sagas.config import SagaConfig
 from services.users.sagas.process import orchestrator_for
@@ -44,6 +41,7 @@ from tests.mesh import (
     StorageFactory,
     browse_config,
     catalog_config,
+    edge_in_front,
     history_config,
     recommendations_config,
     search_config,
@@ -134,26 +132,18 @@ async def _edge(
     state: Path, edge_port: int, upstreams: dict[str, str], origin_port: int
 ) -> AsyncIterator[str]:
     """The real Envoy in front of the mesh, serving the app (web/dist) too."""
-    reflection_server, reflection_port = await create_reflection(f"{LOOPBACK}:0")
-    config = EdgeConfig(
+    async with edge_in_front(
+        upstreams,
+        state,
         port=edge_port,
-        admin_port=0,
-        upstreams=upstreams,
-        reflection_upstream=f"{LOOPBACK}:{reflection_port}",
         media_upstream=f"{LOOPBACK}:{origin_port}",
         otlp_collector=None,
         # These tests are about what the app shows, not the edge's latency: a
         # loaded test machine must not turn a slow reply into an error page.
         read_timeout_seconds=EDGE_TIMEOUT_SECONDS,
         write_timeout_seconds=EDGE_TIMEOUT_SECONDS,
-    )
-    path = envoy.write_config(render(config), state / "envoy.json")
-    edge = await envoy.start(path, state, state / "envoy.log")
-    try:
-        yield f"http://{LOOPBACK}:{edge.listener_port}"
-    finally:
-        await edge.stop()
-        await reflection_server.stop(0)
+    ) as port:
+        yield f"http://{LOOPBACK}:{port}"
 
 
 @pytest.fixture(scope="module")
