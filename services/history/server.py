@@ -65,7 +65,10 @@ async def build(config: Config, kit: Kit) -> Served:
     )
     # Owner RPCs: the token is checked here too, and forwarded to users,
     # which decides whether the caller owns the profile.
-    return Served(HistoryServicer(domain), verifier=kit.users_token_verifier())
+    return Served(
+        HistoryServicer(domain),
+        verifier=kit.users_token_verifier(config.dependency_timeout_seconds),
+    )
 
 
 SERVICE_DEFINITION = Service(

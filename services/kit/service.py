@@ -133,13 +133,18 @@ class Kit:
         channel = clients.channel(service_or_target, self.server_config)
         return self.closing(channel, channel.close)
 
-    def users_token_verifier(self) -> TokenVerifier:
+    def users_token_verifier(self, timeout_seconds: float = 2.0) -> TokenVerifier:
         """Verifies access tokens against the users service's published keys (GetJwks),
         and their device sessions with its CheckSession RPC: a revoked session's
-        tokens are refused within the revocation bound (interceptors/auth.py)."""
+        tokens are refused within the revocation bound (interceptors/auth.py).
+
+        ``timeout_seconds`` bounds each of those calls to users; a service passes
+        the timeout it gives its other dependencies.
+        """
         users = self.channel("users")
         return TokenVerifier(
-            GrpcJwksKeySource(users), sessions=SessionCheck(GrpcSessionLookup(users))
+            GrpcJwksKeySource(users, timeout_seconds=timeout_seconds),
+            sessions=SessionCheck(GrpcSessionLookup(users, timeout_seconds=timeout_seconds)),
         )
 
     def relay(

@@ -57,7 +57,10 @@ async def build(config: Config, kit: Kit) -> Served:
     )
     # Owner RPCs: the token is checked here, and forwarded to users, which
     # decides whether the caller owns the profile.
-    return Served(RecommendationServicer(domain), verifier=kit.users_token_verifier())
+    return Served(
+        RecommendationServicer(domain),
+        verifier=kit.users_token_verifier(config.dependency_timeout_seconds),
+    )
 
 
 SERVICE_DEFINITION = Service(
