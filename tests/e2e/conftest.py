@@ -57,31 +57,45 @@ class Mesh:
 
 
 @pytest.fixture(scope="session", params=["embedded", "real"])
-def backend(request: pytest.FixtureRequest) -> Iterator[Backends]:
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def backend(request: pytest.FixtureRequest, backend_kind: str) -> Iterator[Backends]:
+    """The backends of one module's mesh.
+
+    On the real backends each module gets keyspaces and an index of its own: a
+    mesh's search indexes the catalog from the events its own import emits, and
+    an import into a keyspace an earlier module filled emits none.
+    """
     # A sync fixture, so the real backends' (async) fixtures are only set up,
     # or skipped with a pointer to `make infra-up`, for the "real" run.
-    if request.param == "embedded":
+    if backend_kind == "embedded":
         yield Backends("embedded")
         return
-    keyspace: str = request.getfixturevalue("cassandra_keyspace")
+    run_keyspace: str = request.getfixturevalue("cassandra_keyspace")
     contact: tuple[str, int] = request.getfixturevalue("cassandra_contact")
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    # Cassandra names keyspaces in at most 48 characters.
+    keyspace = f"{run_keyspace}_e2e_{module}"[:40]
     real = Backends(
         "real",
         mariadb_url=request.getfixturevalue("mariadb_url"),
         cassandra_contact=contact,
         catalog_keyspace=keyspace,
         # The history's own keyspace: its tables (an `outbox` among them) must
-        # not meet the catalog's. Its migrations create it; dropped after the run.
-        history_keyspace=f"{keyspace}_e2ehistory",
-        # The recommendations' own keyspace too (its migrations create it).
-        recommendations_keyspace=f"{keyspace}_e2erecs",
-        # An OpenSearch alias of the run's own (deleted with the run's indices).
+        # not meet the catalog's. Its migrations create it, as the others'.
+        history_keyspace=f"{keyspace}_h",
+        # The recommendations' own keyspace too.
+        recommendations_keyspace=f"{keyspace}_r",
+        # An OpenSearch alias of the module's own (deleted with the run's indices).
         opensearch_url=request.getfixturevalue("opensearch_url"),
-        search_index_prefix=f"{request.getfixturevalue('opensearch_prefix')}e2e-",
+        search_index_prefix=f"{request.getfixturevalue('opensearch_prefix')}e2e-{module}-",
     )
     yield real
-    drop_keyspace(contact, real.history_keyspace)
-    drop_keyspace(contact, real.recommendations_keyspace)
+    for created in (real.catalog_keyspace, real.history_keyspace, real.recommendations_keyspace):
+        drop_keyspace(contact, created)
 
 
 @pytest.fixture(scope="session")
