@@ -477,6 +477,7 @@ async def _edge(mesh: Mesh) -> None:
         port=int(os.environ.get("STREAMMESH_EDGE_PORT", EDGE_PORT)),
         admin_port=int(os.environ.get("STREAMMESH_EDGE_ADMIN_PORT", EDGE_ADMIN_PORT)),
         reflection_upstream=reflection,
+        cache_dir=mesh.state_dir / "edge" / "cache",
     )
     edge_dir = mesh.state_dir / "edge"
     path = await asyncio.to_thread(envoy.write_config, render(config), edge_dir / "envoy.json")

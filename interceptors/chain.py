@@ -10,24 +10,27 @@ Server chain, outermost first (a call passes down this list, its status back up)
 4. access_log   one JSON line per call with that code and the trace id.
 5. errors       turns whatever is raised below into a status with details;
                 everything under it may simply raise a domain error.
-6. auth         SLOT for ``interceptors/auth.py`` (written with the users
+6. etag         tags the answers a shared cache may keep (PUBLIC GETs with
+                no side effects) with a digest of their bytes; a raised
+                error passes up untagged.
+7. auth         SLOT for ``interceptors/auth.py`` (written with the users
                 service): verifies the JWT and puts the caller's account id in
                 a contextvar. Below errors, so its Unauthenticated maps like
                 any domain error; above validation, so an anonymous caller
                 learns nothing about field rules. Enabled by passing
                 ``auth=`` to :func:`server_interceptors`.
-7. validation   the contract's field rules of the request, before the handler.
+8. validation   the contract's field rules of the request, before the handler.
 
 How they run: each concern module exposes a *wrap* (``behavior, method ->
 behavior``) and :class:`ChainInterceptor`, ONE grpc.aio server interceptor,
 applies all of them once per method and keeps the result in a dict. Every
 grpc.aio interceptor costs an awaited ``intercept_service`` and a handler
-lookup per call, so seven interceptors cost seven; composed, the per-call
+lookup per call, so eight interceptors cost eight; composed, the per-call
 work is one dict lookup plus the layers themselves. An auth interceptor
 that is not built on :class:`interceptors._base.UnaryServerInterceptor`
 (so has no ``wrap``) still works: the chain is then split around it.
 
-What it covers: unary-unary RPCs, all seven layers. Every RPC of our
+What it covers: unary-unary RPCs, all eight layers. Every RPC of our
 contracts is unary, and that is enforced rather than assumed:
 :func:`require_unary` (called by the server runtime before it serves)
 refuses a service of ours (``streammesh.*``) with a streaming method, and a
@@ -56,7 +59,7 @@ import grpc
 import grpc.aio
 from google.protobuf import descriptor_pool
 
-from interceptors import access_log, deadlines, errors, metrics, tracing, validation
+from interceptors import access_log, deadlines, errors, etag, metrics, tracing, validation
 from interceptors._base import Continuation, UnaryServerInterceptor, Wrap
 from interceptors.deadlines import DeadlineClientInterceptor
 from interceptors.metrics import ClientMetricsInterceptor
@@ -69,7 +72,7 @@ Layer = tuple[str, Wrap]
 # Full names of our services start with this; stock ones (grpc.health.v1...) do not.
 OUR_SERVICES_PREFIX = "streammesh."
 _UNARY_ONLY = (
-    "the server chain (tracing, deadlines, metrics, access log, errors, auth, "
+    "the server chain (tracing, deadlines, metrics, access log, errors, etag, auth, "
     "validation) covers unary RPCs only"
 )
 
@@ -126,6 +129,7 @@ def server_layers(
     if config.access_log:
         layers.append(("access_log", access_log.wrapper(config.service)))
     layers.append(("errors", errors.wrapper(config.service)))
+    layers.append(("etag", etag.wrap))
     if auth is not None:
         if not isinstance(auth, UnaryServerInterceptor):
             raise TypeError("server_layers: auth must be a UnaryServerInterceptor")

@@ -483,7 +483,7 @@ async def edge_in_front(
         admin_port=0,
         upstreams=dict(upstreams),
         reflection_upstream=f"{LOOPBACK}:{reflection_port}",
-        **config,
+        **{"cache_dir": state / "edge-cache", **config},
     )
     path = envoy.write_config(render(edge_config), state / "envoy.json")
     try:

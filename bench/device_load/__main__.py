@@ -47,6 +47,8 @@ async def measure(edge: str, args: argparse.Namespace) -> tuple[list[Step], list
             step = await driver.run(rate, args.seconds)
             steps.append(step)
             print(row(step), flush=True)
+            for failure, count in step.failures.most_common(3):
+                print(f"{'':>8}  {count} x {failure}", flush=True)
             if step.percentile(0.99) > P99_TARGET_MS * 1.5:
                 break  # well past the target: higher rates only queue
         return steps, sign_ins

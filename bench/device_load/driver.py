@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -55,6 +56,8 @@ class Step:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    # "status METHOD /path/{id}" -> count: what the errors were.
+    failures: Counter[str] = field(default_factory=Counter)
     sessions: int = 0
     refused: int = 0
 
@@ -219,16 +222,26 @@ class Driver:
             answer = await self._http.request(
                 method, path, json=body, headers=headers, params=params
             )
-        except httpx.HTTPError:
+        except httpx.HTTPError as error:
             step.errors += 1
+            step.failures[f"{type(error).__name__} {method} {path_shape(path)}"] += 1
             step.latencies_ms.append((time.perf_counter() - started) * 1000)
             return None
         step.latencies_ms.append((time.perf_counter() - started) * 1000)
         if answer.status_code >= 400:
             step.errors += 1
+            step.failures[f"{answer.status_code} {method} {path_shape(path)}"] += 1
             return None
         parsed: dict[str, object] = answer.json()
         return parsed
+
+
+def path_shape(path: str) -> str:
+    """``/v1/profiles/p_123/home`` -> ``/v1/profiles/{id}/home``."""
+    return "/".join(
+        "{id}" if any(c.isdigit() for c in part) and part != "v1" else part
+        for part in path.split("/")
+    )
 
 
 def client(edge: str) -> httpx.AsyncClient:

@@ -12,14 +12,18 @@ The case study's CDN keeps responses for 1 h. Here the edge plays that part:
 * A public response does not depend on who asks, so it needs no ``Vary``;
   an owner response is never stored by a shared cache, so none is needed there either.
 
-Why Envoy's own HTTP cache does not serve the REST GETs (yet): in Envoy 1.40
-the cache filter sends a cacheable request upstream itself, skipping every
-filter after it, so placed before the gRPC-JSON transcoder it sends the REST
-request untranscoded to a gRPC upstream (tried: 503, "remote reset"), and
-placed after it sees only the transcoded gRPC POST, which is not cacheable.
-Serving them needs a two-listener edge: a front listener with the cache and
-a router to an internal listener that transcodes and checks tokens. Until
-then the artwork route alone is served from Envoy's cache.
+Envoy's HTTP cache serves the repeats (services/edge/render.py: the front
+listener's cache, before the inner listener that transcodes). What it may
+keep, by the rules it follows (RFC 9111):
+
+* only GETs without an ``Authorization`` header: a signed-in device's request
+  (a profile's search, with its maturity limit) is never answered from, nor
+  stored in, the shared cache, so no profile sees another's answer;
+* only answers whose ``Cache-Control`` allows it: never an owner's;
+* an error of a public GET says the same ``Cache-Control`` as its success
+  (Envoy adds the header to every answer of the route), so a 404 for a title
+  id is kept too, as a CDN keeps negative answers; 4xx answers other than 404,
+  405, 410, 414 and 501 are not kept, nor any 5xx.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ def config_for(target: str) -> EdgeConfig:
             otlp_collector="jaeger:4317",
             # The image carries the built device app (k8s/image/Dockerfile).
             webapp_dir=Path("/app/web/dist"),
+            # An emptyDir of its own (k8s/base/edge.yaml), sized for the cache's bound.
+            cache_dir=Path("/var/cache/streammesh-edge"),
         )
     return EdgeConfig()
 

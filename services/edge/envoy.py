@@ -45,9 +45,22 @@ def validate(config_path: Path) -> str:
 
 
 def write_config(config: dict[str, Any], path: Path) -> Path:
+    """Writes ``config`` to ``path``, and makes the folders it names for Envoy's
+    HTTP cache: Envoy does not create them, and fails every insert without them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2, sort_keys=True))
+    for folder in _cache_paths(config):
+        Path(folder).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _cache_paths(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [str(node["cache_path"])] if "cache_path" in node else []
+        return found + [path for value in node.values() for path in _cache_paths(value)]
+    if isinstance(node, list):
+        return [path for value in node for path in _cache_paths(value)]
+    return []
 
 
 @dataclass

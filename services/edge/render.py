@@ -6,18 +6,32 @@ from the contracts (:mod:`services.edge.routes`: the PUBLIC and OWNER RPCs of
 ``option (streammesh.options.v1.visibility)``, never the INTERNAL ones),
 upstreams from ``services.registry``.
 
-Filter order, and why:
+Two listeners, because Envoy's HTTP cache sends what it may cache straight
+to the router (skipping every filter after it), so it cannot sit in front of
+the transcoder on one listener (services/edge/caching.py):
 
-1. ``cors``: answers browser preflights before anything else spends work.
-2. ``local_ratelimit``: sheds load cheaply, before transcoding or JWT checks.
-3. ``grpc_json_transcoder``: maps REST/JSON to gRPC. After it every request,
-   REST or native gRPC, carries its gRPC path, so the filters below and the
-   routes match ONE name per RPC.
-4. ``jwt_authn``: RPCs whose contract declares ``VISIBILITY_OWNER`` need a
-   valid token (rules on gRPC paths); ``VISIBILITY_PUBLIC`` ones get no rule.
-   The token is forwarded: services verify it again and check ownership, so
-   a caller that reaches a service port directly gets no further.
-5. ``router``: per-RPC timeouts; retries only for read-only RPCs.
+* ``edge``, the device-facing listener on :8080:
+
+  1. ``cors``: answers browser preflights, and adds the CORS headers to every
+     answer as it leaves, so a cached answer never carries another origin's.
+  2. ``local_ratelimit``: sheds load cheaply, cache hits included.
+  3. ``cache``: L2. Serves repeats of public GETs within their
+     ``Cache-Control`` max-age, from a bounded LRU on disk. Requests with an
+     ``Authorization`` header are never served from or stored in it (Envoy's
+     rule, RFC 9111 3.5), and owner answers say ``no-store``.
+  4. ``router``: to the inner listener, in process (an internal listener:
+     no socket, no port).
+
+* ``edge_inner``, reached only from ``edge``:
+
+  1. ``grpc_json_transcoder``: maps REST/JSON to gRPC. After it every
+     request, REST or native gRPC, carries its gRPC path, so the filters
+     below and the routes match ONE name per RPC.
+  2. ``jwt_authn``: RPCs whose contract declares ``VISIBILITY_OWNER`` need a
+     valid token (rules on gRPC paths); ``VISIBILITY_PUBLIC`` ones get no
+     rule. The token is forwarded: services verify it again and check
+     ownership, so a caller that reaches a service port directly gets no further.
+  3. ``router``: per-RPC timeouts; retries only for read-only RPCs.
 
 Every error body, including Envoy's own local replies, is a JSON
 ``google.rpc.Status``: upstream gRPC errors are converted by the transcoder
@@ -26,6 +40,7 @@ Every error body, including Envoy's own local replies, is a JSON
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +54,8 @@ Target = Literal["local", "k8s"]
 JsonDict = dict[str, Any]
 
 EDGE_REFLECTION_PORT = 50050
+# The listener behind the device-facing one (see the module docstring).
+INNER_LISTENER = "edge_inner"
 TYPE = "type.googleapis.com/"
 # gRPC status codes by the HTTP status Envoy answers with itself.
 _LOCAL_REPLY_CODES: dict[int, tuple[int, str]] = {
@@ -95,6 +112,14 @@ class EdgeConfig:
     # Where Envoy reads the device web app's files (services/edge/webapp.py).
     # None: this checkout's web/dist on a local edge, no app on a k8s one.
     webapp_dir: Path | None = None
+    # Where the L2 cache keeps its entries; None: a folder per edge port under
+    # the system's temporary directory.
+    cache_dir: Path | None = None
+    # The L2 cache's bounds: least recently used entries go first.
+    cache_max_bytes: int = 256 << 20
+    cache_max_entries: int = 100_000
+    # Larger answers (a whole page of search results is ~50 KB) are not kept.
+    cache_max_entry_bytes: int = 1 << 20
 
     def upstream(self, spec: ServiceSpec) -> str:
         if spec.name in self.upstreams:
@@ -102,6 +127,11 @@ class EdgeConfig:
         if self.target == "k8s":
             return f"{spec.name}:{spec.grpc_port}"
         return spec.address()
+
+    def cache_path(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        return Path(tempfile.gettempdir()) / f"streammesh-edge-cache-{self.port}"
 
 
 def render(config: EdgeConfig) -> JsonDict:
@@ -111,12 +141,22 @@ def render(config: EdgeConfig) -> JsonDict:
     clusters.append(_service_cluster("edge_reflection", config.reflection_upstream))
     clusters.append(_plain_cluster("edge_self", f"127.0.0.1:{config.port}", http2=False))
     clusters.append(_plain_cluster("media_origin", config.media_upstream, http2=False))
+    clusters.append(_inner_cluster())
     if config.otlp_collector:
         clusters.append(_plain_cluster("otel_collector", config.otlp_collector, http2=True))
     return {
         "admin": {"address": _address("127.0.0.1", config.admin_port)},
+        "bootstrap_extensions": [
+            {
+                "name": "envoy.bootstrap.internal_listener",
+                "typed_config": {
+                    "@type": TYPE
+                    + "envoy.extensions.bootstrap.internal_listener.v3.InternalListener"
+                },
+            }
+        ],
         "static_resources": {
-            "listeners": [_listener(config, routes)],
+            "listeners": [_front_listener(config), _inner_listener(config, routes)],
             "clusters": clusters,
         },
         "layered_runtime": {
@@ -207,32 +247,98 @@ def _service_cluster(name: str, host_port: str) -> JsonDict:
     return cluster
 
 
-def _listener(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
-    manager: JsonDict = {
+def listener_manager(bootstrap: JsonDict, listener: str = INNER_LISTENER) -> JsonDict:
+    """The HTTP connection manager of a rendered listener (``edge`` or ``edge_inner``)."""
+    for found in bootstrap["static_resources"]["listeners"]:
+        if found["name"] == listener:
+            manager: JsonDict = found["filter_chains"][0]["filters"][0]["typed_config"]
+            return manager
+    raise KeyError(f"no listener {listener!r}")
+
+
+def _manager(stat_prefix: str, config: EdgeConfig, **fields: Any) -> JsonDict:
+    """An HTTP connection manager with what both listeners share."""
+    return {
         "@type": TYPE
         + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "edge",
+        "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
-        "generate_request_id": True,
-        "use_remote_address": True,
         "stream_idle_timeout": "300s",
         "request_timeout": "60s",
         "common_http_protocol_options": {"idle_timeout": "300s", "max_headers_count": 100},
-        "access_log": [_access_log()],
         "local_reply_config": _local_reply_config(config),
-        "route_config": _route_config(config, routes),
-        "http_filters": [
+        **fields,
+    }
+
+
+def _router() -> JsonDict:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
+    }
+
+
+def _http_chain(manager: JsonDict) -> list[JsonDict]:
+    return [
+        {
+            "filters": [
+                {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}
+            ]
+        }
+    ]
+
+
+def _front_listener(config: EdgeConfig) -> JsonDict:
+    """The device-facing listener: CORS, rate limit, the L2 cache, then the inner listener."""
+    manager = _manager(
+        "edge",
+        config,
+        generate_request_id=True,
+        use_remote_address=True,
+        route_config={
+            "name": "front",
+            "virtual_hosts": [
+                {
+                    "name": "front",
+                    "domains": ["*"],
+                    # The inner listener bounds every route with its own timeout
+                    # (gRPC reflection streams by the idle timeout), so none here.
+                    "routes": [
+                        {
+                            "match": {"prefix": "/"},
+                            "route": {"cluster": INNER_LISTENER, "timeout": "0s"},
+                        }
+                    ],
+                    "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(config)},
+                }
+            ],
+        },
+        http_filters=[
             _cors_filter(),
             _rate_limit_filter(config),
-            _media_cache_filter(),
-            _transcoder_filter(config),
-            _jwt_filter(config, routes),
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": TYPE + "envoy.extensions.filters.http.router.v3.Router"},
-            },
+            _cache_filter(config),
+            _router(),
         ],
+    )
+    return {
+        "name": "edge",
+        "address": _address(config.listen_host, config.port),
+        "per_connection_buffer_limit_bytes": 1 << 20,
+        "filter_chains": _http_chain(manager),
     }
+
+
+def _inner_listener(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
+    """Transcoding, token checks and the routes to the services; only ``edge`` reaches it."""
+    manager = _manager(
+        "edge_inner",
+        config,
+        # x-forwarded-for and x-request-id come from the front listener, which
+        # appended the device's address and made the id.
+        access_log=[_access_log()],
+        route_config=_route_config(config, routes),
+        http_filters=[_transcoder_filter(config), _jwt_filter(config, routes), _router()],
+    )
     if config.otlp_collector:
         manager["tracing"] = {
             "provider": {
@@ -249,19 +355,50 @@ def _listener(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDict:
             "random_sampling": {"value": 100},
         }
     return {
-        "name": "edge",
-        "address": _address(config.listen_host, config.port),
+        "name": INNER_LISTENER,
+        "internal_listener": {},
         "per_connection_buffer_limit_bytes": 1 << 20,
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": manager,
-                    }
-                ]
-            }
-        ],
+        "filter_chains": _http_chain(manager),
+    }
+
+
+def _inner_cluster() -> JsonDict:
+    """The front listener's way to the inner one: in process, over HTTP/2 (gRPC needs it)."""
+    return {
+        "name": INNER_LISTENER,
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": INNER_LISTENER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "envoy_internal_address": {
+                                        "server_listener_name": INNER_LISTENER
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+        "transport_socket": {
+            "name": "envoy.transport_sockets.internal_upstream",
+            "typed_config": {
+                "@type": TYPE + "envoy.extensions.transport_sockets.internal_upstream.v3."
+                "InternalUpstreamTransport",
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.raw_buffer",
+                    "typed_config": {
+                        "@type": TYPE + "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+                    },
+                },
+            },
+        },
+        "typed_extension_protocol_options": _http2_options(),
     }
 
 
@@ -338,10 +475,9 @@ def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDi
                 "route": {"cluster": "edge_reflection", "timeout": "0s"},
             }
         )
-    # REST requests are matched before transcoding too (by the CORS filter,
-    # which needs a route to find the virtual host's policy and to answer
-    # preflights, and which skips direct-response routes). This catch-all gives
-    # them one; after transcoding they match their RPC's route above, and a
+    # REST requests are matched before transcoding too (the transcoder reads
+    # its per-route settings: off on /media/). This catch-all gives them a
+    # route; after transcoding they match their RPC's route above, and a
     # path no RPC claims is answered 404 by the transcoder, so the catch-all's
     # cluster is never called. gRPC calls to unrouted methods (INTERNAL RPCs)
     # match nothing and get UNIMPLEMENTED.
@@ -370,19 +506,6 @@ def _route_config(config: EdgeConfig, routes: tuple[DeviceRoute, ...]) -> JsonDi
                 "name": "mesh",
                 "domains": ["*"],
                 "routes": entries,
-                "typed_per_filter_config": {
-                    "envoy.filters.http.cors": {
-                        "@type": TYPE + "envoy.extensions.filters.http.cors.v3.CorsPolicy",
-                        "allow_origin_string_match": [
-                            {"safe_regex": {"regex": regex}} for regex in config.cors_origin_regexes
-                        ],
-                        "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-                        "allow_headers": "authorization, content-type, x-request-id, traceparent, "
-                        "tracestate, x-grpc-web, grpc-timeout",
-                        "expose_headers": "grpc-status, grpc-message, x-request-id",
-                        "max_age": "600",
-                    }
-                },
             }
         ],
     }
@@ -413,8 +536,8 @@ def _route(config: EdgeConfig, route: DeviceRoute) -> JsonDict:
 
 def _media_route() -> JsonDict:
     """GET /media/...: artwork from the media origin, which answers 404 for
-    anything unpublished; the response cache keeps each image for its
-    Cache-Control max-age (1 h). Not a gRPC path: no transcoding."""
+    anything unpublished; the front listener's cache keeps each image for
+    its Cache-Control max-age (1 h). Not a gRPC path: no transcoding."""
     return {
         "name": "media",
         "match": {
@@ -431,26 +554,46 @@ def _media_route() -> JsonDict:
                 "@type": TYPE + "envoy.config.route.v3.FilterConfig",
                 "disabled": True,
             },
-            "envoy.filters.http.cache": {
-                "@type": TYPE + "envoy.config.route.v3.FilterConfig",
-                "config": {},
+        },
+    }
+
+
+def _cache_filter(config: EdgeConfig) -> JsonDict:
+    """L2: Envoy's HTTP cache on disk, bounded in bytes and entries (LRU).
+
+    The v2 filter: the first one logs a warning for every insert into a file
+    system cache ("InsertContext destroyed prematurely") though the entry is
+    kept. Both are marked work in progress by Envoy; the v2 filter is where
+    its development goes. services/edge/envoy.py makes the cache's folder.
+    """
+    return {
+        "name": "envoy.filters.http.cache_v2",
+        "typed_config": {
+            "@type": TYPE + "envoy.extensions.filters.http.cache_v2.v3.CacheV2Config",
+            "typed_config": {
+                "@type": TYPE + "envoy.extensions.http.cache_v2.file_system_http_cache.v3."
+                "FileSystemHttpCacheV2Config",
+                "manager_config": {"thread_pool": {"thread_count": 1}},
+                "cache_path": str(config.cache_path()),
+                "max_cache_size_bytes": config.cache_max_bytes,
+                "max_cache_entry_count": config.cache_max_entries,
+                "max_individual_cache_entry_size_bytes": config.cache_max_entry_bytes,
             },
         },
     }
 
 
-def _media_cache_filter() -> JsonDict:
-    """Envoy's in-memory HTTP cache, off except on the media route."""
+def _cors_policy(config: EdgeConfig) -> JsonDict:
     return {
-        "name": "envoy.filters.http.cache",
-        "disabled": True,
-        "typed_config": {
-            "@type": TYPE + "envoy.extensions.filters.http.cache.v3.CacheConfig",
-            "typed_config": {
-                "@type": TYPE
-                + "envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig"
-            },
-        },
+        "@type": TYPE + "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": [
+            {"safe_regex": {"regex": regex}} for regex in config.cors_origin_regexes
+        ],
+        "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+        "allow_headers": "authorization, content-type, x-request-id, traceparent, "
+        "tracestate, x-grpc-web, grpc-timeout",
+        "expose_headers": "grpc-status, grpc-message, x-request-id, age, etag",
+        "max_age": "600",
     }
 
 

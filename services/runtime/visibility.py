@@ -20,7 +20,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
-from google.protobuf import descriptor_pool
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from streammesh.options.v1 import visibility_pb2
@@ -104,6 +105,28 @@ def visibility_of(full_method: str) -> visibility_pb2.Visibility:
             undeclared_message(method.full_name, value, method.containing_service.file.name)
         )
     return value
+
+
+@functools.cache
+def shared_cacheable(full_method: str) -> bool:
+    """Whether a shared cache (the edge's, a CDN) may keep the method's answers:
+    it is PUBLIC, has no side effects, and devices reach it with a GET.
+
+    The edge's Cache-Control rule (services/edge/caching.py) reads the same
+    three facts from the descriptor set file. False for a method the default
+    pool does not know.
+    """
+    try:
+        method = _method(full_method)
+        public = visibility_of(full_method) == PUBLIC
+    except VisibilityError:
+        return False
+    options = method.GetOptions()
+    return (
+        public
+        and options.idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+        and options.Extensions[annotations_pb2.http].WhichOneof("pattern") == "get"
+    )
 
 
 def methods_with(service_full_name: str, visibility: visibility_pb2.Visibility) -> frozenset[str]:

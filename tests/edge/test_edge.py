@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pb2
 
 from services.edge import envoy, webapp
 from services.edge.reflection import create_server as create_reflection_server
-from services.edge.render import EdgeConfig, render
+from services.edge.render import EdgeConfig, listener_manager, render
 from services.edge.routes import DESCRIPTOR_SET, ContractError, device_routes
 from services.registry import SERVICES
 from services.runtime.visibility import EXTENSION, INTERNAL, OWNER, PUBLIC
@@ -70,18 +70,16 @@ def _grpc_paths_by_visibility() -> dict[int, set[str]]:
 
 
 def _jwt_rule_paths(config: dict[str, Any]) -> set[str]:
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
     (jwt,) = [
         f
-        for f in manager["typed_config"]["http_filters"]
+        for f in listener_manager(config)["http_filters"]
         if f["name"] == "envoy.filters.http.jwt_authn"
     ]
     return {rule["match"]["path"] for rule in jwt["typed_config"]["rules"]}
 
 
 def _routed_paths(config: dict[str, Any]) -> set[str]:
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-    (host,) = manager["typed_config"]["route_config"]["virtual_hosts"]
+    (host,) = listener_manager(config)["route_config"]["virtual_hosts"]
     return {r["match"]["path"] for r in host["routes"] if "path" in r["match"]}
 
 

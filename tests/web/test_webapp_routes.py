@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.edge import envoy, webapp
-from services.edge.render import EdgeConfig, render
+from services.edge.render import EdgeConfig, listener_manager, render
 
 
 def _dist(tmp_path: Path, **assets: bytes) -> Path:
@@ -53,8 +53,7 @@ def test_index_is_revalidated_and_hashed_assets_are_immutable(tmp_path: Path) ->
 
 def test_a_k8s_edge_serves_the_app_only_from_the_path_it_is_given() -> None:
     def app_routes(config: EdgeConfig) -> list[dict[str, object]]:
-        routes = render(config)["static_resources"]["listeners"][0]["filter_chains"][0]
-        manager = routes["filters"][0]["typed_config"]
+        manager = listener_manager(render(config))
         entries = manager["route_config"]["virtual_hosts"][0]["routes"]
         return [entry for entry in entries if str(entry.get("name", "")).startswith("webapp:")]
 
