@@ -35,7 +35,7 @@ from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.cluster import Session as DriverSession
 from cassandra.connection import ConnectionException
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import BatchStatement, PreparedStatement
 
@@ -101,6 +101,67 @@ class CassandraSettings:
             )
 
 
+# Attempts after the first for one statement that timed out or found too few
+# replicas: losing one node of three needs one more attempt, at another
+# coordinator; three bound a cluster that keeps flapping.
+MAX_STATEMENT_RETRIES = 3
+
+
+class NextCoordinatorRetryPolicy(RetryPolicy):
+    """The driver's policy, except that a statement that timed out or found too
+    few live replicas is tried again at the NEXT coordinator, up to
+    :data:`MAX_STATEMENT_RETRIES` times, and an idempotent write that timed out
+    is retried too (the driver's policy retries only batch-log writes).
+
+    Why: a node killed mid-request leaves its coordinator waiting for a replica
+    that will not answer, until the write or read timeout; the same statement
+    at another coordinator succeeds as soon as a quorum answers there. Writes
+    are retried only when the statement says it is idempotent (a retried
+    counter update or list append would apply twice).
+    """
+
+    def on_read_timeout(
+        self,
+        query: Any,
+        consistency: int,
+        required_responses: int,
+        received_responses: int,
+        data_retrieved: bool,
+        retry_num: int,
+    ) -> tuple[int, int | None]:
+        if retry_num < MAX_STATEMENT_RETRIES:
+            return self.RETRY_NEXT_HOST, consistency
+        return self.RETHROW, None
+
+    def on_write_timeout(
+        self,
+        query: Any,
+        consistency: int,
+        write_type: str,
+        required_responses: int,
+        received_responses: int,
+        retry_num: int,
+    ) -> tuple[int, int | None]:
+        if retry_num < MAX_STATEMENT_RETRIES and getattr(query, "is_idempotent", False):
+            return self.RETRY_NEXT_HOST, consistency
+        decision: tuple[int, int | None] = super().on_write_timeout(
+            query, consistency, write_type, required_responses, received_responses, retry_num
+        )
+        return decision
+
+    def on_unavailable(
+        self,
+        query: Any,
+        consistency: int,
+        required_replicas: int,
+        alive_replicas: int,
+        retry_num: int,
+    ) -> tuple[int, int | None]:
+        if retry_num < MAX_STATEMENT_RETRIES:
+            return self.RETRY_NEXT_HOST, consistency
+        return self.RETHROW, None
+
+
 class CassandraSession:
     """A connected cluster and its session, with the asyncio bridge and the outage mapping.
 
@@ -134,6 +195,7 @@ class CassandraSession:
             load_balancing_policy=TokenAwarePolicy(
                 DCAwareRoundRobinPolicy(local_dc=settings.datacenter)
             ),
+            retry_policy=NextCoordinatorRetryPolicy(),
         )
         cluster = Cluster(
             list(settings.contact_points),
