@@ -8,4 +8,4 @@ CHAOS_VIEWERS ?= 16
 
 .PHONY: chaos
 chaos: $(VENV)/.installed ## the long chaos run: CHAOS_ROUNDS rounds of faults under CHAOS_VIEWERS writers, with the loss table
-	STREAMMESH_CASSANDRA_CLUSTER_TEST=1 CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_VIEWERS=$(CHAOS_VIEWERS) $(PY) -m pytest -s -o timeout=3600 tests/chaos
+	STREAMMESH_CASSANDRA_CLUSTER_TEST=1 STREAMMESH_BACKEND_RESTARTS_ALL=1 CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_VIEWERS=$(CHAOS_VIEWERS) $(PY) -m pytest -s -o timeout=3600 tests/chaos

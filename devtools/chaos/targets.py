@@ -25,6 +25,12 @@ from devtools.supervisor import read_processes
 
 # Bound on waiting for a killed process to be gone.
 KILL_WAIT_SECONDS = 10.0
+# Bound on waiting, after that, for its listening port to close, and the pause
+# between two checks: the pid of a many-threaded server (mariadbd, a JVM) shows
+# as a zombie while its other threads still exit and hold its sockets, and
+# `infra up` refuses a port that still answers.
+PORT_RELEASE_SECONDS = 10.0
+PORT_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -75,6 +81,19 @@ class InfraServer:
         await asyncio.to_thread(
             procs.stop, self.backend.pidfile, sig=signal.SIGKILL, grace_seconds=KILL_WAIT_SECONDS
         )
+        await self._port_released()
+
+    async def _port_released(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PORT_RELEASE_SECONDS
+        port, host = self.backend.port, self.backend.host
+        while await asyncio.to_thread(manager.port_in_use, port, host):
+            if loop.time() > deadline:
+                raise InfraError(
+                    f"{self.backend.title}: port {port} still answers "
+                    f"{PORT_RELEASE_SECONDS:.0f} s after SIGKILL"
+                )
+            await asyncio.sleep(PORT_POLL_SECONDS)
 
     async def start(self) -> None:
         [outcome] = await manager.up([self.backend], lambda backend, text: None)
