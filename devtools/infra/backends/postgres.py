@@ -103,8 +103,9 @@ class Postgres(Backend):
             "unix_socket_directories": str(self.socket_dir),
             "max_connections": "200",
             "shared_buffers": "128MB",
-            # Analytics rows are re-derivable from the event streams; a commit
-            # need not wait for its WAL flush on a development box.
+            # Off for the sessions that do not ask (tests' scratch databases);
+            # the analytics store asks for "on" on each of its connections,
+            # since it acknowledges an event once its commit returns.
             "synchronous_commit": "off",
             "logging_collector": "off",
         }

@@ -207,6 +207,11 @@ class PostgresWarehouse:
                 command_timeout=command_timeout_seconds,
                 timeout=command_timeout_seconds,
                 init=_init_connection,
+                # A commit returns only once its WAL is on disk, whatever the
+                # server's default: the loader acknowledges an event after its
+                # commit, so a commit lost to a crash would be a view lost for good
+                # (tests/chaos/test_backend_restarts.py saw it with the setting off).
+                server_settings={"synchronous_commit": "on"},
             )
         store_metrics.watch_asyncpg_pool(pool, store="analytics")
         return cls(pool, bulk=bulk)
