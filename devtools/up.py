@@ -23,7 +23,8 @@ exponential backoff, and the edge routes to it again once it answers health
 checks with SERVING. Only a service that crash-loops (five exits in a row,
 each within 30 s of its start) stops the mesh, naming the service with its
 log's tail. ``--replicas N`` runs every service as N processes on its one
-port (``SO_REUSEPORT``); their metrics are summed on the service's metrics
+port (``SO_REUSEPORT``), but analytics on the embedded backends as one
+(DuckDB opens its file for one process); their metrics are summed on the service's metrics
 port (prometheus_client's multiprocess mode), so Prometheus keeps one target
 per service. ``<state>/processes.json`` lists the live pids.
 
@@ -44,7 +45,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -387,12 +388,27 @@ async def _command(mesh: Mesh, log_name: str, *argv: str) -> None:
         raise UpError(f"`streammesh {' '.join(argv)}` failed ({code}):\n{_tail(child.log)}")
 
 
+# Services whose embedded store one process at a time may open: DuckDB takes
+# its database file for one process, so a second analytics process could only
+# crash-loop (and stop the mesh). On the real backends every service scales.
+ONE_PROCESS_WHEN_EMBEDDED: Final = frozenset({"analytics"})
+
+
+def replicas_of(mesh: Mesh, spec: ServiceSpec) -> int:
+    """Processes of ``spec`` in this mesh: ``--replicas``, but one for a service
+    whose embedded store is single-process."""
+    if mesh.backends != "real" and spec.name in ONE_PROCESS_WHEN_EMBEDDED:
+        return 1
+    return mesh.replicas
+
+
 async def _start_service(mesh: Mesh, spec: ServiceSpec) -> None:
     """The service's processes under the supervisor; with replicas, each is a
     worker of prometheus_client's multiprocess mode and this process serves
     their summed metrics on the service's metrics port."""
     replica_env = None
-    if mesh.replicas > 1:
+    replicas = replicas_of(mesh, spec)
+    if replicas > 1:
         metrics_dir = (mesh.state_dir / "metrics" / spec.name).resolve()
         # Files of an earlier run would be summed with this one's.
         await asyncio.to_thread(shutil.rmtree, metrics_dir, True)
@@ -418,7 +434,7 @@ async def _start_service(mesh: Mesh, spec: ServiceSpec) -> None:
         sys.executable,
         "-m",
         f"{spec.package}.server",
-        replicas=mesh.replicas,
+        replicas=replicas,
         is_serving=serving,
         replica_env=replica_env,
     )

@@ -29,7 +29,12 @@ from datetime import UTC, datetime
 
 import httpx
 
+from services import ratings
+
 PASSWORD = "device load password"
+# Sign-ups tried at most this many times, the pause doubling from the backoff.
+SIGN_UP_ATTEMPTS = 5
+SIGN_UP_BACKOFF_SECONDS = 0.2
 # Bounds: devices signed in, requests in flight, the wait for stragglers.
 MAX_CONNECTIONS = 256
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -41,6 +46,9 @@ QUERIES = ("the", "love", "war", "star", "night", "man", "world", "life")
 class Device:
     token: str
     profile_id: str
+    # The profile's maturity limit: it watches only titles within it (the
+    # history refuses a view above it, as a device never offers one).
+    maturity_rating: str = ""
     busy: bool = False
 
     @property
@@ -83,35 +91,50 @@ async def sign_in_devices(
     async def one(number: int) -> None:
         email = f"device.{time.time_ns()}.{number}@example.com"
         async with semaphore:
-            created = await http.post(
-                "/v1/accounts",
-                json={
-                    "email": email,
-                    "password": PASSWORD,
-                    "firstName": "Device",
-                    "lastName": f"Load {number}",
-                    "countryCode": country,
-                },
-            )
-            created.raise_for_status()
+            await create_account(http, email, number, country)
             started = time.perf_counter()
             session = await http.post("/v1/sessions", json={"email": email, "password": PASSWORD})
             sign_ins.append((time.perf_counter() - started) * 1000)
             session.raise_for_status()
             token = session.json()["accessToken"]
             profiles = await http.get(
-                f"/v1/accounts/{created.json()['accountId']}/profiles",
+                f"/v1/accounts/{session.json()['accountId']}/profiles",
                 headers={"authorization": f"Bearer {token}"},
             )
             profiles.raise_for_status()
-            devices.append(Device(token, profiles.json()["profiles"][0]["profileId"]))
+            profile = profiles.json()["profiles"][0]
+            devices.append(Device(token, profile["profileId"], profile.get("maturityRating", "")))
 
     await asyncio.gather(*(one(n) for n in range(count)))
     return devices, sign_ins
 
 
-async def title_ids(http: httpx.AsyncClient, country: str = "US", pages: int = 3) -> list[str]:
-    ids: list[str] = []
+async def create_account(http: httpx.AsyncClient, email: str, number: int, country: str) -> None:
+    """Signs a device's account up, trying again (bounded) while the mesh says UNAVAILABLE:
+    many sign-ups at once into users' embedded SQLite, shared by its processes, may
+    find the database busy. A retry that finds the account made (409) is done."""
+    for attempt in range(SIGN_UP_ATTEMPTS):
+        created = await http.post(
+            "/v1/accounts",
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "firstName": "Device",
+                "lastName": f"Load {number}",
+                "countryCode": country,
+            },
+        )
+        if created.status_code == 409 and attempt > 0:
+            return
+        if created.status_code != 503 or attempt == SIGN_UP_ATTEMPTS - 1:
+            created.raise_for_status()
+            return
+        await asyncio.sleep(SIGN_UP_BACKOFF_SECONDS * 2**attempt)
+
+
+async def title_ids(http: httpx.AsyncClient, country: str = "US", pages: int = 3) -> dict[str, str]:
+    """Title id -> maturity rating, of the first ``pages`` pages of the country's listing."""
+    ids: dict[str, str] = {}
     token = ""
     for _ in range(pages):
         answer = await http.get(
@@ -119,7 +142,9 @@ async def title_ids(http: httpx.AsyncClient, country: str = "US", pages: int = 3
         )
         answer.raise_for_status()
         body = answer.json()
-        ids += [title["titleId"] for title in body.get("titles", [])]
+        ids.update(
+            (title["titleId"], title.get("maturityRating", "")) for title in body.get("titles", [])
+        )
         token = body.get("nextPageToken", "")
         if not token:
             break
@@ -127,10 +152,13 @@ async def title_ids(http: httpx.AsyncClient, country: str = "US", pages: int = 3
 
 
 class Driver:
-    def __init__(self, http: httpx.AsyncClient, devices: list[Device], titles: list[str]) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, devices: list[Device], titles: dict[str, str]
+    ) -> None:
         self._http = http
         self._devices = devices
-        self._titles = titles
+        self._titles = sorted(titles)
+        self._ratings = titles
         self._random = random.Random(20)
 
     async def run(self, rate: float, seconds: float) -> Step:
@@ -173,13 +201,22 @@ class Driver:
             await self._get(step, "/v1/search", params={"q": query})
             await self._get(step, "/v1/trending", params={"country": "US"})
             await self._get(step, f"/v1/profiles/{profile}/continue-watching", owner)
-            await self._watch(step, device, rng.choice(self._titles))
+            await self._watch(step, device, rng.choice(self._watchable(device)))
             await self._get(step, f"/v1/profiles/{profile}/home", owner)
             await self._get(step, f"/v1/profiles/{profile}/continue-watching", owner)
             for title in rng.sample(self._titles, 5):
                 await self._get(step, f"/v1/titles/{title}")
         finally:
             device.busy = False
+
+    def _watchable(self, device: Device) -> list[str]:
+        if not device.maturity_rating:
+            return self._titles
+        return [
+            title
+            for title in self._titles
+            if ratings.allows(device.maturity_rating, self._ratings[title])
+        ] or self._titles
 
     async def _watch(self, step: Step, device: Device, title_id: str) -> None:
         """Start a stream (the slot the history requires), record a view, stop."""

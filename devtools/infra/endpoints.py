@@ -52,11 +52,12 @@ def opensearch_url() -> str:
     return f"http://{HOST}:{OPENSEARCH_PORT}"
 
 
-def postgres_admin_url(database: str = "postgres") -> str:
-    """asyncpg/libpq URL of the administrator account."""
+def postgres_admin_url(database: str = "postgres", port: int | None = None) -> str:
+    """asyncpg/libpq URL of the administrator account (of the server on ``port``,
+    the shared one's by default)."""
     return (
         f"postgresql://{POSTGRES_ADMIN_USER}:{POSTGRES_ADMIN_PASSWORD}"
-        f"@{HOST}:{POSTGRES_PORT}/{database}"
+        f"@{HOST}:{POSTGRES_PORT if port is None else port}/{database}"
     )
 
 

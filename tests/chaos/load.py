@@ -89,6 +89,12 @@ class Ledger:
     # (monotonic time, "CODE: details") of every failed call: what users saw.
     failures: list[tuple[float, str]] = field(default_factory=list)
 
+    def user_visible_recovery(self, start: float, end: float) -> float:
+        """Seconds from a fault at ``start`` to the last failed call before ``end``
+        (the next fault); 0 when no call failed."""
+        failures = [t for t, ok in self.outcomes if not ok and start <= t < end]
+        return round(max(failures) - start, 2) if failures else 0.0
+
     def record(self, ok: bool, failure: str = "") -> None:
         self.outcomes.append((time.monotonic(), ok))
         if failure:

@@ -8,9 +8,8 @@ up`` runs (same configuration, same start command, same probe), built with a
 free port; :class:`devtools.chaos.targets.InfraServer` kills and starts it by
 its pidfile, which lives in the private state folder.
 
-Two backends' probes (and OpenSearch's transport port) name the shared
-servers' fixed ports (devtools/infra/endpoints.py); the subclasses here
-point them at the private port instead, and change nothing else.
+OpenSearch's transport port and cluster name are fixed in its configuration;
+the subclass here gives the private node its own, and changes nothing else.
 """
 
 from __future__ import annotations
@@ -20,11 +19,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import asyncpg
-from opensearchpy import AsyncOpenSearch
-
 from devtools.infra import endpoints
-from devtools.infra.backend import Backend, NotReadyYet
+from devtools.infra.backend import Backend
 from devtools.infra.backends import cassandra, opensearch, postgres
 from devtools.infra.backends.mariadb import MARIADBD, MariaDB
 from devtools.infra.backends.redis import REDIS_SERVER, Redis
@@ -35,28 +31,11 @@ from tests.chaos.meshproc import free_port
 NATIVE = ("redis", "mariadb", "postgres")
 JVM = ("cassandra", "opensearch")
 ALL = (*NATIVE, *JVM)
-# Bounds on one probe request and one connection of a private server.
-_CONNECT_TIMEOUT_SECONDS = 3.0
-_REQUEST_TIMEOUT_SECONDS = 5
 # A JVM on a busy 2-core machine, beside the other JVM and the mesh.
 JVM_READY_SECONDS = 300.0
 # Half the shared node's heap: two JVMs and a mesh share the machine.
 CASSANDRA_HEAP = "512M"
 CLUSTER_NAME = "streammesh-chaos-restarts"
-
-
-class PrivatePostgres(postgres.Postgres):
-    """Postgres whose probe and provisioning reach its own port, not 5432."""
-
-    async def _admin(self, database: str = "postgres") -> asyncpg.Connection:
-        return await asyncpg.connect(
-            host=endpoints.HOST,
-            port=self.port,
-            user=endpoints.POSTGRES_ADMIN_USER,
-            password=endpoints.POSTGRES_ADMIN_PASSWORD,
-            database=database,
-            timeout=_CONNECT_TIMEOUT_SECONDS,
-        )
 
 
 class PrivateOpenSearch(opensearch.OpenSearch):
@@ -76,20 +55,6 @@ class PrivateOpenSearch(opensearch.OpenSearch):
             )
             .replace("cluster.name: streammesh\n", f"cluster.name: {CLUSTER_NAME}\n")
         )
-
-    async def probe(self) -> str:
-        client = AsyncOpenSearch(
-            hosts=[f"http://{endpoints.HOST}:{self.port}"], timeout=_REQUEST_TIMEOUT_SECONDS
-        )
-        try:
-            info = await client.info()
-            # As the shared probe: indices need an elected, recovered node.
-            health = await client.cluster.health()
-            if health["status"] == "red":
-                raise NotReadyYet(f"cluster health is {health['status']}")
-        finally:
-            await client.close()
-        return str(info["version"]["number"])
 
 
 def missing(names: Sequence[str], cache_dir: Path) -> list[str]:
@@ -128,7 +93,7 @@ def private_servers(settings: InfraSettings, names: Sequence[str]) -> dict[str, 
         elif name == "mariadb":
             server = MariaDB(settings)
         elif name == "postgres":
-            server = PrivatePostgres(settings)
+            server = postgres.Postgres(settings)
         elif name == "cassandra":
             server = cassandra.Cassandra(
                 settings,

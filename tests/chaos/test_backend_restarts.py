@@ -45,7 +45,7 @@ from devtools.infra import manager
 from devtools.infra.backend import Backend
 from devtools.infra.settings import InfraSettings
 from tests.chaos import private_backends
-from tests.chaos.load import Ledger, Load
+from tests.chaos.load import Load
 from tests.chaos.meshproc import mesh_process
 from tests.chaos.verify import Findings, verify
 from tests.mesh import SAMPLE_CATALOG
@@ -107,12 +107,6 @@ async def servers() -> AsyncIterator[Servers]:
         # Only the processes our own pidfiles name, in our own folder.
         await manager.down(list(found.values()))
         await asyncio.to_thread(shutil.rmtree, folder, True)
-
-
-def _user_visible_recovery(ledger: Ledger, start: float, end: float) -> float:
-    """Seconds from the fault to the last failed call before the next fault (0: none failed)."""
-    failures = [t for t, ok in ledger.outcomes if not ok and start <= t < end]
-    return round(max(failures) - start, 2) if failures else 0.0
 
 
 @pytest.mark.timeout(TEST_TIMEOUT_SECONDS)
@@ -193,7 +187,7 @@ def _report(
             record.fault,
             record.target,
             f"{answered:.2f}",
-            f"{_user_visible_recovery(ledger, started, end)}",
+            f"{ledger.user_visible_recovery(started, end)}",
         )
     totals = Table(title="after the restarts")
     for column in ("writes acknowledged", "writes lost", "events lost", "duplicates"):

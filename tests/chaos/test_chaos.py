@@ -23,7 +23,7 @@ from rich.table import Table
 from devtools.chaos import monkey
 from devtools.chaos.targets import MeshRedis
 from interceptors import retry
-from tests.chaos.load import Ledger, Load
+from tests.chaos.load import Load
 from tests.chaos.meshproc import mesh_process
 from tests.chaos.verify import verify
 from tests.mesh import SAMPLE_CATALOG
@@ -53,12 +53,6 @@ def _attempts() -> tuple[float, float]:
                 if sample.labels.get("retry") == "false":
                     first += sample.value
     return first, total
-
-
-def _user_visible_recovery(ledger: Ledger, start: float, end: float) -> float:
-    """Seconds from the fault to the last failed call before the next fault (0: none failed)."""
-    failures = [t for t, ok in ledger.outcomes if not ok and start <= t < end]
-    return round(max(failures) - start, 2) if failures else 0.0
 
 
 async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing(
@@ -118,7 +112,7 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
             record.fault,
             record.target,
             f"{record.recover_seconds}",
-            f"{_user_visible_recovery(load.ledger, started, end)}",
+            f"{load.ledger.user_visible_recovery(started, end)}",
         )
     console = Console(width=120)
     console.print(table)

@@ -311,7 +311,7 @@ class OpenSearch(Backend):
 
     async def probe(self) -> str:
         client = AsyncOpenSearch(
-            hosts=[endpoints.opensearch_url()], timeout=_REQUEST_TIMEOUT_SECONDS
+            hosts=[f"http://{endpoints.HOST}:{self.port}"], timeout=_REQUEST_TIMEOUT_SECONDS
         )
         try:
             info = await client.info()

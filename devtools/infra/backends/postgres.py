@@ -114,7 +114,7 @@ class Postgres(Backend):
 
     async def _admin(self, database: str = "postgres") -> asyncpg.Connection:
         return await asyncpg.connect(
-            endpoints.postgres_admin_url(database), timeout=_CONNECT_TIMEOUT_SECONDS
+            endpoints.postgres_admin_url(database, self.port), timeout=_CONNECT_TIMEOUT_SECONDS
         )
 
     async def probe(self) -> str:
