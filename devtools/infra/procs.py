@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -90,20 +91,34 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         child = subprocess.Popen(
-            list(argv),
+            as_user(argv, user),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            user=user,
         )
     ticks = start_ticks(child.pid)
     if ticks is not None:
         pidfile.parent.mkdir(parents=True, exist_ok=True)
         pidfile.write_text(ProcessRecord(child.pid, ticks).to_json())
     return child
+
+
+def as_user(argv: Sequence[str], user: str | None) -> list[str]:
+    """``argv``, run as ``user`` through setpriv (util-linux) when one is named.
+
+    Not Popen's ``user=``: with it CPython must fork() rather than vfork(), and
+    a fork() runs the atfork handlers of every library in the process; gRPC's
+    crashed the child (SIGSEGV before exec) when a test process holding gRPC
+    threads restarted PostgreSQL (the chaos suite). setpriv drops the
+    privileges in the exec'd program instead, and keeps the pid.
+    """
+    if user is None:
+        return list(argv)
+    group = pwd.getpwnam(user).pw_gid
+    return ["setpriv", f"--reuid={user}", f"--regid={group}", "--init-groups", "--", *argv]
 
 
 def _reap(pid: int) -> None:
