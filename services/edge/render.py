@@ -118,7 +118,7 @@ class EdgeConfig:
     # The L2 cache's bounds: least recently used entries go first.
     cache_max_bytes: int = 256 << 20
     cache_max_entries: int = 100_000
-    # Larger answers (a whole page of search results is ~50 KB) are not kept.
+    # A larger answer is passed on, not kept.
     cache_max_entry_bytes: int = 1 << 20
 
     def upstream(self, spec: ServiceSpec) -> str:
