@@ -141,12 +141,7 @@ async def test_each_real_backend_restarted_under_load_loses_nothing(
             await asyncio.sleep(FAULT_GAP_SECONDS)
         stop.set()
         await asyncio.wait_for(running, LOAD_STOP_SECONDS)
-        findings = await verify(
-            load.ledger,
-            mesh.edge,
-            mesh.env["STREAMMESH_REDIS_URL"],
-            f"127.0.0.1:{mesh.ports['analytics']}",
-        )
+        findings = await verify(load.ledger, mesh)
     finally:
         if load is not None:
             await load.close()

@@ -90,12 +90,7 @@ async def test_every_service_killed_and_redis_restarted_under_load_loses_nothing
         first_after, all_after = _attempts()
         stop.set()
         await asyncio.wait_for(running, 120)
-        findings = await verify(
-            load.ledger,
-            mesh.edge,
-            mesh.env["STREAMMESH_REDIS_URL"],
-            f"127.0.0.1:{mesh.ports['analytics']}",
-        )
+        findings = await verify(load.ledger, mesh)
     finally:
         if load is not None:
             await load.close()

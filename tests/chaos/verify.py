@@ -35,6 +35,7 @@ from streammesh.history.v1 import events_pb2 as history_events
 from streammesh.history.v1 import history_pb2, history_pb2_grpc
 from streammesh.users.v1 import users_pb2, users_pb2_grpc
 from tests.chaos.load import CALL_TIMEOUT_SECONDS, PASSWORD, PREFERENCE_KEY, Ledger, Viewer
+from tests.chaos.meshproc import MeshProcess
 from tests.events.helpers import read_stream
 
 # Bound on waiting for the consumers and the warehouse to catch up.
@@ -55,7 +56,12 @@ class Findings:
     events_read: int = 0
 
 
-async def verify(ledger: Ledger, edge: str, redis_url: str, analytics: str) -> Findings:
+async def verify(ledger: Ledger, mesh: MeshProcess) -> Findings:
+    """Every write ``ledger`` saw acknowledged, looked for in every store of ``mesh``
+    that should hold it: through its edge, its Redis streams and its analytics."""
+    edge = mesh.edge
+    redis_url = mesh.env["STREAMMESH_REDIS_URL"]
+    analytics = f"127.0.0.1:{mesh.ports['analytics']}"
     found = Findings()
     everyone = [v for v in ledger.viewers if v.account_id and v.profile_id]
     viewers = [v for v in everyone if not v.deletion]
