@@ -232,12 +232,11 @@ class SqliteParticipant(SqliteStore):
     @_saga_outage
     async def profile_settings(self, profile_id: str) -> ProfileSettings | None:
         await self._saga_tables()
-        async with self._reader.execute(
+        row = await self._reader.fetch_one(
             "SELECT maturity_rating, kids_profile, language_code FROM profile_settings "
             "WHERE profile_id = ?",
             (profile_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else ProfileSettings(row[0], bool(row[1]), row[2])
 
     @_saga_outage

@@ -6,7 +6,9 @@ Every embedded store (catalog, history) opens its file the same way:
   transactions are ``BEGIN IMMEDIATE`` (the write lock up front, so two
   writers never deadlock upgrading a read lock), one at a time in this
   process behind an asyncio lock; and a reader that WAL lets read while the
-  writer writes;
+  writer writes, shared by every query outside a snapshot through
+  :class:`Reader`, which runs each query to its last row in one job (see
+  there why a half-read cursor on a shared connection reads old data);
 - ``busy_timeout`` bounds a statement's wait for a lock another process
   holds (the relay's engine, ``streammesh`` commands); past it the
   operation is Unavailable;
@@ -21,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 import aiosqlite
 
@@ -76,6 +78,38 @@ def outage_guard(what: str) -> Outage:
     )
 
 
+Row = sqlite3.Row | tuple[Any, ...]
+# A query run to its end: Reader.fetch_all, or a connection's execute_fetchall
+# inside a transaction or a snapshot.
+Parameters = Sequence[Any] | Mapping[str, Any]
+FetchAll = Callable[[str, Parameters], Awaitable[Iterable[Row]]]
+
+
+class Reader:
+    """The queries outside a snapshot, on the file's shared reader connection; each runs
+    to its last row in one job on the connection's thread.
+
+    Why not the connection's cursors: a SELECT that has returned its first row
+    but not its last holds its read transaction open, and every other statement
+    on the connection runs inside it. Coroutines that step their cursors in
+    turn therefore read the file as it was when the first of them began, and
+    while queries keep overlapping (a loaded service) that snapshot never
+    advances. The history rollup read a play log without the view it was
+    rolling up that way, and saved an empty top of the day for good.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[Row]:
+        return list(await self._connection.execute_fetchall(sql, parameters))
+
+    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> Row | None:
+        """The first row (the query should select one), or None."""
+        rows = await self.fetch_all(sql, parameters)
+        return rows[0] if rows else None
+
+
 class SqliteFile:
     """An opened store file: ``reader`` for queries, ``snapshot()`` for a read
     transaction on one of ``readers`` connections, ``transaction()`` for writes."""
@@ -84,10 +118,13 @@ class SqliteFile:
         self, name: str, writer: aiosqlite.Connection, readers: Sequence[aiosqlite.Connection]
     ):
         self.name = name
-        self.reader = readers[0]
+        self.reader = Reader(readers[0])
         self._readers = tuple(readers)
+        # A snapshot's BEGIN would take in the plain queries that share its
+        # connection, so snapshots use the other readers when there are others.
+        self._snapshot_readers = self._readers[1:] or self._readers
         self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        for reader in readers:
+        for reader in self._snapshot_readers:
             self._idle_readers.put_nowait(reader)
         self._writer = writer
         self._write_lock = asyncio.Lock()
@@ -101,8 +138,8 @@ class SqliteFile:
 
     def connections_in_use(self) -> int:
         """Readers inside a snapshot, and the writer inside a transaction."""
-        readers = len(self._readers) - self._idle_readers.qsize()
-        return readers + (1 if self._write_lock.locked() else 0)
+        in_snapshots = len(self._snapshot_readers) - self._idle_readers.qsize()
+        return in_snapshots + (1 if self._write_lock.locked() else 0)
 
     @classmethod
     async def open(

@@ -587,6 +587,38 @@ async def test_the_play_log_reads_a_busy_day_whole(store: HistoryStore) -> None:
     assert sorted(p.view_id for p in plays) == sorted(v.view_id for v in views)
 
 
+async def test_a_view_is_in_the_play_log_once_recorded_while_reads_keep_the_store_busy(
+    store: HistoryStore,
+) -> None:
+    # The rollup reads the play log right after a view commits, while
+    # ListTrending and history reads overlap it. On one shared SQLite reader a
+    # half-read cursor kept the file's old snapshot for every query that ran
+    # meanwhile: the rollup missed the view and saved an empty top for good.
+    busy_title = a_title()
+    await asyncio.gather(
+        *(
+            record(store, a_view(a_profile(), title_id=busy_title, watch_time=T0 + i * MINUTE))
+            for i in range(40)
+        )
+    )
+    reading = True
+
+    async def keep_reading() -> None:
+        while reading:
+            await store.play_log(busy_title, T0.date())
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(8)]
+    try:
+        for _ in range(20):
+            view = a_view(a_profile(), title_id=a_title(), watch_time=T0)
+            await record(store, view)
+            plays = await store.play_log(view.title_id, T0.date())
+            assert [play.view_id for play in plays] == [view.view_id]
+    finally:
+        reading = False
+        await asyncio.gather(*readers)
+
+
 # ----------------------------------------------------------- popularity
 
 

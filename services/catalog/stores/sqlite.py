@@ -36,7 +36,13 @@ from services.catalog.titles import (
     prepare_new,
 )
 from services.runtime.errors import AlreadyExists, NotFound
-from services.runtime.sqlite import OUTBOX_DDL, SqliteStore, insert_outbox_row, outage_guard
+from services.runtime.sqlite import (
+    OUTBOX_DDL,
+    FetchAll,
+    SqliteStore,
+    insert_outbox_row,
+    outage_guard,
+)
 from streammesh.catalog.v1 import catalog_pb2
 
 _outage = outage_guard("the catalog store")
@@ -107,10 +113,9 @@ class SqliteCatalogStore(SqliteStore):
     # ------------------------------------------------------------------ reads
     @_outage
     async def get_title(self, title_id: str) -> catalog_pb2.Title | None:
-        async with self._reader.execute(
+        row = await self._reader.fetch_one(
             "SELECT body FROM titles WHERE title_id = ?", (title_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else catalog_pb2.Title.FromString(row[0])
 
     @_outage
@@ -118,11 +123,10 @@ class SqliteCatalogStore(SqliteStore):
         if not title_ids:
             return {}
         marks = ",".join("?" * len(title_ids))
-        async with self._reader.execute(
+        rows = await self._reader.fetch_all(
             f"SELECT body FROM titles WHERE title_id IN ({marks})",
             tuple(title_ids),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         titles = (catalog_pb2.Title.FromString(row[0]) for row in rows)
         return {title.title_id: title for title in titles}
 
@@ -145,8 +149,7 @@ class SqliteCatalogStore(SqliteStore):
             "any_rating": not title_filter.max_maturity,
             **rating_params,
         }
-        async with self._reader.execute(sql, params) as cursor:
-            rows = list(await cursor.fetchall())
+        rows = await self._reader.fetch_all(sql, params)
         titles = [catalog_pb2.Title.FromString(row[0]) for row in rows[:page_size]]
         next_cursor = None
         if len(rows) > page_size:
@@ -156,12 +159,11 @@ class SqliteCatalogStore(SqliteStore):
 
     @_outage
     async def get_metadata(self, title_id: str) -> catalog_pb2.TitleMetadata | None:
-        async with self._reader.execute(
+        row = await self._reader.fetch_one(
             "SELECT t.title_id, m.poster_url, m.trailer_url, m.synopsis FROM titles t "
             "LEFT JOIN title_metadata m ON m.title_id = t.title_id WHERE t.title_id = ?",
             (title_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         return catalog_pb2.TitleMetadata(
@@ -177,7 +179,7 @@ class SqliteCatalogStore(SqliteStore):
     ) -> AvailabilityPage:
         if await self.get_title(title_id) is None:
             raise NotFound(f"title {title_id} does not exist", reason="TITLE_NOT_FOUND")
-        windows = await _windows(self._reader, title_id)
+        windows = await _windows(self._reader.fetch_all, title_id)
         codes = [code for code in sorted(windows) if code > after_country]
         page = codes[:page_size]
         more = len(codes) > page_size
@@ -229,7 +231,7 @@ class SqliteCatalogStore(SqliteStore):
                 return stored, True
             current = catalog_pb2.Title.FromString(row[0])
             updated, windows = apply_mask(
-                current, patch, paths, await _windows(db, patch.title_id), now
+                current, patch, paths, await _windows(db.execute_fetchall, patch.title_id), now
             )
             await _write_title(db, updated, windows)
             await _write_event(db, events.title_updated(updated, paths, now))
@@ -251,13 +253,12 @@ async def _exists(db: aiosqlite.Connection, title_id: str) -> bool:
         return await cursor.fetchone() is not None
 
 
-async def _windows(db: aiosqlite.Connection, title_id: str) -> dict[str, Window]:
-    async with db.execute(
+async def _windows(fetch_all: FetchAll, title_id: str) -> dict[str, Window]:
+    rows = await fetch_all(
         "SELECT country_code, available_from, available_until FROM title_availability "
         "WHERE title_id = ?",
         (title_id,),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     return {row[0]: Window(row[1], row[2]) for row in rows}
 
 

@@ -250,8 +250,7 @@ class SqliteHistoryStore(SqliteParticipant):
 
     @_outage
     async def get_view(self, profile_id: str, view_id: str) -> ViewRecord | None:
-        async with self._reader.execute(_GET_VIEW, (profile_id, view_id)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._reader.fetch_one(_GET_VIEW, (profile_id, view_id))
         return None if row is None else _view_of(row)
 
     @_outage
@@ -261,10 +260,9 @@ class SqliteHistoryStore(SqliteParticipant):
         check_limit(limit)
         after = clamped(after)
         start = after or _START
-        async with self._reader.execute(
+        rows = await self._reader.fetch_all(
             _LIST_VIEWS, (profile_id, start.watch_time_ms, start.view_id, limit + 1)
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         views = [_view_of(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -275,8 +273,7 @@ class SqliteHistoryStore(SqliteParticipant):
     # ------------------------------------------------------------- bookmarks
     @_outage
     async def list_bookmarks(self, profile_id: str) -> list[Bookmark]:
-        async with self._reader.execute(_LIST_BOOKMARKS, (profile_id,)) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._reader.fetch_all(_LIST_BOOKMARKS, (profile_id,))
         return [
             Bookmark(
                 profile_id=profile_id,
@@ -291,8 +288,7 @@ class SqliteHistoryStore(SqliteParticipant):
     # ------------------------------------------------------------ popularity
     @_outage
     async def play_log(self, title_id: str, day: date) -> list[PlayRecord]:
-        async with self._reader.execute(_PLAY_LOG, (title_id, day.isoformat())) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._reader.fetch_all(_PLAY_LOG, (title_id, day.isoformat()))
         return [PlayRecord(*row) for row in rows]
 
     @_outage
@@ -319,8 +315,7 @@ class SqliteHistoryStore(SqliteParticipant):
 
     @_outage
     async def popularity(self, country_code: str, day: date) -> list[Popularity]:
-        async with self._reader.execute(_POPULARITY, (country_code, day.isoformat())) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._reader.fetch_all(_POPULARITY, (country_code, day.isoformat()))
         return [_popularity_of(row, country_code, day) for row in rows]
 
     @_outage
@@ -348,8 +343,7 @@ class SqliteHistoryStore(SqliteParticipant):
     @_outage
     async def top(self, country_code: str, day: date, limit: int) -> list[Popularity]:
         check_limit(limit, minimum=0)
-        async with self._reader.execute(_TOP, (country_code, day.isoformat(), limit)) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._reader.fetch_all(_TOP, (country_code, day.isoformat(), limit))
         return [_popularity_of(row, country_code, day) for row in rows]
 
 

@@ -123,17 +123,16 @@ class SqliteRecommendationStore(SqliteParticipant):
 
     @_outage
     async def interactions(self, profile_id: str) -> list[Interaction]:
-        async with self._reader.execute(_INTERACTION, (profile_id,)) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._reader.fetch_all(_INTERACTION, (profile_id,))
         return [_interaction(profile_id, row) for row in rows]
 
     @_outage
     async def profile_ids(self, bucket: int) -> list[str]:
-        async with self._reader.execute(
+        rows = await self._reader.fetch_all(
             "SELECT profile_id FROM interaction_profiles WHERE bucket = ? ORDER BY profile_id",
             (bucket,),
-        ) as cursor:
-            return [row[0] for row in await cursor.fetchall()]
+        )
+        return [row[0] for row in rows]
 
     @_outage
     async def save_list(self, stored: StoredList) -> None:
@@ -172,20 +171,18 @@ class SqliteRecommendationStore(SqliteParticipant):
 
     @_outage
     async def get_list(self, profile_id: str) -> StoredList | None:
-        async with self._reader.execute(
+        head = await self._reader.fetch_one(
             "SELECT max_maturity, country_code, compute_time FROM profile_lists "
             "WHERE profile_id = ?",
             (profile_id,),
-        ) as cursor:
-            head = await cursor.fetchone()
+        )
         if head is None:
             return None
-        async with self._reader.execute(
+        rows = await self._reader.fetch_all(
             "SELECT title_id, score, reason_kind, source_title_id, subject, reason "
             "FROM recommendations WHERE profile_id = ? ORDER BY rank",
             (profile_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return StoredList(
             profile_id, Context(head[0], head[1]), head[2], tuple(Scored(*row) for row in rows)
         )
@@ -209,17 +206,18 @@ class SqliteRecommendationStore(SqliteParticipant):
 
     @_outage
     async def similar(self, title_id: str) -> list[Scored] | None:
-        async with self._reader.execute(
-            "SELECT 1 FROM similar_computed WHERE title_id = ?", (title_id,)
-        ) as cursor:
-            if await cursor.fetchone() is None:
-                return None
-        async with self._reader.execute(
+        if (
+            await self._reader.fetch_one(
+                "SELECT 1 FROM similar_computed WHERE title_id = ?", (title_id,)
+            )
+            is None
+        ):
+            return None
+        rows = await self._reader.fetch_all(
             "SELECT similar_title_id, score, reason, subject FROM similar_titles "
             "WHERE title_id = ? ORDER BY rank",
             (title_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [_similar(title_id, row) for row in rows]
 
 

@@ -47,7 +47,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from services.runtime.sagas import SqliteParticipant, StepKey
-from services.runtime.sqlite import BUSY_TIMEOUT_MS, SqliteFile, outage_guard
+from services.runtime.sqlite import BUSY_TIMEOUT_MS, FetchAll, SqliteFile, outage_guard
 from services.search.store import (
     Facets,
     SearchHit,
@@ -181,7 +181,7 @@ class SqliteSearchIndex(SqliteParticipant):
     async def _upsert(self, generation: str | None, docs: Sequence[TitleDoc]) -> None:
         latest = {doc.title_id: doc for doc in docs}  # the last of repeated ids wins
         async with self._transaction() as db:
-            target = generation or await self._current(db)
+            target = generation or await self._current(db.execute_fetchall)
             if generation is not None and not await self._exists(db, generation):
                 raise ValueError(f"unknown generation {generation!r}")
             if not latest:
@@ -243,7 +243,7 @@ class SqliteSearchIndex(SqliteParticipant):
         if not title_ids:
             return
         async with self._transaction() as db:
-            current = await self._current(db)
+            current = await self._current(db.execute_fetchall)
             await _delete_docs(db, [(current, title_id) for title_id in set(title_ids)])
         self._wrote()
 
@@ -259,7 +259,7 @@ class SqliteSearchIndex(SqliteParticipant):
         async with self._transaction() as db:
             if not await self._exists(db, generation):
                 raise ValueError(f"unknown generation {generation!r}")
-            previous = await self._current(db)
+            previous = await self._current(db.execute_fetchall)
             if previous == generation:
                 return
             # Two statements: the unique index on the current flag is checked per statement.
@@ -280,23 +280,21 @@ class SqliteSearchIndex(SqliteParticipant):
 
     @_outage
     async def current_generation(self) -> str:
-        return await self._current(self._reader)
+        return await self._current(self._reader.fetch_all)
 
     @_outage
     async def count(self) -> int:
-        async with self._reader.execute(
+        row = await self._reader.fetch_one(
             f"SELECT count(*) FROM docs WHERE generation = {_CURRENT}"
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     @_outage
     async def get(self, title_id: str) -> TitleDoc | None:
-        async with self._reader.execute(
+        row = await self._reader.fetch_one(
             f"SELECT doc FROM docs WHERE generation = {_CURRENT} AND title_id = ?",
             (title_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return _doc_from_json(row[0]) if row else None
 
     @_outage
@@ -452,19 +450,19 @@ class SqliteSearchIndex(SqliteParticipant):
         """The indexed terms, cached until the next write."""
         if self._vocabulary is None:
             writes = self._writes
-            async with self._reader.execute("SELECT term FROM docs_terms") as cursor:
-                vocabulary = [row[0] for row in await cursor.fetchall()]
+            vocabulary = [
+                row[0] for row in await self._reader.fetch_all("SELECT term FROM docs_terms")
+            ]
             if writes != self._writes:
                 return vocabulary
             self._vocabulary = vocabulary
         return self._vocabulary
 
-    async def _current(self, db: aiosqlite.Connection) -> str:
-        async with db.execute("SELECT name FROM generations WHERE current = 1") as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+    async def _current(self, fetch_all: FetchAll) -> str:
+        rows = list(await fetch_all("SELECT name FROM generations WHERE current = 1", ()))
+        if not rows:
             raise RuntimeError("the search index has no current generation")
-        return str(row[0])
+        return str(rows[0][0])
 
     @staticmethod
     async def _exists(db: aiosqlite.Connection, generation: str) -> bool:
