@@ -52,10 +52,10 @@ def a_title(**fields: object) -> catalog_pb2.Title:
 async def outbox_events(store: CatalogStore, title_id: str) -> list[event_pb2.Event]:
     """The events the store recorded for a title, oldest first."""
     if isinstance(store, SqliteCatalogStore):
-        rows = await store._reader.fetch_all(
+        outbox = await store._reader.fetch_all(
             "SELECT payload FROM outbox WHERE aggregate_id = ? ORDER BY seq", (title_id,)
         )
-        payloads = [row[0] for row in rows]
+        payloads = [row[0] for row in outbox]
     else:
         assert isinstance(store, CassandraCatalogStore)
         rows = await store.session.execute(
