@@ -46,6 +46,12 @@ from services.runtime.stores import Outage, unavailable_on
 CONSISTENCY_LEVELS: Final = ("ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL")
 # Per request, so a stuck node fails the call instead of holding it.
 REQUEST_TIMEOUT_SECONDS: Final = 10.0
+# Opening a connection, and each query of the driver's control connection (the
+# schema and topology it reads when it connects). The driver's defaults (5 s and
+# 2 s) failed connect() with NoHostAvailable on a loaded 2-core machine whose
+# node held many keyspaces: reading their schema outlasted 2 s.
+CONNECT_TIMEOUT_SECONDS: Final = 10.0
+CONTROL_CONNECTION_TIMEOUT_SECONDS: Final = 10.0
 # A new storage-attached index on a table that holds rows builds in the
 # background; queries that need it fail until then.
 INDEX_BUILD_TIMEOUT_SECONDS: Final = 120.0
@@ -203,6 +209,8 @@ class CassandraSession:
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             # Cassandra 4+ speaks v5; naming it skips the downgrade dance and its warnings.
             protocol_version=5,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            control_connection_timeout=CONTROL_CONNECTION_TIMEOUT_SECONDS,
             # The driver leaves Nagle's algorithm on: a large batch then waits on
             # the delayed ACK (measured: a 51-statement logged batch took ~44 ms,
             # 2.9 ms with TCP_NODELAY; bench/history_bench.py's rollup backlog

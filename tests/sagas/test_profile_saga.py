@@ -11,6 +11,7 @@ import pytest
 
 from services import ratings
 from services.recommendations.stores import open_store as open_recommendations
+from services.runtime.errors import Unavailable
 from services.runtime.sagas import ProfileSettings
 from services.search.stores import open_index
 from streammesh.recommendations.v1 import recommendations_pb2 as rpb
@@ -20,17 +21,38 @@ from tests.mesh import recommendations_config, search_config
 from tests.sagas.conftest import FAULT_TEST_OVERRIDES, SagaMesh, fake_search, finished
 from tests.users.helpers import rpc_error
 
+# A store port answers Unavailable when its driver times out (a loaded CI
+# machine's Cassandra did), and a caller retries that: this many tries.
+COPY_READ_TRIES = 3
+COPY_READ_PAUSE_SECONDS = 1.0
+
 
 async def copies(mesh: SagaMesh, profile_id: str) -> tuple[ProfileSettings | None, ...]:
     """The profile's settings copy in recommendations and in search, read through each
     service's own store port."""
+    for attempt in range(1, COPY_READ_TRIES + 1):
+        try:
+            return await _read_copies(mesh, profile_id)
+        except Unavailable:
+            if attempt == COPY_READ_TRIES:
+                raise
+            await asyncio.sleep(COPY_READ_PAUSE_SECONDS)
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+async def _read_copies(mesh: SagaMesh, profile_id: str) -> tuple[ProfileSettings | None, ...]:
     recs = await open_recommendations(recommendations_config(mesh.storage), migrate=False)
-    index = await open_index(search_config(mesh.storage))
     try:
-        return await recs.profile_settings(profile_id), await index.profile_settings(profile_id)
+        index = await open_index(search_config(mesh.storage))
+        try:
+            return (
+                await recs.profile_settings(profile_id),
+                await index.profile_settings(profile_id),
+            )
+        finally:
+            await index.close()
     finally:
         await recs.close()
-        await index.close()
 
 
 async def test_saga_commands_from_a_device_or_with_a_bad_key_are_refused(mesh: SagaMesh) -> None:
