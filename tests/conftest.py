@@ -169,11 +169,10 @@ def cassandra_keyspace(cassandra_contact: tuple[str, int], run_id: str) -> Itera
     the driver is blocking, so async code calls it through ``asyncio.to_thread``
     or its ``execute_async`` futures.
     """
-    from cassandra.cluster import Cluster
+    from tests.mesh import cassandra_cluster
 
-    host, port = cassandra_contact
     keyspace = f"test_{run_id}"
-    cluster = Cluster([host], port=port, protocol_version=5)
+    cluster = cassandra_cluster(cassandra_contact)
     session = cluster.connect()
     try:
         session.execute(

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 import grpc.aio
 import pytest
+from cassandra.cluster import Cluster
 from google.protobuf import field_mask_pb2
 
 from services import registry
@@ -50,7 +51,11 @@ from services.history.server import create_server as create_history
 from services.kit import server as runtime
 from services.recommendations.config import Config as RecommendationsConfig
 from services.recommendations.server import create_server as create_recommendations
-from services.runtime.cassandra import CassandraSettings
+from services.runtime.cassandra import (
+    CONNECT_TIMEOUT_SECONDS,
+    CONTROL_CONNECTION_TIMEOUT_SECONDS,
+    CassandraSettings,
+)
 from services.runtime.config import ServerConfig
 from services.runtime.object_store import ObjectStoreSettings
 from services.search.config import Config as SearchConfig
@@ -246,12 +251,22 @@ def browse_config(storage: Storage | None = None, **overrides: Any) -> BrowseCon
     return replace(BrowseConfig(server=server_config("browse"), **redis), **overrides)
 
 
+def cassandra_cluster(contact: tuple[str, int]) -> Cluster:
+    """A driver Cluster for a test's own CQL, with the services' connect bounds: the
+    driver's 2 s default for reading the schema ran out on a loaded machine."""
+    host, port = contact
+    return Cluster(
+        [host],
+        port=port,
+        protocol_version=5,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        control_connection_timeout=CONTROL_CONNECTION_TIMEOUT_SECONDS,
+    )
+
+
 def drop_keyspace(contact: tuple[str, int], keyspace: str) -> None:
     """Drops a keyspace a mesh's migrations created (after the run: its servers are gone)."""
-    from cassandra.cluster import Cluster
-
-    host, port = contact
-    cluster = Cluster([host], port=port, protocol_version=5)
+    cluster = cassandra_cluster(contact)
     try:
         cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
     finally:

@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-from cassandra.cluster import Cluster
 
 from devtools.backup import jobs
 from devtools.backup.dumpers import BackupError, Dumper, Refused, dumpers
@@ -27,6 +26,7 @@ from devtools.infra import data, endpoints
 from devtools.infra.settings import InfraSettings
 from services.runtime.object_store import S3ObjectStore
 from tests.media.conftest import empty_and_forget, s3_settings
+from tests.mesh import cassandra_cluster
 
 pytestmark = pytest.mark.real
 
@@ -150,8 +150,7 @@ def _json_loads(value: str) -> Any:
 
 
 def _cluster() -> Any:
-    host, port = endpoints.cassandra_contact()
-    return Cluster([host], port=port, protocol_version=5)
+    return cassandra_cluster(endpoints.cassandra_contact())
 
 
 def _cql(statements: list[str]) -> list[Any]:

@@ -10,12 +10,12 @@ import sys
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from cassandra.cluster import Cluster
 from opensearchpy import AsyncOpenSearch
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devtools.infra.backends import BACKEND_TYPES
+from tests.mesh import cassandra_cluster
 
 pytestmark = pytest.mark.real
 
@@ -50,8 +50,7 @@ async def test_redis_answers_ping_and_is_redis_7(redis_url: str, redis_prefix: s
 
 
 def _release_version(contact: tuple[str, int], keyspace: str) -> tuple[str, str]:
-    host, port = contact
-    cluster = Cluster([host], port=port, protocol_version=5)
+    cluster = cassandra_cluster(contact)
     try:
         session = cluster.connect(keyspace)
         version = session.execute("SELECT release_version FROM system.local").one()
