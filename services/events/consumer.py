@@ -14,7 +14,11 @@ How a :class:`ConsumerRunner` handles the entries of one group:
   XACK. A failing entry is retried after a capped exponential backoff while it
   blocks only its own aggregate; other aggregates keep flowing.
 * Bounded retries: each retry is an XCLAIM, which makes Redis count the
-  delivery, so the count (as XPENDING reports it) survives a crash. Once an
+  delivery, so the count (as XPENDING reports it) survives a crash. A
+  handler that raises Unavailable (its store is down: the entry is not at
+  fault) is retried without counting a delivery, paused as a retry, for up
+  to ``max_outage_seconds``; a backend restart therefore dead-letters
+  nothing, and only past that bound do its tries count. Once an
   entry has been delivered ``max_deliveries`` times and failed, it is copied
   to ``<stream>.dlq`` with the error and acked from the stream in one MULTI;
   the aggregate's later events then proceed. An entry whose delivery count
@@ -42,6 +46,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,6 +64,7 @@ from services.events.dedupe import Deduplicator, RedisDedupe
 from services.events.envelope import consumer_span
 from services.events.lease import Lease
 from services.events.streams import StreamEntry
+from services.runtime.errors import Unavailable
 from streammesh.events.v1 import event_pb2
 
 log = logging.getLogger(__name__)
@@ -119,6 +125,8 @@ class ConsumerConfig:
     max_concurrency: handlers running at once (different aggregates).
     handler_timeout_seconds: a handler call longer than this fails the try.
     max_deliveries: tries before an entry goes to the dead-letter stream.
+    max_outage_seconds: how long an entry whose handler raises Unavailable is
+        retried without counting a try (a store restart, not a bad entry).
     retry_backoff_seconds / max_retry_backoff_seconds: pause before retry n
         is base * 2**(n-1), capped.
     claim_idle_ms: a pending entry idle this long belongs to a dead consumer.
@@ -136,6 +144,8 @@ class ConsumerConfig:
     max_concurrency: int = 16
     handler_timeout_seconds: float = 30.0
     max_deliveries: int = 5
+    # Longer than any backend restart measured here (OpenSearch: ~2 min).
+    max_outage_seconds: float = 300.0
     retry_backoff_seconds: float = 0.2
     max_retry_backoff_seconds: float = 5.0
     claim_idle_ms: int = 5_000
@@ -152,6 +162,12 @@ class _Item:
     deliveries: int
     # Taken over from another consumer: its next try must first be counted.
     claimed: bool = False
+    # When its handler first raised Unavailable, and the uncounted tries
+    # since (they pace the pause; the time bounds them).
+    outage_since: float | None = None
+    outage_tries: int = 0
+    # Its last try failed on a store outage: the next one is not counted.
+    waiting_for_store: bool = False
 
 
 @dataclass
@@ -419,6 +435,10 @@ class ConsumerRunner:
             while queue:
                 item = queue[0]
                 if not await self._handle(session, item):
+                    if item.waiting_for_store:
+                        # Its store is down: try again, no delivery counted.
+                        await asyncio.sleep(self._retry_pause(item.outage_tries))
+                        continue
                     await asyncio.sleep(self._retry_pause(item.deliveries))
                     if not await self._redeliver(session, item):
                         queue.popleft()
@@ -465,25 +485,54 @@ class ConsumerRunner:
                     await asyncio.wait_for(
                         self._handler(event, delivery), self.config.handler_timeout_seconds
                     )
+        except Unavailable as err:
+            if self._waits_out_outage(item):
+                log.info(
+                    "consumer %s/%s: entry %s waits for its store (try %d of the outage): %s",
+                    self.stream,
+                    self.group,
+                    entry.entry_id,
+                    item.outage_tries,
+                    err,
+                )
+                CONSUMED.labels(self.stream, self.group, "retried").inc()
+                return False
+            return await self._failed(item, f"{type(err).__name__}: {err}")
         except Exception as err:  # noqa: BLE001 - a handler's failure is data: retried, then dead-lettered
-            reason = f"{type(err).__name__}: {err}"
-            if item.deliveries >= self.config.max_deliveries:
-                await self._dead_letter(item, reason)
-                return True
-            log.info(
-                "consumer %s/%s: entry %s try %d failed: %s",
-                self.stream,
-                self.group,
-                entry.entry_id,
-                item.deliveries,
-                reason,
-            )
-            CONSUMED.labels(self.stream, self.group, "retried").inc()
-            return False
+            return await self._failed(item, f"{type(err).__name__}: {err}")
         await self._dedupe.mark_processed(event_id)
         await self._redis.xack(self.stream, self.group, entry.entry_id)
         CONSUMED.labels(self.stream, self.group, "processed").inc()
         return True
+
+    def _waits_out_outage(self, item: _Item) -> bool:
+        """True while ``item``'s store outage is within ``max_outage_seconds`` (and
+        counts the try); past it, tries count as deliveries again."""
+        now = time.monotonic()
+        if item.outage_since is None:
+            item.outage_since = now
+        if now - item.outage_since > self.config.max_outage_seconds:
+            return False
+        item.outage_tries += 1
+        item.waiting_for_store = True
+        return True
+
+    async def _failed(self, item: _Item, reason: str) -> bool:
+        """A counted failed try: dead-letters ``item`` at the bound (True), else False."""
+        item.waiting_for_store = False
+        if item.deliveries >= self.config.max_deliveries:
+            await self._dead_letter(item, reason)
+            return True
+        log.info(
+            "consumer %s/%s: entry %s try %d failed: %s",
+            self.stream,
+            self.group,
+            item.entry.entry_id,
+            item.deliveries,
+            reason,
+        )
+        CONSUMED.labels(self.stream, self.group, "retried").inc()
+        return False
 
     async def _redeliver(self, session: _Session, item: _Item) -> bool:
         """Counts the next try in Redis (XCLAIM); False when the entry is gone."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 from services.events import streams
 from services.events.consumer import ConsumerConfig, ConsumerRunner, Delivery, update_lag_metrics
 from services.events.envelope import InvalidEvent
+from services.runtime.errors import Unavailable
 from streammesh.events.v1 import event_pb2
 from tests.events.helpers import entries, item_event, seq_of, wait_until
 
@@ -155,6 +157,57 @@ async def test_a_transient_failure_is_retried_and_counted_by_redis(
 
     assert deliveries == [1, 2, 3]
     assert await redis.xlen(streams.dlq_name(stream)) == 0
+
+
+async def test_a_store_outage_longer_than_the_tries_dead_letters_nothing(
+    redis: Redis, stream: str
+) -> None:
+    # FAST allows 3 tries; the store is down for 8. Unavailable says the store,
+    # not the entry, failed: those tries count no delivery, and nothing is lost.
+    outage_tries = 8
+    deliveries: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(event: event_pb2.Event, delivery: Delivery) -> None:
+        deliveries.append(delivery.deliveries)
+        if len(deliveries) <= outage_tries:
+            raise Unavailable("the history store is unavailable; retry later")
+        done.set()
+
+    await publish(redis, stream, [item_event("a0", 0)])
+    async with running(redis, stream, handler):
+        await asyncio.wait_for(done.wait(), 30)
+
+    assert deliveries == [1] * (outage_tries + 1)
+    assert await redis.xlen(streams.dlq_name(stream)) == 0
+    assert (await redis.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_an_outage_past_its_bound_counts_tries_again_and_dead_letters(
+    redis: Redis, stream: str
+) -> None:
+    deliveries: list[int] = []
+
+    async def handler(event: event_pb2.Event, delivery: Delivery) -> None:
+        deliveries.append(delivery.deliveries)
+        raise Unavailable("the history store is unavailable; retry later")
+
+    await publish(redis, stream, [item_event("a0", 0)])
+    bounded = dataclasses.replace(FAST, max_outage_seconds=0.3)
+    async with running(redis, stream, handler, config=bounded):
+
+        async def dead_lettered() -> bool:
+            return await redis.xlen(streams.dlq_name(stream)) == 1
+
+        await wait_until(dead_lettered, "the entry dead-lettered once the outage bound passed")
+
+    # Uncounted tries while the bound lasted (each saw delivery 1), then FAST's
+    # three counted ones: 1 (the first), 2, 3.
+    assert len(deliveries) > 3
+    assert set(deliveries[:-2]) == {1}
+    assert deliveries[-2:] == [2, 3]
+    ((_dead_id, dead),) = await entries(redis, streams.dlq_name(stream))
+    assert b"Unavailable: the history store is unavailable" in dead[b"error"]
 
 
 async def test_an_undecodable_entry_is_dead_lettered_at_once(redis: Redis, stream: str) -> None:
