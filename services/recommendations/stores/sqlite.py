@@ -206,12 +206,10 @@ class SqliteRecommendationStore(SqliteParticipant):
 
     @_outage
     async def similar(self, title_id: str) -> list[Scored] | None:
-        if (
-            await self._reader.fetch_one(
-                "SELECT 1 FROM similar_computed WHERE title_id = ?", (title_id,)
-            )
-            is None
-        ):
+        computed = await self._reader.fetch_one(
+            "SELECT 1 FROM similar_computed WHERE title_id = ?", (title_id,)
+        )
+        if computed is None:
             return None
         rows = await self._reader.fetch_all(
             "SELECT similar_title_id, score, reason, subject FROM similar_titles "
