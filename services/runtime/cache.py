@@ -36,6 +36,8 @@ from typing import Final
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from services.runtime import near_cache
@@ -47,6 +49,11 @@ LOAD_LOCK_MS: Final = 2_000
 # How long others wait for that loader's result before loading themselves.
 LOCK_WAIT_SECONDS: Final = 1.0
 LOCK_POLL_SECONDS: Final = 0.01
+# An invalidation that fails leaves the old value readable for up to a TTL
+# after a write was acknowledged, so it is retried on a lost connection: 5
+# retries pause 0.2 + 0.4 + 0.8 + 1 + 1 s, past a Redis restart (measured
+# here: answering again within about 1 s).
+INVALIDATION_RETRY: Final = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=5)
 
 Loader = Callable[[], Awaitable[bytes | None]]
 
@@ -195,7 +202,8 @@ class Cache:
         """
         if not keys:
             return
-        try:
+
+        async def invalidate_in_redis() -> None:
             async with self._redis.pipeline(transaction=True) as pipe:
                 for key in keys:
                     pipe.incr(self._generation_key(key))
@@ -205,6 +213,10 @@ class Cache:
                     # Also from writers without L1 (the import CLI): others have one.
                     near_cache.publish_invalidation(pipe, self._base_prefix, self._namespace, key)
                 await pipe.execute()
+
+        try:
+            # Retrying bumps a generation twice, which fences the same fills.
+            await INVALIDATION_RETRY.call_with_retry(invalidate_in_redis, _retrying_invalidation)
         finally:
             # This process's own L1 at once: the writer reads its write.
             if self._layer is not None:
@@ -338,11 +350,19 @@ class VersionedCache:
 
     async def invalidate_all(self) -> None:
         """Retires every entry of the namespace; call it after the write commits."""
-        try:
+
+        async def retire_in_redis() -> None:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(self._version_key)
                 near_cache.publish_invalidation(pipe, self._prefix, self._namespace, None)
                 await pipe.execute()
+
+        try:
+            await INVALIDATION_RETRY.call_with_retry(retire_in_redis, _retrying_invalidation)
         finally:
             if self._layer is not None:
                 self._layer.near.drop_namespace(self._namespace)
+
+
+async def _retrying_invalidation(error: Exception) -> None:
+    log.warning("cache invalidation failed, retrying", extra={"error": str(error)})

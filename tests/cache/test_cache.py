@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from services.runtime.cache import DEFAULT_TTL_SECONDS, Cache, VersionedCache
+from tests.events.conftest import PrivateRedis
 
 
 class CountingLoader:
@@ -169,3 +171,29 @@ async def test_a_fill_that_raced_invalidate_all_is_never_read(listings: Versione
     write_done.set()
     assert await reader == b"before the write"
     assert await listings.get_or_load("page", CountingLoader(b"after")) == b"after"
+
+
+async def test_an_invalidation_caught_by_a_redis_restart_still_lands(tmp_path: Path) -> None:
+    # The write has committed when it invalidates; an invalidation lost to a
+    # Redis restart left the old value readable for a TTL after the write was
+    # acknowledged (the chaos suite read an acknowledged rename back stale).
+    server = PrivateRedis(tmp_path)
+    await server.start()
+    client = Redis.from_url(server.url, socket_connect_timeout=0.5)
+    try:
+        cache = Cache(client, "restart", prefix="restart:")
+        assert await cache.get_or_load("p", CountingLoader(b"old")) == b"old"
+        await asyncio.sleep(1.5)  # the fill is in the AOF (everysec), as in production
+        await server.kill()
+
+        async def restart_soon() -> None:
+            await asyncio.sleep(0.5)
+            await server.start()
+
+        restarting = asyncio.create_task(restart_soon())
+        await cache.invalidate("p")  # Redis is down when this begins
+        await restarting
+        assert await cache.get_or_load("p", CountingLoader(b"new")) == b"new"
+    finally:
+        await client.aclose()
+        await server.kill()
