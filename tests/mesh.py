@@ -252,8 +252,8 @@ def browse_config(storage: Storage | None = None, **overrides: Any) -> BrowseCon
 
 
 def cassandra_cluster(contact: tuple[str, int]) -> Cluster:
-    """A driver Cluster for a test's own CQL, with the services' connect bounds: the
-    driver's 2 s default for reading the schema ran out on a loaded machine."""
+    """A driver Cluster for a test's own CQL, with the services' connect bounds (the
+    driver's defaults leave little room on a loaded machine)."""
     host, port = contact
     return Cluster(
         [host],
