@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import socket
@@ -156,6 +157,14 @@ class ConsumerConfig:
     max_backoff_seconds: float = 5.0
 
 
+class _Try(enum.Enum):
+    """How one try of an entry ended."""
+
+    FINISHED = "finished"  # acked or dead-lettered
+    FAILED = "failed"  # counted: retried after a pause, as the next delivery
+    STORE_DOWN = "store_down"  # its store is down: retried, no delivery counted
+
+
 @dataclass
 class _Item:
     entry: StreamEntry
@@ -166,8 +175,6 @@ class _Item:
     # since (they pace the pause; the time bounds them).
     outage_since: float | None = None
     outage_tries: int = 0
-    # Its last try failed on a store outage: the next one is not counted.
-    waiting_for_store: bool = False
 
 
 @dataclass
@@ -434,11 +441,11 @@ class ConsumerRunner:
         try:
             while queue:
                 item = queue[0]
-                if not await self._handle(session, item):
-                    if item.waiting_for_store:
-                        # Its store is down: try again, no delivery counted.
-                        await asyncio.sleep(self._retry_pause(item.outage_tries))
-                        continue
+                tried = await self._handle(session, item)
+                if tried is _Try.STORE_DOWN:
+                    await asyncio.sleep(self._retry_pause(item.outage_tries))
+                    continue
+                if tried is _Try.FAILED:
                     await asyncio.sleep(self._retry_pause(item.deliveries))
                     if not await self._redeliver(session, item):
                         queue.popleft()
@@ -456,28 +463,28 @@ class ConsumerRunner:
                 session.queues.pop(key, None)
             session.workers.pop(key, None)
 
-    async def _handle(self, session: _Session, item: _Item) -> bool:
-        """One try; True when the entry is finished (acked or dead-lettered)."""
+    async def _handle(self, session: _Session, item: _Item) -> _Try:
+        """One try of ``item``, and how it ended."""
         entry = item.entry
         try:
             event = event_pb2.Event.FromString(entry.fields[streams.PAYLOAD])
         except (KeyError, DecodeError) as err:
             await self._dead_letter(item, f"undecodable entry: {type(err).__name__}: {err}")
-            return True
+            return _Try.FINISHED
         event_id = event.event_id or entry.event_id
         if await self._dedupe.is_processed(event_id):
             await self._redis.xack(self.stream, self.group, entry.entry_id)
             CONSUMED.labels(self.stream, self.group, "duplicate").inc()
-            return True
+            return _Try.FINISHED
         if item.claimed:
             if not await self._redeliver(session, item):
-                return True  # trimmed from the stream meanwhile
+                return _Try.FINISHED  # trimmed from the stream meanwhile
             item.claimed = False
         if item.deliveries > self.config.max_deliveries:
             await self._dead_letter(
                 item, f"delivered {item.deliveries} times without an ack (consumers crashed)"
             )
-            return True
+            return _Try.FINISHED
         delivery = Delivery(self.stream, self.group, entry.entry_id, item.deliveries)
         try:
             async with self._slots:
@@ -496,14 +503,14 @@ class ConsumerRunner:
                     err,
                 )
                 CONSUMED.labels(self.stream, self.group, "retried").inc()
-                return False
+                return _Try.STORE_DOWN
             return await self._failed(item, f"{type(err).__name__}: {err}")
         except Exception as err:  # noqa: BLE001 - a handler's failure is data: retried, then dead-lettered
             return await self._failed(item, f"{type(err).__name__}: {err}")
         await self._dedupe.mark_processed(event_id)
         await self._redis.xack(self.stream, self.group, entry.entry_id)
         CONSUMED.labels(self.stream, self.group, "processed").inc()
-        return True
+        return _Try.FINISHED
 
     def _waits_out_outage(self, item: _Item) -> bool:
         """True while ``item``'s store outage is within ``max_outage_seconds`` (and
@@ -514,15 +521,13 @@ class ConsumerRunner:
         if now - item.outage_since > self.config.max_outage_seconds:
             return False
         item.outage_tries += 1
-        item.waiting_for_store = True
         return True
 
-    async def _failed(self, item: _Item, reason: str) -> bool:
-        """A counted failed try: dead-letters ``item`` at the bound (True), else False."""
-        item.waiting_for_store = False
+    async def _failed(self, item: _Item, reason: str) -> _Try:
+        """A counted failed try: dead-letters ``item`` at the bound."""
         if item.deliveries >= self.config.max_deliveries:
             await self._dead_letter(item, reason)
-            return True
+            return _Try.FINISHED
         log.info(
             "consumer %s/%s: entry %s try %d failed: %s",
             self.stream,
@@ -532,7 +537,7 @@ class ConsumerRunner:
             reason,
         )
         CONSUMED.labels(self.stream, self.group, "retried").inc()
-        return False
+        return _Try.FAILED
 
     async def _redeliver(self, session: _Session, item: _Item) -> bool:
         """Counts the next try in Redis (XCLAIM); False when the entry is gone."""
